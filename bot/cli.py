@@ -1,0 +1,111 @@
+"""``lockwarden``: a thin command line over the library core."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bot import __version__
+from bot.errors import LockwardenError
+
+
+@click.group()
+@click.version_option(__version__, prog_name="lockwarden")
+def main() -> None:
+    """Keep the lockfiles of ML projects fresh: recompile, build, test, review."""
+
+
+@main.command()
+@click.argument(
+    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+@click.option(
+    "--env",
+    "environments",
+    multiple=True,
+    help="Only this environment (repeatable); the environments it constrains are recompiled too.",
+)
+@click.option("--upgrade", is_flag=True, help="Full refresh: newest allowed version of everything.")
+@click.option(
+    "--upgrade-package",
+    "upgrade_packages",
+    multiple=True,
+    metavar="PKG[==VER]",
+    help="Targeted refresh of one package (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Compile and report, but write nothing.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Markdown report to FILE.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the JSON report to FILE ('-' for stdout).",
+)
+def run(
+    path: Path,
+    environments: tuple[str, ...],
+    upgrade: bool,
+    upgrade_packages: tuple[str, ...],
+    dry_run: bool,
+    report_path: Path | None,
+    json_path: Path | None,
+) -> None:
+    """Recompile the locks of the repository at PATH (default: the current directory)."""
+    from bot.pipeline.checkout import open_local
+    from bot.pipeline.publish import write_atomic
+    from bot.report.json_report import dumps
+    from bot.report.markdown import render_markdown
+    from bot.report.terminal import render_summary
+    from bot.settings import load_settings
+    from bot.worker import RefreshOptions, refresh
+
+    if upgrade and upgrade_packages:
+        raise click.UsageError("--upgrade and --upgrade-package cannot be combined")
+    try:
+        settings = load_settings()
+        workspace = open_local(path)
+        result = refresh(
+            workspace,
+            RefreshOptions(
+                environments=environments,
+                upgrade=upgrade,
+                upgrade_packages=upgrade_packages,
+                dry_run=dry_run,
+            ),
+            settings,
+        )
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    to_stdout = json_path is not None and str(json_path) == "-"
+    echo = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
+    if result.config.source == "discovery":
+        n = len(result.config.discovered)
+        echo(f"No .github/lockwarden.yml: discovered {n} environment{'s' if n != 1 else ''}:")
+        for line in result.config.discovered:
+            echo(f"  {line}")
+    echo(render_summary(result))
+    if report_path is not None:
+        write_atomic(report_path, render_markdown(result))
+    if json_path is not None:
+        if to_stdout:
+            click.echo(dumps(result), nl=False)
+        else:
+            write_atomic(json_path, dumps(result))
+    sys.exit(1 if result.failed else 0)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of .github/lockwarden.yml."""
+    from bot.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))

@@ -1,0 +1,388 @@
+"""Repository configuration: ``.github/lockwarden.yml``, or environments discovered by convention.
+
+Errors name the file, the line and the field, and are raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+from bot.locks.spec import read_spec_tree
+
+CONFIG_PATH = ".github/lockwarden.yml"
+CONFIG_PATHS = (CONFIG_PATH, ".github/lockwarden.yaml")
+
+Backend = Literal["pip-tools", "uv"]
+
+_ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_PYTHON_VERSION = r"^3\.\d{1,2}$"
+# Options Lockwarden manages itself; letting a config pass them would break the modes,
+# the atomic write or the recorded header.
+_MANAGED_ARGS = (
+    "-o",
+    "--output-file",
+    "-U",
+    "--upgrade",
+    "-P",
+    "--upgrade-package",
+    "--dry-run",
+    "--custom-compile-command",
+    "-q",
+    "--quiet",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(_Model):
+    """When scheduled refreshes run (cron syntax, evaluated in ``timezone``)."""
+
+    cron: str = Field(
+        default="0 5 * * 1",
+        description="Five-field cron expression. Default: Mondays at 05:00.",
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone name, e.g. Europe/Berlin.")
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("cron needs five fields: minute hour day-of-month month day-of-week")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class EnvironmentConfig(_Model):
+    """One environment: a spec compiled into a lock, and the image built from that lock."""
+
+    name: Annotated[
+        str, Field(pattern=_ENV_NAME, description="Environment name: serve, train, dev.")
+    ]
+    spec: str = Field(description="The human-edited spec, e.g. requirements/serve.in.")
+    lock: str | None = Field(
+        default=None, description="The compiled lock. Default: the spec with a .txt suffix."
+    )
+    constraints: tuple[str, ...] = Field(
+        default=(),
+        description="Names of environments whose locks constrain this one (passed as -c).",
+    )
+    python: Annotated[str | None, Field(pattern=_PYTHON_VERSION)] = Field(
+        default=None,
+        description="Python version to resolve for (3.11). Default: the lock header's, "
+        "else the interpreter Lockwarden runs on.",
+    )
+    backend: Backend = Field(default="pip-tools", description="pip-tools or uv.")
+    compile_args: tuple[str, ...] = Field(
+        default=(),
+        description="Extra arguments for the compiler, e.g. ['--no-emit-index-url'].",
+    )
+    dockerfile: str | None = Field(default=None, description="Dockerfile that builds the image.")
+    context: str = Field(default=".", description="Build context, relative to the repository.")
+    image: str | None = Field(default=None, description="Image name (registry/repo) to tag.")
+    test_command: tuple[str, ...] | None = Field(
+        default=None,
+        description="Command run inside the built image, as a list or a shell-like string.",
+    )
+
+    @field_validator("spec", "lock", "dockerfile", "context")
+    @classmethod
+    def _relative_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"{value!r} must be a path inside the repository")
+        return str(path)
+
+    @field_validator("test_command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return tuple(shlex.split(value))
+            except ValueError as exc:
+                raise ValueError(f"cannot split command: {exc}") from exc
+        return value
+
+    @field_validator("compile_args")
+    @classmethod
+    def _unmanaged_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in value:
+            flag = arg.split("=", 1)[0]
+            if flag in _MANAGED_ARGS:
+                raise ValueError(
+                    f"{flag} is managed by Lockwarden; use the run mode (--upgrade, "
+                    "--upgrade-package) instead"
+                )
+            if "\n" in arg or "\x00" in arg:
+                raise ValueError("arguments cannot contain newlines")
+        return value
+
+    @property
+    def lock_path(self) -> str:
+        if self.lock is not None:
+            return self.lock
+        return str(PurePosixPath(self.spec).with_suffix(".txt"))
+
+
+class RepoConfig(_Model):
+    """The whole ``.github/lockwarden.yml``."""
+
+    version: Literal[1] = Field(default=1, description="Config format version.")
+    environments: tuple[EnvironmentConfig, ...] = Field(
+        default=(), description="The environments, compiled in constraint order."
+    )
+    schedule: Schedule = Field(default_factory=Schedule)
+    labels: tuple[str, ...] = Field(default=("dependencies",), description="PR labels.")
+    reviewers: tuple[str, ...] = Field(default=(), description="PR reviewers (GitHub logins).")
+    consistent: tuple[str, ...] = Field(
+        default=(),
+        description="Packages that must have one version across all environments.",
+    )
+    index_url: str | None = Field(
+        default=None, description="Package index for every compile. Default: PyPI."
+    )
+    extra_index_urls: tuple[str, ...] = Field(default=(), description="Extra package indexes.")
+
+    @model_validator(mode="after")
+    def _environments_agree(self) -> RepoConfig:
+        names = [env.name for env in self.environments]
+        for index, env in enumerate(self.environments):
+            if names.index(env.name) != index:
+                raise _FieldError(("environments", index, "name"), f"duplicate name {env.name!r}")
+            for position, upstream in enumerate(env.constraints):
+                if upstream not in names:
+                    raise _FieldError(
+                        ("environments", index, "constraints", position),
+                        f"unknown environment {upstream!r} (known: {', '.join(names)})",
+                    )
+                if upstream == env.name:
+                    raise _FieldError(
+                        ("environments", index, "constraints", position),
+                        "an environment cannot constrain itself",
+                    )
+        locks = [env.lock_path for env in self.environments]
+        for index, env in enumerate(self.environments):
+            if locks.index(env.lock_path) != index:
+                raise _FieldError(
+                    ("environments", index, "lock"), f"lock {env.lock_path} is used twice"
+                )
+        return self
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments) or "none"
+        raise ConfigError(CONFIG_PATH, f"unknown environment {name!r} (known: {known})")
+
+
+class _FieldError(ValueError):
+    """A cross-field error that knows which field it is about."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The config and where it came from: a file, or discovery (with what was found)."""
+
+    config: RepoConfig
+    source: str
+    """The config file path, or ``"discovery"``."""
+    discovered: tuple[str, ...] = ()
+    """Human-readable lines describing what discovery found."""
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``.github/lockwarden.yml`` (printed by ``lockwarden schema``)."""
+    schema = RepoConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Lockwarden repository configuration (.github/lockwarden.yml)"
+    return schema
+
+
+def load_config(root: Path) -> LoadedConfig:
+    """Read the repository config, or discover environments when there is none."""
+    for relative in CONFIG_PATHS:
+        path = root / relative
+        if path.is_file():
+            return LoadedConfig(
+                config=parse_config(path.read_text("utf-8"), relative), source=relative
+            )
+    return discover(root)
+
+
+def parse_config(text: str, path: str) -> RepoConfig:
+    """Parse and validate config text; every error names ``path``, a line and a field."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise ConfigError(path, f"invalid YAML: {exc.problem}", line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, f"invalid YAML: {exc}") from exc
+    if node is None:
+        raise ConfigError(path, "the file is empty; it needs at least 'environments'", line=1)
+    lines: dict[tuple[str | int, ...], int] = {}
+    data = _to_python(node, (), lines, path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, "the top level must be a mapping", line=node.start_mark.line + 1)
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldError):
+            loc, message = cause.loc, str(cause)
+        else:
+            message = _pydantic_message(first)
+        raise ConfigError(
+            path, message, line=_line_for(loc, lines), field=_dotted(loc) or None
+        ) from exc
+
+
+def _pydantic_message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _line_for(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _to_python(
+    node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], path: str
+) -> Any:
+    """Construct plain data from a YAML node, recording the line of every key and item."""
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader("").construct_object(key_node)
+            if not isinstance(key, str):
+                raise ConfigError(
+                    path, f"keys must be strings, got {key!r}", line=key_node.start_mark.line + 1
+                )
+            if key in out:
+                raise ConfigError(
+                    path, "duplicate key", line=key_node.start_mark.line + 1, field=key
+                )
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, (*loc, key), lines, path)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*loc, i), lines, path) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader("").construct_object(node)
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+_SPEC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("requirements/*.in", re.compile(r"^requirements/(?P<env>[^/]+)\.in$")),
+    ("requirements-*.in", re.compile(r"^requirements-(?P<env>[^/]+)\.in$")),
+    ("requirements.in", re.compile(r"^(?P<env>requirements)\.in$")),
+    ("*.in", re.compile(r"^(?P<env>[^/]+)\.in$")),
+)
+_DOCKERFILE_PATTERNS = ("Dockerfile.{env}", "{env}.Dockerfile", "docker/{env}.Dockerfile")
+
+
+def discover(root: Path) -> LoadedConfig:
+    """Find environments by convention: ``requirements/<env>.in`` and friends.
+
+    Constraint edges come from ``-c`` lines in the specs (followed through ``-r``) that
+    point at another environment's lock.
+    """
+    candidates: list[str] = sorted(
+        str(p.relative_to(root).as_posix())
+        for pattern in ("requirements/*.in", "requirements-*.in", "*.in")
+        for p in root.glob(pattern)
+        if p.is_file() and p.name != "MANIFEST.in"
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for relative in candidates:
+        for label, regex in _SPEC_PATTERNS:
+            match = regex.match(relative)
+            if match:
+                if label == "*.in" and not (root / relative).with_suffix(".txt").is_file():
+                    break  # a loose top-level .in is only an environment beside its lock
+                name = match.group("env")
+                name = "main" if name == "requirements" else name
+                if name not in found and re.match(_ENV_NAME, name):
+                    found[name] = (relative, str(PurePosixPath(relative).with_suffix(".txt")))
+                break
+    lock_to_env = {lock: name for name, (_, lock) in found.items()}
+    environments = []
+    notes = []
+    for name, (spec, lock) in found.items():
+        upstream = sorted(
+            lock_to_env[c]
+            for c in read_spec_tree(root, spec).constraint_files
+            if c in lock_to_env and lock_to_env[c] != name
+        )
+        dockerfile = next(
+            (
+                pattern.format(env=name)
+                for pattern in _DOCKERFILE_PATTERNS
+                if (root / pattern.format(env=name)).is_file()
+            ),
+            None,
+        )
+        environments.append(
+            EnvironmentConfig(
+                name=name,
+                spec=spec,
+                lock=lock,
+                constraints=tuple(upstream),
+                dockerfile=dockerfile,
+            )
+        )
+        lock_state = "" if (root / lock).is_file() else " (new lock)"
+        parts = [f"{name}: {spec} -> {lock}{lock_state}"]
+        if upstream:
+            parts.append(f"constrained by {', '.join(upstream)}")
+        if dockerfile:
+            parts.append(f"image from {dockerfile}")
+        notes.append("; ".join(parts))
+    return LoadedConfig(
+        config=RepoConfig(environments=tuple(environments)),
+        source="discovery",
+        discovered=tuple(notes),
+    )

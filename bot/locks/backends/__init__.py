@@ -1,0 +1,198 @@
+"""Compile backends: one ``LockBackend`` protocol, one module per tool.
+
+A backend turns a ``CompileRequest`` into a lock written at ``request.output`` and returns a
+``CompileOutcome``. A resolver failure is a value (``ok=False`` with the tool's own words),
+so the other environments still finish; only a missing tool or a broken setup raises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from bot import shell
+from bot.errors import CommandTimeoutError
+from bot.locks.lockfile import Lockfile
+from bot.locks.options import Tool
+
+ModeKind = Literal["minimal", "full", "targeted"]
+FailureKind = Literal["not-found", "conflict", "index-unreachable", "timeout", "tool-error"]
+
+
+@dataclass(frozen=True)
+class CompileMode:
+    """minimal: only what spec edits force; full: ``--upgrade``; targeted: ``-P pkg[==v]``."""
+
+    kind: ModeKind = "minimal"
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    root: Path
+    """Directory the compiler runs in; spec, lock and constraint paths are relative to it."""
+    spec: str
+    lock: str
+    output: Path
+    """Where the compiler writes (a temporary file beside the lock, renamed on success)."""
+    existing: Lockfile | None
+    constraints: tuple[str, ...] = ()
+    """Locks passed as ``--constraint`` (repository-relative)."""
+    python_version: str | None = None
+    mode: CompileMode = field(default_factory=CompileMode)
+    extra_args: tuple[str, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class CompileOutcome:
+    ok: bool
+    argv: tuple[str, ...]
+    """The command that ran."""
+    header_command: str
+    """The command recorded in the lock's header."""
+    duration_s: float
+    error: str | None = None
+    """One line for people: what failed and what to do."""
+    failure: FailureKind | None = None
+    tool_output: str = ""
+    """The resolver's own last lines, quoted in errors."""
+    notes: tuple[str, ...] = ()
+
+
+class LockBackend(Protocol):
+    name: Tool
+
+    def compile(self, request: CompileRequest) -> CompileOutcome: ...
+
+
+# Variables that change what a resolver sees. With isolation on they are removed so the
+# lock depends on the repository alone, not on whoever runs the bot.
+_RESOLUTION_VARIABLES = re.compile(
+    r"^(PIP_(INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|CONSTRAINT|REQUIREMENT|PRE|"
+    r"ONLY_BINARY|NO_BINARY|PREFER_BINARY|CONFIG_FILE|REQUIRE_HASHES|USER|TARGET|PREFIX)|"
+    r"UV_(INDEX|INDEX_URL|DEFAULT_INDEX|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|CONSTRAINT|"
+    r"OVERRIDE|PRERELEASE|RESOLUTION|EXCLUDE_NEWER|CONFIG_FILE|PYTHON|CUSTOM_COMPILE_COMMAND)|"
+    r"CUSTOM_COMPILE_COMMAND)$"
+)
+
+
+def tool_environment(
+    base: Mapping[str, str], *, isolate: bool, cache_dir: Path | None
+) -> dict[str, str]:
+    """The environment a compiler runs with."""
+    env = {k: v for k, v in base.items() if not (isolate and _RESOLUTION_VARIABLES.match(k))}
+    if isolate:
+        env["PIP_CONFIG_FILE"] = os.devnull
+        env["UV_NO_CONFIG"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_NO_INPUT"] = "1"
+    env["PYTHONUTF8"] = "1"
+    if cache_dir is not None:
+        env["PIP_CACHE_DIR"] = str(cache_dir / "pip")
+        env["UV_CACHE_DIR"] = str(cache_dir / "uv")
+    return env
+
+
+def mode_args(mode: CompileMode) -> list[str]:
+    if mode.kind == "full":
+        return ["--upgrade"]
+    if mode.kind == "targeted":
+        return [f"--upgrade-package={p}" for p in mode.packages]
+    return []
+
+
+def index_args(request: CompileRequest) -> list[str]:
+    args = [f"--index-url={request.index_url}"] if request.index_url else []
+    args += [f"--extra-index-url={url}" for url in request.extra_index_urls]
+    return args
+
+
+def merge_args(*groups: tuple[str, ...] | list[str]) -> list[str]:
+    """Concatenate option groups, dropping exact repeats (config args may restate recorded ones)."""
+    out: list[str] = []
+    for group in groups:
+        for arg in group:
+            if arg not in out:
+                out.append(arg)
+    return out
+
+
+_NOT_FOUND = (
+    re.compile(r"No matching distribution found for (?P<what>\S+)"),
+    re.compile(r"Because (?P<what>\S+) was not found in the package registry"),
+    re.compile(r"Because there is no version of (?P<what>[^\s,]+)"),
+)
+_UNREACHABLE = re.compile(
+    r"(Connection refused|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Could not fetch URL|error sending request|"
+    r"Failed to fetch|tcp connect error|Max retries exceeded|dns error)",
+    re.IGNORECASE,
+)
+_CONFLICT = re.compile(
+    r"(ResolutionImpossible|conflicting dependencies|Could not find a version that "
+    r"satisfies|No solution found when resolving|are incompatible|unsatisfiable)",
+    re.IGNORECASE,
+)
+
+
+def classify_failure(output: str) -> tuple[FailureKind, str]:
+    """Sort a resolver's error output into a kind and a one-line message for people."""
+    if _UNREACHABLE.search(output) and not re.search(r"was not found in the package", output):
+        return "index-unreachable", "the package index could not be reached"
+    for pattern in _NOT_FOUND:
+        match = pattern.search(output)
+        if match:
+            what = match.group("what").strip("'\"`:")
+            return "not-found", f"no release of {what} on the index matches the spec"
+    if _CONFLICT.search(output):
+        return "conflict", "the requirements conflict; no set of versions satisfies them all"
+    return "tool-error", "the compiler failed"
+
+
+def run_compiler(
+    argv: list[str],
+    request: CompileRequest,
+    *,
+    env: Mapping[str, str],
+    header: str,
+    notes: tuple[str, ...],
+) -> CompileOutcome:
+    """Run a compiler command and turn its exit into an outcome value."""
+    try:
+        result = shell.run(argv, cwd=request.root, env=env, timeout_s=request.timeout_s)
+    except CommandTimeoutError as exc:
+        return CompileOutcome(
+            ok=False,
+            argv=tuple(argv),
+            header_command=header,
+            duration_s=request.timeout_s,
+            failure="timeout",
+            error=exc.user_message,
+            notes=notes,
+        )
+    if result.ok:
+        return CompileOutcome(
+            ok=True,
+            argv=result.argv,
+            header_command=header,
+            duration_s=result.duration_s,
+            notes=notes,
+        )
+    kind, message = classify_failure(result.stderr + result.stdout)
+    return CompileOutcome(
+        ok=False,
+        argv=result.argv,
+        header_command=header,
+        duration_s=result.duration_s,
+        failure=kind,
+        error=message,
+        tool_output=result.output_tail(),
+        notes=notes,
+    )

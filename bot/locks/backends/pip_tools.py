@@ -1,0 +1,79 @@
+"""pip-tools backend: ``pip-compile`` as a subprocess, replaying the lock's recorded options."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot import shell
+from bot.locks.backends import (
+    CompileOutcome,
+    CompileRequest,
+    index_args,
+    merge_args,
+    mode_args,
+    run_compiler,
+)
+from bot.locks.options import Tool, canonical_command, replay_options
+
+
+class PipToolsBackend:
+    name: Tool = "pip-tools"
+
+    def __init__(self, env: Mapping[str, str], cache_dir: Path | None = None) -> None:
+        self._env = dict(env)
+        self._cache_dir = cache_dir
+
+    def compile(self, request: CompileRequest) -> CompileOutcome:
+        replayed = replay_options(request.existing, self.name)
+        args = merge_args(replayed.args, request.extra_args)
+        constraints = tuple(merge_args(replayed.constraints, request.constraints))
+        header = replayed.custom_command or canonical_command(
+            self.name, tuple(args), constraints, request.lock, request.spec
+        )
+        python = self._interpreter(request.python_version or replayed.python_version)
+        if python is None:
+            return CompileOutcome(
+                ok=False,
+                argv=(),
+                header_command=header,
+                duration_s=0.0,
+                failure="tool-error",
+                error=(
+                    f"pip-compile resolves for the Python it runs on, and no python"
+                    f"{request.python_version} with pip-tools was found; install it, or set "
+                    "'backend: uv' for this environment"
+                ),
+                notes=replayed.notes,
+            )
+        argv = [
+            python,
+            "-m",
+            "piptools",
+            "compile",
+            "--quiet",
+            *args,
+            *(f"--constraint={c}" for c in constraints),
+            *index_args(request),
+            *mode_args(request.mode),
+            *([f"--cache-dir={self._cache_dir / 'pip-tools'}"] if self._cache_dir else []),
+            f"--output-file={request.output}",
+            request.spec,
+        ]
+        env = {**self._env, "CUSTOM_COMPILE_COMMAND": header}
+        return run_compiler(argv, request, env=env, header=header, notes=replayed.notes)
+
+    @staticmethod
+    def _interpreter(version: str | None) -> str | None:
+        """An interpreter of ``version`` that has pip-tools; the running one by default."""
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if version is None or version == running:
+            return sys.executable
+        candidate = shutil.which(f"python{version}")
+        if candidate is None:
+            return None
+        probe = shell.run([candidate, "-c", "import piptools"], env=dict(os.environ), timeout_s=60)
+        return candidate if probe.ok else None

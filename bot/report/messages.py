@@ -1,0 +1,58 @@
+"""Every user-visible string of the reports, as templates in one place."""
+
+from __future__ import annotations
+
+TITLE = "## Lockwarden: lock refresh for `{repo}`"
+MODE = {
+    "minimal": "minimal (only what spec edits force)",
+    "full": "full refresh (`--upgrade`)",
+    "targeted": "targeted (`--upgrade-package {packages}`)",
+}
+SUMMARY_LINE = (
+    "Mode: {mode} · {total} environment{s} · {changed} changed · {failed} failed{dry_run}"
+)
+DRY_RUN_SUFFIX = " · dry run: nothing written"
+SUMMARY_HEADER = "| environment | status | changes | compile |\n|---|---|---|---|"
+SUMMARY_ROW = "| `{name}` | {status} | {changes} | {compile_s:.1f} s |"
+STATUS_ICON = {"changed": "🔄 changed", "unchanged": "✅ unchanged", "failed": "❌ failed"}
+NO_CHANGES = "none"
+
+HASH_ONLY_WARNING = (
+    "> [!WARNING]\n"
+    "> **Hash-only change**: {items}. The version is the same but the published files are "
+    "not: a re-upload or possible tampering. Check the release on the index before merging."
+)
+HASH_ONLY_ITEM = "`{name}=={version}` in `{env}`"
+
+ENV_SECTION_OPEN = (
+    "<details{open}><summary><b>{name}</b>: <code>{lock}</code>, {summary}</summary>\n"
+)
+ENV_SECTION_CLOSE = "\n</details>"
+ENV_CONSTRAINED = "Constrained by: {upstream}.\n"
+CHANGES_HEADER = "| package | change | from | to | kind | |\n|---|---|---|---|---|---|"
+CHANGE_ROW = "| {package} | {change} | {before} | {after} | {kind} | {direct} |"
+DIRECT = "direct"
+TRANSITIVE = "transitive"
+FAILED_BODY = "**{error}**\n\n```text\n{output}\n```"
+NOTES_ITEM = "- {note}"
+
+CONSISTENCY_TITLE = "### Versions that differ across environments"
+CONSISTENCY_HEADER = "| package | versions | rule |\n|---|---|---|"
+CONSISTENCY_ROW = "| `{package}` | {versions} | {rule} |"
+CONSISTENCY_REQUIRED = "❌ listed in `consistent`"
+CONSISTENCY_INFO = "informational"
+
+CHANGE_COUNTS = {
+    "added": "{n} added",
+    "removed": "{n} removed",
+    "upgraded": "{n} upgraded",
+    "downgraded": "{n} downgraded",
+    "hash-only": "{n} hash-only",
+    "source": "{n} source changed",
+}
+
+PYPI_RELEASE_URL = "https://pypi.org/project/{name}/{version}/"
+INDEX_PROJECT_URL = "{index}/{name}/"
+
+TERMINAL_HEADER = "{name:<{w}}  {status:<9}  {changes:<40}  {time:>8}"
+DISCOVERED = "No .github/lockwarden.yml: discovered {count} environment{s}:"
