@@ -49,7 +49,8 @@ def render_markdown(result: RunResult) -> str:
     ]
     parts.append("")
     for r in results:
-        parts.append(_environment_section(r, index))
+        if r.status != "unchanged" or r.notes:
+            parts.append(_environment_section(r, index))
     if result.compiled.consistency:
         parts += ["", messages.CONSISTENCY_TITLE, "", messages.CONSISTENCY_HEADER]
         for issue in result.compiled.consistency:
