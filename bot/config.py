@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from bot.locks.options import MANAGED_OPTIONS
 from bot.locks.spec import read_spec_tree
 
 CONFIG_PATH = ".github/lockwarden.yml"
@@ -24,20 +25,6 @@ Backend = Literal["pip-tools", "uv"]
 
 _ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _PYTHON_VERSION = r"^3\.\d{1,2}$"
-# Options Lockwarden manages itself; letting a config pass them would break the modes,
-# the atomic write or the recorded header.
-_MANAGED_ARGS = (
-    "-o",
-    "--output-file",
-    "-U",
-    "--upgrade",
-    "-P",
-    "--upgrade-package",
-    "--dry-run",
-    "--custom-compile-command",
-    "-q",
-    "--quiet",
-)
 
 
 class _Model(BaseModel):
@@ -114,6 +101,15 @@ class EnvironmentConfig(_Model):
             raise ValueError(f"{value!r} must be a path inside the repository")
         return str(path)
 
+    @field_validator("python", mode="before")
+    @classmethod
+    def _quoted_version(cls, value: Any) -> Any:
+        if isinstance(value, int | float):
+            raise ValueError(
+                f'write the version in quotes (python: "3.10"): YAML reads {value} as a number'
+            )
+        return value
+
     @field_validator("test_command", mode="before")
     @classmethod
     def _split_command(cls, value: Any) -> Any:
@@ -129,10 +125,10 @@ class EnvironmentConfig(_Model):
     def _unmanaged_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for arg in value:
             flag = arg.split("=", 1)[0]
-            if flag in _MANAGED_ARGS:
+            if flag in MANAGED_OPTIONS:
                 raise ValueError(
-                    f"{flag} is managed by Lockwarden; use the run mode (--upgrade, "
-                    "--upgrade-package) instead"
+                    f"{flag} is managed by Lockwarden (the run mode, the output file, "
+                    "'python', the cache); remove it from compile_args"
                 )
             if "\n" in arg or "\x00" in arg:
                 raise ValueError("arguments cannot contain newlines")
@@ -242,6 +238,9 @@ def parse_config(text: str, path: str) -> RepoConfig:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise ConfigError(path, f"invalid YAML: {exc.problem}", line=line) from exc
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(path, f"invalid YAML: {str(exc).splitlines()[0]}", line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(path, f"invalid YAML: {exc}") from exc
     if node is None:
@@ -303,7 +302,10 @@ def _to_python(
                 )
             if key in out:
                 raise ConfigError(
-                    path, "duplicate key", line=key_node.start_mark.line + 1, field=key
+                    path,
+                    "duplicate key",
+                    line=key_node.start_mark.line + 1,
+                    field=_dotted((*loc, key)),
                 )
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _to_python(value_node, (*loc, key), lines, path)

@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import CommandTimeoutError, ToolNotFoundError
+from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 
 DEFAULT_TIMEOUT_S = 900.0
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAINED = ("The above exception", "During handling of")
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,23 @@ class CommandResult:
         return self.returncode == 0
 
     def output_tail(self, lines: int = 40) -> str:
-        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
+        """The tool's own explanation, for error messages: the last lines of stderr (or
+        stdout when stderr is empty). Python tracebacks are cut down to their exception
+        lines: pip-compile prints the real message before them, and frames say nothing."""
         text = self.stderr.strip() or self.stdout.strip()
-        return "\n".join(text.splitlines()[-lines:])
+        kept: list[str] = []
+        in_traceback = False
+        for line in text.splitlines():
+            if line == _TRACEBACK:
+                in_traceback = True
+            elif line.startswith(_CHAINED) or (not line.strip() and kept and not kept[-1]):
+                continue
+            elif not in_traceback:
+                kept.append(line)
+            elif line and not line[0].isspace() and not line.startswith(_CHAINED):
+                kept.append(line)  # the exception line that ends a traceback
+                in_traceback = False
+        return "\n".join(kept[-lines:])
 
 
 def run(
@@ -62,6 +78,8 @@ def run(
             start_new_session=True,
         )
     except FileNotFoundError as exc:
+        if cwd is not None and not Path(cwd).is_dir():
+            raise LockwardenError(f"{cwd}: no such directory to run '{args[0]}' in") from exc
         raise ToolNotFoundError(f"'{args[0]}' was not found; is it installed and on PATH?") from exc
     try:
         stdout, stderr = proc.communicate(input=stdin_text, timeout=timeout_s)

@@ -98,8 +98,8 @@ _VALUE_OPTIONS: dict[Tool, frozenset[str]] = {
     ),
 }
 
-# Options Lockwarden sets itself on every run, never replayed.
-_MANAGED = frozenset(
+# Options Lockwarden sets itself on every run: never replayed, refused in compile_args.
+MANAGED_OPTIONS = frozenset(
     {
         "-o",
         "--output-file",
@@ -259,13 +259,15 @@ def _split_recorded(
             value, i = tokens[i], i + 1
         elif not eq and len(name) > 2 and name[:2] in value_options and name[1] != "-":
             name, value = name[:2], name[2:]  # -cfoo.txt
+        if tool == "pip-tools" and name == "-p":
+            name = "--pre"  # pip-compile's -p; only uv's -p is --python
         if name in _CONSTRAINT_OPTIONS:
             constraints.append(value)
             continue
         if name in {"--python-version", "-p", "--python"}:
             python = _short_python(value) or python
             continue
-        if name in _MANAGED:
+        if name in MANAGED_OPTIONS:
             continue
         if value == "None":
             # pip-tools < 7.4 recorded unset options as the literal string "None".

@@ -82,5 +82,8 @@ def _files_to_stage(root: Path) -> list[str]:
     files: list[str] = []
     for directory, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
-        files.extend(str((Path(directory) / f).relative_to(root)) for f in filenames)
+        here = Path(directory)
+        # os.walk lists a symlink to a directory among dirnames and does not enter it.
+        links = [d for d in dirnames if (here / d).is_symlink()]
+        files.extend(str((here / f).relative_to(root)) for f in [*filenames, *links])
     return files

@@ -39,7 +39,7 @@ class LockResult:
     status: Status
     constrained_by: tuple[str, ...] = ()
     error: str | None = None
-    failure: FailureKind | Literal["spec", "consistency"] | None = None
+    failure: FailureKind | Literal["spec", "consistency", "upstream"] | None = None
     tool_output: str = ""
     diff: LockDiff | None = None
     old_text: str | None = None
@@ -151,8 +151,33 @@ def compile_environments(
                 results[running.pop(future)] = future.result()
     ordered = [results[name] for name in order if name in results]
     consistency = check_consistency(stage_root, config, order, results)
-    ordered = [_apply_consistency(r, consistency) for r in ordered]
+    ordered = _reject_downstream([_apply_consistency(r, consistency) for r in ordered], edges)
     return CompileStageResult(tuple(ordered), consistency, tuple(order))
+
+
+def _reject_downstream(
+    results: list[LockResult], edges: Mapping[str, list[str]]
+) -> list[LockResult]:
+    """A lock compiled against an upstream lock that was rejected after compiling (by the
+    ``consistent`` rule) rests on pins that will not be written: reject it too."""
+    rejected: set[str] = set()
+    out = []
+    for result in results:  # topological order: upstreams come first
+        if result.failure == "consistency":
+            rejected.add(result.name)
+        elif result.status != "failed":
+            bad = [name for name in edges[result.name] if name in rejected]
+            if bad:
+                rejected.add(result.name)
+                result = replace(
+                    result,
+                    status="failed",
+                    failure="consistency",
+                    error=f"compiled against the new {', '.join(bad)} lock, which was rejected "
+                    "by the 'consistent' rule; fix that environment first",
+                )
+        out.append(result)
+    return out
 
 
 def _compile_one(
@@ -180,6 +205,14 @@ def _compile_one(
         return replace(base, error=tree.user_message, failure="spec")
     if not (root / env.spec).is_file():
         return replace(base, error=f"{env.spec}: spec file not found", failure="spec")
+    missing = [name for name in failed_upstream if not (root / locks[name]).is_file()]
+    if missing:
+        return replace(
+            base,
+            failure="upstream",
+            error=f"not compiled: {', '.join(missing)} failed and has no lock yet to "
+            "constrain this environment; fix that environment first",
+        )
     lock_path = root / env.lock_path
     old_text: str | None = None
     existing: Lockfile | None = None

@@ -42,7 +42,7 @@ def render_markdown(result: RunResult) -> str:
         messages.SUMMARY_ROW.format(
             name=r.name,
             status=messages.STATUS_ICON[r.status],
-            changes=change_summary(r.diff) if r.status != "failed" else (r.error or ""),
+            changes=change_summary(r.diff) if r.status != "failed" else _escape(r.error or ""),
             compile_s=r.compile_s,
         )
         for r in results

@@ -34,7 +34,8 @@ class PipToolsBackend:
         header = replayed.custom_command or canonical_command(
             self.name, tuple(args), constraints, request.lock, request.spec
         )
-        python = self._interpreter(request.python_version or replayed.python_version)
+        version = request.python_version or replayed.python_version
+        python = self._interpreter(version)
         if python is None:
             return CompileOutcome(
                 ok=False,
@@ -44,7 +45,7 @@ class PipToolsBackend:
                 failure="tool-error",
                 error=(
                     f"pip-compile resolves for the Python it runs on, and no python"
-                    f"{request.python_version} with pip-tools was found; install it, or set "
+                    f"{version} with pip-tools was found; install it, or set "
                     "'backend: uv' for this environment"
                 ),
                 notes=replayed.notes,
