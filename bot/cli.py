@@ -37,6 +37,13 @@ def main() -> None:
     help="Targeted refresh of one package (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Compile and report, but write nothing.")
+@click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
+@click.option("--no-test", is_flag=True, help="Build images but do not run the tests in them.")
+@click.option(
+    "--verify-reproducible/--no-verify-reproducible",
+    default=None,
+    help="Rebuild each image without cache and compare digests (default: the config's).",
+)
 @click.option(
     "--report",
     "report_path",
@@ -55,6 +62,9 @@ def run(
     upgrade: bool,
     upgrade_packages: tuple[str, ...],
     dry_run: bool,
+    no_build: bool,
+    no_test: bool,
+    verify_reproducible: bool | None,
     report_path: Path | None,
     json_path: Path | None,
 ) -> None:
@@ -79,6 +89,9 @@ def run(
                 upgrade=upgrade,
                 upgrade_packages=upgrade_packages,
                 dry_run=dry_run,
+                build=not no_build,
+                test=not no_test,
+                verify_reproducible=verify_reproducible,
             ),
             settings,
         )

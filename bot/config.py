@@ -90,6 +90,20 @@ class EnvironmentConfig(_Model):
         default=None,
         description="Command run inside the built image, as a list or a shell-like string.",
     )
+    build_args: dict[str, str] = Field(
+        default_factory=dict, description="Build arguments passed to the image build."
+    )
+    test_timeout_s: float = Field(
+        default=600, gt=0, le=7200, description="Time limit for the tests in the image."
+    )
+    test_memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*[kmg]$")] = Field(
+        default="2g", description="Memory limit of the test container (e.g. 512m, 2g)."
+    )
+    test_cpus: float = Field(default=1.0, gt=0, le=64, description="CPUs for the test container.")
+    test_network: bool = Field(
+        default=False,
+        description="Give the test container network access (off: the tests run offline).",
+    )
 
     @field_validator("spec", "lock", "dockerfile", "context")
     @classmethod
@@ -141,6 +155,20 @@ class EnvironmentConfig(_Model):
         return str(PurePosixPath(self.spec).with_suffix(".txt"))
 
 
+class DockerfileChecks(_Model):
+    """Severities of the Dockerfile checks; findings never block unless ``fail_on`` says so."""
+
+    severity: dict[str, Literal["error", "warning", "info", "style"]] = Field(
+        default_factory=dict,
+        description="Rule id (LW001, DL3008, ...) -> severity, overriding the default.",
+    )
+    ignore: tuple[str, ...] = Field(default=(), description="Rule ids to skip.")
+    fail_on: Literal["error", "warning", "never"] = Field(
+        default="never",
+        description="Fail the environment when a finding has this severity or worse.",
+    )
+
+
 class RepoConfig(_Model):
     """The whole ``.github/lockwarden.yml``."""
 
@@ -159,6 +187,25 @@ class RepoConfig(_Model):
         default=None, description="Package index for every compile. Default: PyPI."
     )
     extra_index_urls: tuple[str, ...] = Field(default=(), description="Extra package indexes.")
+    registry: str | None = Field(
+        default=None,
+        description="Registry (host[:port][/namespace]) to push the before and after images "
+        "to, so the report can give their manifest digests.",
+    )
+    registry_tls_verify: bool = Field(
+        default=True, description="Verify the registry's TLS certificate (off: plain HTTP)."
+    )
+    verify_reproducible: bool | None = Field(
+        default=None,
+        description="Rebuild each image without cache and compare digests. Default: on for "
+        "scheduled refreshes, off otherwise.",
+    )
+    source_date_epoch: int = Field(
+        default=0,
+        ge=0,
+        description="Fixed timestamp (SOURCE_DATE_EPOCH) for reproducible image builds.",
+    )
+    dockerfile_checks: DockerfileChecks = Field(default_factory=lambda: DockerfileChecks())
 
     @model_validator(mode="after")
     def _environments_agree(self) -> RepoConfig:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,19 @@ class Settings(BaseSettings):
     )
     uv_bin: str | None = Field(
         default=None, description="The uv executable. Default: the one installed with Lockwarden."
+    )
+    builder: Literal["auto", "buildah", "docker", "none"] = Field(
+        default="auto",
+        description="Image builder: auto (buildah, else docker when a daemon answers), "
+        "buildah, docker, or none (no images).",
+    )
+    build_timeout_s: float = Field(default=1800.0, gt=0, description="Time limit for one build.")
+    build_pull: Literal["missing", "always", "never"] = Field(
+        default="missing", description="When a build pulls its base images."
+    )
+    buildah_runtime: str | None = Field(
+        default=None,
+        description="OCI runtime for buildah (runc, crun). Default: runc on cgroup v1 hosts.",
     )
     isolate_tool_config: bool = Field(
         default=True,

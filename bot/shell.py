@@ -19,6 +19,7 @@ from pathlib import Path
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 
 DEFAULT_TIMEOUT_S = 900.0
+TERMINATE_GRACE_S = 10.0
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("The above exception", "During handling of")
 
@@ -84,10 +85,10 @@ def run(
     try:
         stdout, stderr = proc.communicate(input=stdin_text, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        _kill_group(proc)
-        proc.communicate()
+        partial = _stop_group(proc)
         raise CommandTimeoutError(
-            f"'{' '.join(args[:3])} ...' did not finish within {timeout_s:.0f} s and was stopped"
+            f"'{' '.join(args[:3])} ...' did not finish within {timeout_s:.0f} s and was stopped",
+            detail=partial,
         ) from exc
     return CommandResult(
         argv=tuple(args),
@@ -98,6 +99,16 @@ def run(
     )
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(proc.pid, signal.SIGKILL)
+def _stop_group(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM first, so tools that own other processes (buildah stops its container) can
+    clean up; SIGKILL for whatever is left after a short grace period. Returns what the
+    command printed before it was stopped."""
+    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(proc.pid, sig)
+        try:
+            stdout, stderr = proc.communicate(timeout=grace)
+            return (stdout or "") + (stderr or "")
+        except subprocess.TimeoutExpired:
+            continue
+    return ""  # pragma: no cover - SIGKILL cannot be ignored

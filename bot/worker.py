@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.config import LoadedConfig
+from bot.images import Builder
+from bot.images.buildah import BuildahBuilder
+from bot.images.digest import ImageCache
+from bot.images.docker import DockerBuilder
 from bot.locks.backends import CompileMode, LockBackend, tool_environment
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
+from bot.pipeline.build import ImageResult, build_images
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import CompileStageResult, compile_environments, parse_targets
 from bot.pipeline.configure import configure
 from bot.pipeline.publish import write_locks
+from bot.pipeline.verify import TestResult, verify_images
 from bot.settings import Settings
 
 
@@ -29,6 +35,10 @@ class RefreshOptions:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     dry_run: bool = False
+    build: bool = True
+    test: bool = True
+    verify_reproducible: bool | None = None
+    """None: the repository config decides (its default: off)."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +47,20 @@ class RunResult:
     config: LoadedConfig
     mode: CompileMode
     compiled: CompileStageResult
+    images: tuple[ImageResult, ...] = ()
+    tests: tuple[TestResult, ...] = ()
+    builder: str | None = None
     written: tuple[str, ...] = ()
     dry_run: bool = False
     duration_s: float = 0.0
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def failed(self) -> bool:
-        return any(r.status == "failed" for r in self.compiled.results)
+        return (
+            any(r.status == "failed" for r in self.compiled.results)
+            or any(i.status == "failed" or i.lint_failed for i in self.images)
+            or any(not t.ok for t in self.tests)
+        )
 
 
 def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
@@ -57,24 +73,67 @@ def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
     }
 
 
+def select_builder(settings: Settings) -> Builder | None:
+    """The configured builder; with ``auto``, buildah when it works here, else docker when a
+    daemon answers, else none (images are then reported as skipped)."""
+    candidates: list[Builder] = []
+    if settings.builder in ("auto", "buildah"):
+        candidates.append(
+            BuildahBuilder(os.environ, runtime=settings.buildah_runtime, pull=settings.build_pull)
+        )
+    if settings.builder in ("auto", "docker"):
+        candidates.append(DockerBuilder(os.environ, pull=settings.build_pull == "always"))
+    for builder in candidates:
+        if builder.available():
+            return builder
+    return None
+
+
 def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -> RunResult:
     started = time.perf_counter()
     mode = _mode(options)
 
     # configure: environments from .github/lockwarden.yml or discovery
     loaded = configure(workspace, options.environments)
+    config = loaded.config
 
     # compile: in a staging copy, in constraint order; failures are values
     with staging_copy(workspace) as stage:
         compiled = compile_environments(
             stage,
-            loaded.config,
+            config,
             make_backends(settings),
             selected=options.environments,
             mode=mode,
             max_parallel=settings.max_parallel_compiles,
             timeout_s=settings.compile_timeout_s,
         )
+        locks = {r.name: r for r in compiled.results}
+
+        # build: before (the workspace as it is) and after (the staging tree, new locks)
+        wants_images = options.build and any(e.dockerfile for e in config.environments)
+        builder = select_builder(settings) if wants_images else None
+        images: tuple[ImageResult, ...] = ()
+        tests: tuple[TestResult, ...] = ()
+        if wants_images:
+            images = build_images(
+                workspace.root,
+                stage,
+                workspace.repo,
+                config,
+                locks,
+                builder,
+                ImageCache(settings.cache_dir),
+                verify_reproducible=bool(
+                    options.verify_reproducible
+                    if options.verify_reproducible is not None
+                    else config.verify_reproducible
+                ),
+                timeout_s=settings.build_timeout_s,
+            )
+
+            # verify: the lock installs as locked, and the tests pass, inside each image
+            tests = verify_images(stage, config, images, builder, run_tests=options.test)
 
     # publish: write the new locks in place (never on a dry run)
     written = () if options.dry_run else write_locks(workspace.root, compiled.results)
@@ -83,6 +142,9 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
         config=loaded,
         mode=mode,
         compiled=compiled,
+        images=images,
+        tests=tests,
+        builder=builder.name if builder is not None else None,
         written=written,
         dry_run=options.dry_run,
         duration_s=time.perf_counter() - started,

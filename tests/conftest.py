@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from tests.support.base_image import (
+    ToolMissing,
+    ensure_buildah_base,
+    ensure_docker_base,
+    find_tool,
+)
+from tests.support.daemons import ensure_dockerd, start_registry
 from tests.support.index_server import PackageIndex, isolated_env, start_index, unused_local_url
 
 
@@ -27,3 +36,63 @@ def unreachable_index_url() -> str:
 def isolated_tool_env(tmp_path: Path) -> dict[str, str]:
     """Environment for running pip / pip-compile / uv without the machine's configuration."""
     return isolated_env(tmp_path / "tool-cache")
+
+
+# -- container images ------------------------------------------------------------------------
+
+
+def _tools_or_skip(*tools: str, root: bool = False) -> None:
+    """Skip when a tool is missing on a developer's machine; fail in CI (where CI is set)."""
+    missing = [tool for tool in tools if find_tool(tool) is None]
+    if root and os.geteuid() != 0:
+        missing.append("root")
+    if missing:
+        _skip_or_fail(f"needs {', '.join(missing)} (.ci/setup installs the tools, as root)")
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def buildah_base() -> str:
+    """The base image in buildah's store (``FROM python:3.11-slim-bookworm``); its id.
+
+    Builds must say ``buildah bud --runtime runc --pull-never``.
+    """
+    _tools_or_skip("buildah", "runc", root=True)
+    try:
+        return ensure_buildah_base()
+    except ToolMissing as exc:
+        _skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """A running docker daemon holding the base image; its DOCKER_HOST, also set in os.environ.
+
+    The daemon has no bridge network: build with ``--network host``, run with ``--network none``
+    (or ``host``).
+    """
+    _tools_or_skip("docker")
+    try:
+        host = ensure_dockerd()
+        ensure_docker_base(host)
+    except ToolMissing as exc:
+        _skip_or_fail(str(exc))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", host)
+        yield host
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """An empty image registry on 127.0.0.1 (plain HTTP, no auth); its "127.0.0.1:<port>"."""
+    _tools_or_skip("docker-registry")
+    address, stop = start_registry(tmp_path / "registry")
+    try:
+        yield address
+    finally:
+        stop()

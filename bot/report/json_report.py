@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.images import Finding
 from bot.locks.diff import PackageChange
+from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import LockResult
+from bot.pipeline.verify import TestResult
 from bot.report.links import release_url
 from bot.worker import RunResult
 
@@ -15,6 +18,8 @@ SCHEMA_VERSION = 1
 
 def to_json(result: RunResult) -> dict[str, Any]:
     index = result.config.config.index_url
+    images = {i.name: i for i in result.images}
+    tests = {t.name: t for t in result.tests}
     return {
         "schema_version": SCHEMA_VERSION,
         "repo": result.repo,
@@ -22,7 +27,11 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "upgrade_packages": list(result.mode.packages),
         "dry_run": result.dry_run,
         "config_source": result.config.source,
-        "environments": [_environment(r, index) for r in result.compiled.results],
+        "builder": result.builder,
+        "environments": [
+            _environment(r, index, images.get(r.name), tests.get(r.name))
+            for r in result.compiled.results
+        ],
         "consistency": [
             {
                 "package": issue.package,
@@ -37,7 +46,14 @@ def to_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _environment(r: LockResult, index: str | None) -> dict[str, Any]:
+def _environment(
+    r: LockResult, index: str | None, image: ImageResult | None, test: TestResult | None
+) -> dict[str, Any]:
+    timings = {"compile_s": round(r.compile_s, 3)}
+    if image is not None:
+        timings["build_s"] = round(image.build_s, 3)
+    if test is not None:
+        timings["test_s"] = round(test.duration_s, 3)
     return {
         "name": r.name,
         "spec": r.spec,
@@ -51,7 +67,61 @@ def _environment(r: LockResult, index: str | None) -> dict[str, Any]:
         "changes": [_change(c, index) for c in (r.diff.changes if r.diff else ())],
         "command": list(r.command),
         "notes": list(r.notes),
-        "timings": {"compile_s": round(r.compile_s, 3)},
+        "image": _image(image),
+        "tests": _tests(test),
+        "lint": [_finding(f) for f in (image.findings if image else ())],
+        "timings": timings,
+    }
+
+
+def _image(image: ImageResult | None) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    before, after = image.before, image.after
+    return {
+        "status": image.status,
+        "reason": image.reason,
+        "dockerfile": image.dockerfile,
+        "before": before.image_id if before else None,
+        "after": after.image_id if after else None,
+        "size_before": before.size if before else None,
+        "size_after": after.size if after else None,
+        "layers": len(after.layers) if after else None,
+        "reproducible": image.reproducible,
+        "differences": list(image.differences),
+        "pushed": {
+            "before": before.repo_digest if before else None,
+            "after": after.repo_digest if after else None,
+        },
+        "before_cached": image.before_cached,
+        "log_tail": image.log_tail if image.status == "failed" else None,
+    }
+
+
+def _tests(test: TestResult | None) -> dict[str, Any] | None:
+    if test is None:
+        return None
+    return {
+        "status": test.status,
+        "reason": test.reason,
+        "duration_s": round(test.duration_s, 3),
+        "log_tail": test.log_tail,
+        "install_check": {
+            "status": test.install_check.status,
+            "log_tail": test.install_check.log_tail,
+        },
+        "pip_check": {"status": test.pip_check.status, "log_tail": test.pip_check.log_tail},
+    }
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity,
+        "file": f.file,
+        "line": f.line,
+        "message": f.message,
+        "source": f.source,
     }
 
 

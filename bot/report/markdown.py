@@ -51,6 +51,7 @@ def render_markdown(result: RunResult) -> str:
     for r in results:
         if r.status != "unchanged" or r.notes:
             parts.append(_environment_section(r, index))
+    parts += _images_section(result)
     if result.compiled.consistency:
         parts += ["", messages.CONSISTENCY_TITLE, "", messages.CONSISTENCY_HEADER]
         for issue in result.compiled.consistency:
@@ -91,7 +92,7 @@ def _environment_section(r: LockResult, index: str | None) -> str:
         lines.append(
             messages.FAILED_BODY.format(
                 error=_escape(r.error or ""),
-                output=(r.tool_output or "(no output)").replace("```", "`\u200b``"),
+                output=_fence(r.tool_output or "(no output)"),
             )
         )
     elif r.diff and r.diff.changes:
@@ -120,3 +121,123 @@ def _change_row(c: PackageChange, index: str | None) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _images_section(result: RunResult) -> list[str]:
+    if not result.images:
+        return []
+    tests = {t.name: t for t in result.tests}
+    parts = ["", messages.IMAGES_TITLE, ""]
+    warnings = [
+        messages.REPRODUCIBILITY_WARNING.format(
+            name=i.name, differences=_escape("; ".join(i.differences))
+        )
+        for i in result.images
+        if i.reproducible is False
+    ]
+    for warning in warnings:
+        parts += [warning, ""]
+    parts.append(messages.IMAGES_HEADER)
+    for image in result.images:
+        test = tests.get(image.name)
+        if image.status == "skipped":
+            parts.append(
+                messages.IMAGE_SKIPPED_ROW.format(
+                    name=image.name, reason=_escape(image.reason or "")
+                )
+            )
+            continue
+        if image.status == "failed" or image.after is None:
+            parts.append(
+                messages.IMAGE_FAILED_ROW.format(
+                    name=image.name, reason=_escape(image.reason or "")
+                )
+            )
+            continue
+        before, after = image.before, image.after
+        parts.append(
+            messages.IMAGES_ROW.format(
+                name=image.name,
+                before=(_digest(before.repo_digest or before.image_id) if before else "")
+                + (messages.CACHED_SUFFIX if image.before_cached else ""),
+                after=_digest(after.repo_digest or after.image_id),
+                size=_size(after.size),
+                delta=_size_delta(before.size if before else None, after.size),
+                layers=len(after.layers),
+                reproducible=messages.REPRODUCIBLE[image.reproducible],
+                tests=messages.TEST_STATUS[test.status] if test else "",
+            )
+        )
+    for image in result.images:
+        if image.status == "failed":
+            parts += [
+                "",
+                messages.BUILD_FAILED_BODY.format(
+                    name=image.name,
+                    error=_escape(image.reason or ""),
+                    log=_fence(image.log_tail or "(no output)"),
+                ),
+            ]
+    for test in result.tests:
+        if test.status == "skipped" and test.install_check.status == "skipped":
+            continue
+        parts += [
+            "",
+            messages.TESTS_BODY.format(
+                open="" if test.ok else " open",
+                name=test.name,
+                status=messages.TEST_STATUS[test.status],
+                duration=test.duration_s,
+                install=messages.TEST_STATUS[test.install_check.status],
+                pip_check=messages.TEST_STATUS[test.pip_check.status],
+                log=_fence(
+                    "\n".join(
+                        x
+                        for x in (
+                            test.log_tail,
+                            test.install_check.log_tail,
+                            test.pip_check.log_tail,
+                        )
+                        if x and (x is test.log_tail or not test.ok)
+                    )
+                    or test.reason
+                    or "(no output)"
+                ),
+            ),
+        ]
+    findings = [f for i in result.images for f in i.findings]
+    if findings:
+        parts += ["", messages.FINDINGS_TITLE, "", messages.FINDINGS_HEADER]
+        parts += [
+            messages.FINDING_ROW.format(
+                file=f.file,
+                line=f.line,
+                rule=f.rule,
+                severity=f.severity,
+                message=_escape(f.message),
+            )
+            for f in findings
+        ]
+    return parts
+
+
+def _digest(value: str) -> str:
+    """``sha256:0123456789ab`` (or ``repo@sha256:0123456789ab``), enough to tell images apart."""
+    name, at, digest = value.rpartition("@")
+    short = digest.split(":", 1)[-1][:12]
+    return messages.DIGEST.format(short=f"{name}{at}sha256:{short}")
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _size_delta(before: int | None, after: int) -> str:
+    if before is None:
+        return "new"
+    delta = after - before
+    return f"{'+' if delta >= 0 else '-'}{abs(delta) / 1_000_000:.1f} MB"
+
+
+def _fence(text: str) -> str:
+    return text.replace("```", "`\u200b``")

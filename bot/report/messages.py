@@ -56,3 +56,39 @@ INDEX_PROJECT_URL = "{index}/{name}/"
 
 TERMINAL_HEADER = "{name:<{w}}  {status:<9}  {changes:<40}  {time:>8}"
 DISCOVERED = "No .github/lockwarden.yml: discovered {count} environment{s}:"
+
+IMAGES_TITLE = "### Images"
+IMAGES_HEADER = (
+    "| environment | before | after | size | change | layers | reproducible | tests |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+IMAGES_ROW = (
+    "| `{name}` | {before} | {after} | {size} | {delta} | {layers} | {reproducible} | {tests} |"
+)
+IMAGE_SKIPPED_ROW = "| `{name}` | | | | | | | skipped: {reason} |"
+IMAGE_FAILED_ROW = "| `{name}` | | ❌ build failed | | | | | {reason} |"
+REPRODUCIBLE = {True: "✅ yes", False: "⚠️ **no**", None: "not checked"}
+TEST_STATUS = {
+    "passed": "✅ passed",
+    "failed": "❌ failed",
+    "errored": "❌ errored",
+    "timed-out": "⏱️ timed out",
+    "skipped": "skipped",
+}
+DIGEST = "`{short}`"
+CACHED_SUFFIX = " (cached)"
+REPRODUCIBILITY_WARNING = (
+    "> [!WARNING]\n> **Not reproducible**: rebuilding `{name}` without cache gave a different "
+    "image: {differences}."
+)
+BUILD_FAILED_BODY = (
+    "<details open><summary><b>{name}</b>: image build failed</summary>\n\n**{error}**\n\n"
+    "```text\n{log}\n```\n</details>"
+)
+TESTS_BODY = (
+    "<details{open}><summary><b>{name}</b>: tests {status} in {duration:.1f} s; lock install "
+    "check {install}, pip check {pip_check}</summary>\n\n```text\n{log}\n```\n</details>"
+)
+FINDINGS_TITLE = "### Dockerfile findings"
+FINDINGS_HEADER = "| where | rule | severity | finding |\n|---|---|---|---|"
+FINDING_ROW = "| `{file}:{line}` | {rule} | {severity} | {message} |"

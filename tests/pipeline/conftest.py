@@ -134,6 +134,9 @@ class Repo:
         upgrade: bool = False,
         upgrade_packages: Iterable[str] = (),
         dry_run: bool = False,
+        build: bool = True,
+        test: bool = True,
+        verify_reproducible: bool | None = None,
         **settings: Any,
     ) -> RunResult:
         options = RefreshOptions(
@@ -141,6 +144,9 @@ class Repo:
             upgrade=upgrade,
             upgrade_packages=tuple(upgrade_packages),
             dry_run=dry_run,
+            build=build,
+            test=test,
+            verify_reproducible=verify_reproducible,
         )
         return refresh(
             Workspace(root=self.root, repo=self.root.name), options, self.settings(**settings)

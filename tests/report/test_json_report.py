@@ -103,6 +103,7 @@ def test_top_level_keys() -> None:
         "upgrade_packages",
         "dry_run",
         "config_source",
+        "builder",
         "environments",
         "consistency",
         "written",
@@ -126,6 +127,9 @@ def test_environment_keys() -> None:
             "changes",
             "command",
             "notes",
+            "image",
+            "tests",
+            "lint",
             "timings",
         ]
         assert list(environment["timings"]) == ["compile_s"]

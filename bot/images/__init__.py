@@ -1,0 +1,124 @@
+"""Images: build an environment's image from its lock, inspect it, run its tests in it.
+
+One ``Builder`` protocol with two implementations, buildah (daemonless, the default) and
+docker. Like the lock layer, this package knows nothing of GitHub; failures are values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+BuilderName = Literal["buildah", "docker"]
+Severity = Literal["error", "warning", "info", "style"]
+TestStatus = Literal["passed", "failed", "errored", "timed-out", "skipped"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One Dockerfile check result, located at ``file:line``."""
+
+    rule: str
+    """``LW001``... for Lockwarden's lock rules, ``DL3008``/``SC2086``... for hadolint's."""
+    severity: Severity
+    file: str
+    line: int
+    message: str
+    source: Literal["lockwarden", "hadolint"] = "lockwarden"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a builder knows about a built image."""
+
+    reference: str
+    """The local tag, e.g. ``localhost/lockwarden/ml-service-serve:after``."""
+    image_id: str
+    """``sha256:...`` of the image config: equal ids mean identical images."""
+    size: int
+    """Uncompressed size in bytes."""
+    layers: tuple[str, ...]
+    """Layer diff ids (``sha256:...``), base first."""
+    repo_digest: str | None = None
+    """``name@sha256:...`` of the pushed manifest, when pushed to a registry."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    context: Path
+    dockerfile: Path
+    tag: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    timestamp: int | None = None
+    """Fixed creation time (``SOURCE_DATE_EPOCH``) for reproducible builds."""
+    no_cache: bool = False
+    network: Literal["host", "none"] = "host"
+    """``RUN`` steps reach package indexes through the host network."""
+    timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    ok: bool
+    image: ImageInfo | None
+    duration_s: float
+    error: str | None = None
+    log_tail: str = ""
+    """The builder's last output lines (failing ``RUN`` step included)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A command in a container of an image: untrusted code, so locked down by default."""
+
+    image: str
+    command: tuple[str, ...]
+    mounts: tuple[Mount, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Added to the image's own environment; nothing is inherited from the bot's process."""
+    network: bool = False
+    memory: str = "2g"
+    cpus: float = 1.0
+    pids_limit: int = 512
+    timeout_s: float = 600.0
+    workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: TestStatus
+    exit_code: int | None
+    duration_s: float
+    log_tail: str = ""
+
+
+class Builder(Protocol):
+    name: BuilderName
+
+    def available(self) -> bool:
+        """True when this builder can build here (binary present, daemon reachable)."""
+        ...
+
+    def build(self, spec: BuildSpec) -> BuildOutcome: ...
+
+    def inspect(self, reference: str) -> ImageInfo | None:
+        """The image's facts, or None when no such image exists locally."""
+        ...
+
+    def run(self, spec: RunSpec) -> RunOutcome: ...
+
+    def push(self, reference: str, destination: str, *, tls_verify: bool = True) -> str:
+        """Push ``reference`` to ``destination`` (``registry/repo:tag``); return the
+        manifest digest (``sha256:...``)."""
+        ...
+
+    def remove(self, reference: str) -> None: ...

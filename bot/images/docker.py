@@ -1,0 +1,156 @@
+"""docker: the builder for hosts with a reachable Docker daemon."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bot import shell
+from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
+from bot.images import BuilderName, BuildOutcome, BuildSpec, ImageInfo, RunOutcome, RunSpec
+from bot.images.containers import builder_environment, classify_exit, tail_lines
+
+
+class DockerBuilder:
+    name: BuilderName = "docker"
+
+    def __init__(
+        self, env: Mapping[str, str], *, pull: bool = False, executable: str = "docker"
+    ) -> None:
+        self._env = builder_environment(env)
+        if "DOCKER_HOST" in env:  # the daemon address is configuration, not a secret
+            self._env["DOCKER_HOST"] = env["DOCKER_HOST"]
+        self._pull = pull
+        self._exe = executable
+
+    def available(self) -> bool:
+        if shutil.which(self._exe, path=self._env.get("PATH")) is None:
+            return False
+        try:
+            return self._docker("info", "--format={{.ID}}", timeout_s=30).ok
+        except LockwardenError:
+            return False
+
+    def build(self, spec: BuildSpec) -> BuildOutcome:
+        args = [
+            "build",
+            f"--network={spec.network}",
+            f"--file={spec.dockerfile}",
+            f"--tag={spec.tag}",
+        ]
+        if self._pull:
+            args.append("--pull")
+        if spec.no_cache:
+            args.append("--no-cache")
+        build_args = dict(spec.build_args)
+        if spec.timestamp is not None:
+            build_args.setdefault("SOURCE_DATE_EPOCH", str(spec.timestamp))
+        args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
+        args.append(str(spec.context))
+        try:
+            result = self._docker(*args, timeout_s=spec.timeout_s)
+        except CommandTimeoutError as exc:
+            return BuildOutcome(
+                False,
+                None,
+                spec.timeout_s,
+                error=exc.user_message,
+                log_tail=tail_lines(exc.detail, 60),
+            )
+        if not result.ok:
+            return BuildOutcome(
+                False,
+                None,
+                result.duration_s,
+                error=_build_error(result.stderr + result.stdout),
+                log_tail=tail_lines(result.stdout + result.stderr, 60),
+            )
+        image = self.inspect(spec.tag)
+        if image is None:  # pragma: no cover - docker reported success without an image
+            return BuildOutcome(False, None, result.duration_s, error="the image was not found")
+        return BuildOutcome(True, image, result.duration_s, log_tail=tail_lines(result.stdout, 60))
+
+    def inspect(self, reference: str) -> ImageInfo | None:
+        result = self._docker("image", "inspect", reference, timeout_s=60)
+        if not result.ok:
+            return None
+        data: dict[str, Any] = json.loads(result.stdout)[0]
+        return ImageInfo(
+            reference=reference,
+            image_id=str(data["Id"]),
+            size=int(data.get("Size", 0)),
+            layers=tuple(data.get("RootFS", {}).get("Layers", ())),
+        )
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        name = f"lockwarden-run-{uuid.uuid4().hex[:12]}"
+        args = [
+            "run",
+            f"--name={name}",
+            f"--network={'host' if spec.network else 'none'}",
+            f"--memory={spec.memory}",
+            f"--memory-swap={spec.memory}",
+            f"--cpus={spec.cpus}",
+            f"--pids-limit={spec.pids_limit}",
+            "--security-opt=no-new-privileges",
+            "--cap-drop=ALL",
+        ]
+        args += [f"--env={k}={v}" for k, v in sorted(spec.env.items())]
+        args += [
+            f"--volume={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts
+        ]
+        if spec.workdir:
+            args.append(f"--workdir={spec.workdir}")
+        args += [spec.image, *spec.command]
+        try:
+            try:
+                result = self._docker(*args, timeout_s=spec.timeout_s)
+            except CommandTimeoutError:
+                return RunOutcome("timed-out", None, spec.timeout_s, self._logs(name))
+            return RunOutcome(
+                classify_exit(result.returncode),
+                result.returncode,
+                result.duration_s,
+                tail_lines(result.stdout + result.stderr, 200),
+            )
+        finally:
+            self._docker("rm", "--force", name, timeout_s=120)
+
+    def push(self, reference: str, destination: str, *, tls_verify: bool = True) -> str:
+        # docker decides TLS per registry (daemon's insecure-registries; loopback is allowed).
+        tagged = self._docker("tag", reference, destination, timeout_s=60)
+        pushed = self._docker("push", destination, timeout_s=1800) if tagged.ok else tagged
+        if not pushed.ok:
+            raise LockwardenError(
+                f"pushing {reference} to {destination} failed", detail=pushed.output_tail()
+            )
+        for line in pushed.stdout.splitlines():
+            if "digest: sha256:" in line:
+                return line.split("digest: ", 1)[1].split()[0]
+        raise LockwardenError(f"pushing {destination}: docker printed no digest")
+
+    def remove(self, reference: str) -> None:
+        self._docker("image", "rm", "--force", reference, timeout_s=120)
+
+    def _logs(self, name: str) -> str:
+        result = self._docker("logs", "--tail=200", name, timeout_s=60)
+        return tail_lines(result.stdout + result.stderr, 200)
+
+    def _docker(self, *args: str, timeout_s: float) -> shell.CommandResult:
+        try:
+            return shell.run([self._exe, *args], env=self._env, timeout_s=timeout_s)
+        except ToolNotFoundError as exc:
+            raise ToolNotFoundError(
+                "docker is not installed; install it or set LOCKWARDEN_BUILDER=buildah"
+            ) from exc
+
+
+def _build_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "returned a non-zero code" in line or line.startswith(("ERROR", "error", "failed")):
+            return line.strip()
+    return lines[-1].strip() if lines else "the build failed"

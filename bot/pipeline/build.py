@@ -1,0 +1,260 @@
+"""Build: each environment's image, from the base lock (before) and the new lock (after).
+
+Reproducible by construction (fixed ``--timestamp`` and ``SOURCE_DATE_EPOCH``), so equal
+inputs give equal digests; optionally proven by a rebuild without cache. "Before" images
+come from the image cache when the same inputs were built earlier. A failing build is a
+value for that environment; the others still build.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from bot.config import EnvironmentConfig, RepoConfig
+from bot.errors import LockwardenError
+from bot.images import Builder, BuildSpec, Finding, ImageInfo, Severity
+from bot.images.digest import ImageCache, input_key
+from bot.images.dockerfile_checks import check_dockerfile
+from bot.pipeline.compile import LockResult
+
+_SEVERITY_RANK: dict[Severity, int] = {"style": 0, "info": 1, "warning": 2, "error": 3}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    status: Literal["built", "failed", "skipped"]
+    reason: str | None = None
+    """Why the image was skipped, or why the build failed."""
+    dockerfile: str | None = None
+    before: ImageInfo | None = None
+    after: ImageInfo | None = None
+    before_cached: bool = False
+    reproducible: bool | None = None
+    """None: not checked."""
+    differences: tuple[str, ...] = ()
+    """What differed between the build and its rebuild without cache."""
+    findings: tuple[Finding, ...] = ()
+    lint_failed: bool = False
+    build_s: float = 0.0
+    log_tail: str = ""
+
+
+def lint_environments(
+    root: Path, config: RepoConfig, locks: dict[str, LockResult]
+) -> dict[str, tuple[Finding, ...]]:
+    """Dockerfile findings per environment (of the tree as it will be committed)."""
+    out: dict[str, tuple[Finding, ...]] = {}
+    checks = config.dockerfile_checks
+    for env in config.environments:
+        if env.dockerfile is None or not (root / env.dockerfile).is_file():
+            continue
+        lock = locks.get(env.name)
+        has_hashes = "--hash=" in (lock.new_text or lock.old_text or "") if lock else False
+        out[env.name] = check_dockerfile(
+            root / env.dockerfile,
+            display_path=env.dockerfile,
+            lock_path=env.lock_path,
+            lock_has_hashes=has_hashes,
+            severities=checks.severity,
+            ignore=checks.ignore,
+        )
+    return out
+
+
+def build_images(
+    before_root: Path,
+    after_root: Path,
+    repo: str,
+    config: RepoConfig,
+    locks: dict[str, LockResult],
+    builder: Builder | None,
+    cache: ImageCache,
+    *,
+    verify_reproducible: bool,
+    timeout_s: float,
+) -> tuple[ImageResult, ...]:
+    findings = lint_environments(after_root, config, locks)
+    results = []
+    for env in config.environments:
+        lock = locks.get(env.name)
+        if lock is None:
+            continue  # not selected for this run
+        started = time.perf_counter()
+        env_findings = findings.get(env.name, ())
+        base = ImageResult(
+            name=env.name,
+            status="skipped",
+            dockerfile=env.dockerfile,
+            findings=env_findings,
+            lint_failed=_lint_fails(env_findings, config.dockerfile_checks.fail_on),
+        )
+        result = _build_one(
+            base,
+            env,
+            lock,
+            before_root,
+            after_root,
+            repo,
+            config,
+            builder,
+            cache,
+            verify_reproducible=verify_reproducible,
+            timeout_s=timeout_s,
+        )
+        results.append(replace(result, build_s=time.perf_counter() - started))
+    return tuple(results)
+
+
+def _build_one(
+    base: ImageResult,
+    env: EnvironmentConfig,
+    lock: LockResult,
+    before_root: Path,
+    after_root: Path,
+    repo: str,
+    config: RepoConfig,
+    builder: Builder | None,
+    cache: ImageCache,
+    *,
+    verify_reproducible: bool,
+    timeout_s: float,
+) -> ImageResult:
+    if env.dockerfile is None:
+        return replace(base, reason="no Dockerfile configured or discovered")
+    if builder is None:
+        return replace(base, reason="no image builder available (buildah or docker)")
+    if not (after_root / env.dockerfile).is_file():
+        return replace(base, status="failed", reason=f"{env.dockerfile}: Dockerfile not found")
+    if lock.status == "failed":
+        return replace(base, reason="the lock did not compile")
+    name = _image_name(env, repo)
+    dockerfile = env.dockerfile
+    active = builder
+
+    def spec(root: Path, key: str, *, no_cache: bool = False, suffix: str = "") -> BuildSpec:
+        return BuildSpec(
+            context=root / env.context,
+            dockerfile=root / dockerfile,
+            tag=f"{name}:{key[:16]}{suffix}",
+            build_args={"SOURCE_DATE_EPOCH": str(config.source_date_epoch), **env.build_args},
+            timestamp=config.source_date_epoch,
+            no_cache=no_cache,
+            timeout_s=timeout_s,
+        )
+
+    def key_of(root: Path) -> str:
+        return input_key(
+            root / env.context,
+            root / dockerfile,
+            {"SOURCE_DATE_EPOCH": str(config.source_date_epoch), **env.build_args},
+            active.name,
+            config.source_date_epoch,
+        )
+
+    after_key = key_of(after_root)
+    after_outcome = builder.build(spec(after_root, after_key))
+    if not after_outcome.ok or after_outcome.image is None:
+        return replace(
+            base,
+            status="failed",
+            reason=f"{dockerfile}: {after_outcome.error or 'the build failed'}",
+            log_tail=after_outcome.log_tail,
+        )
+    after = after_outcome.image
+    cache.put(after_key, after)
+
+    before: ImageInfo | None = None
+    before_cached = False
+    note: str | None = None
+    if lock.status == "unchanged" or not (before_root / dockerfile).is_file():
+        before = after if lock.status == "unchanged" else None
+    else:
+        before_key = key_of(before_root)
+        cached = cache.get(before_key)
+        if cached is not None and builder.inspect(cached.reference) is not None:
+            before, before_cached = cached, True
+        else:
+            outcome = builder.build(spec(before_root, before_key))
+            if outcome.ok and outcome.image is not None:
+                before = outcome.image
+                cache.put(before_key, before)
+            else:
+                note = f"the image of the current lock did not build: {outcome.error}"
+
+    reproducible: bool | None = None
+    differences: tuple[str, ...] = ()
+    if verify_reproducible:
+        rebuild = builder.build(spec(after_root, after_key, no_cache=True, suffix="-rebuild"))
+        if rebuild.ok and rebuild.image is not None:
+            reproducible = rebuild.image.image_id == after.image_id
+            differences = _layer_differences(after, rebuild.image)
+            builder.remove(rebuild.image.reference)
+        else:
+            reproducible = False
+            differences = (f"the rebuild without cache failed: {rebuild.error}",)
+
+    if config.registry:
+        try:
+            after = _push(builder, after, config, name)
+            if before is not None and before is not after:
+                before = _push(builder, before, config, name)
+            elif before is not None:
+                before = after
+        except LockwardenError as exc:
+            note = f"{note + '; ' if note else ''}{exc.user_message}"
+    return replace(
+        base,
+        status="built",
+        reason=note,
+        before=before,
+        after=after,
+        before_cached=before_cached,
+        reproducible=reproducible,
+        differences=differences,
+        log_tail=after_outcome.log_tail,
+    )
+
+
+def _push(builder: Builder, image: ImageInfo, config: RepoConfig, name: str) -> ImageInfo:
+    repository = f"{config.registry}/{name.rsplit('/', 1)[-1]}"
+    tag = image.reference.rsplit(":", 1)[-1]
+    digest = builder.push(
+        image.reference, f"{repository}:{tag}", tls_verify=config.registry_tls_verify
+    )
+    return replace(image, repo_digest=f"{repository}@{digest}")
+
+
+def _layer_differences(first: ImageInfo, second: ImageInfo) -> tuple[str, ...]:
+    if first.image_id == second.image_id:
+        return ()
+    out = []
+    for index in range(max(len(first.layers), len(second.layers))):
+        a = first.layers[index] if index < len(first.layers) else "(none)"
+        b = second.layers[index] if index < len(second.layers) else "(none)"
+        if a != b:
+            out.append(f"layer {index + 1}: {a[:19]} vs {b[:19]}")
+    if not out:
+        out.append("same layers, different image configuration (labels, history or dates)")
+    return tuple(out)
+
+
+def _image_name(env: EnvironmentConfig, repo: str) -> str:
+    raw = env.image or f"lockwarden/{repo}-{env.name}"
+    name = re.sub(r"[^a-z0-9._/:-]+", "-", raw.lower()).strip("-./")
+    first = name.split("/", 1)[0]
+    # A local tag, unless the name already says which registry it belongs to.
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        return name
+    return f"localhost/{name}"
+
+
+def _lint_fails(findings: tuple[Finding, ...], fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    threshold = _SEVERITY_RANK["error" if fail_on == "error" else "warning"]
+    return any(_SEVERITY_RANK[f.severity] >= threshold for f in findings)

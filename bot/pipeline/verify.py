@@ -1,0 +1,110 @@
+"""Verify: in each built image, the lock installs as locked and the repository's tests pass.
+
+The repository's code is untrusted: containers run with the network off (unless the config
+turns it on), memory, CPU, process and time limits, only the environment variables named
+here, and only the lock mounted read-only. No credential of the bot is ever passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import RepoConfig
+from bot.images import Builder, Mount, RunOutcome, RunSpec, TestStatus
+from bot.pipeline.build import ImageResult
+
+LOCK_MOUNT = "/tmp/lockwarden/requirements.txt"  # noqa: S108 - a path inside the container
+# Only checks that every locked version is already installed: no index, no changes.
+INSTALL_CHECK = (
+    "python", "-m", "pip", "install", "--dry-run", "--no-index", "--require-hashes",
+    "--no-deps", "--disable-pip-version-check", "--no-input", "-r", LOCK_MOUNT,
+)  # fmt: skip
+PIP_CHECK = ("python", "-m", "pip", "check", "--disable-pip-version-check")
+CHECK_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: TestStatus
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # a result, not a test case for pytest to collect
+
+    name: str
+    status: TestStatus
+    duration_s: float = 0.0
+    log_tail: str = ""
+    reason: str | None = None
+    """Why the tests were skipped."""
+    install_check: CheckResult = field(default_factory=lambda: CheckResult("skipped"))
+    pip_check: CheckResult = field(default_factory=lambda: CheckResult("skipped"))
+
+    @property
+    def ok(self) -> bool:
+        return all(
+            s in ("passed", "skipped")
+            for s in (self.status, self.install_check.status, self.pip_check.status)
+        )
+
+
+def verify_images(
+    root: Path,
+    config: RepoConfig,
+    images: tuple[ImageResult, ...],
+    builder: Builder | None,
+    *,
+    run_tests: bool,
+) -> tuple[TestResult, ...]:
+    envs = {env.name: env for env in config.environments}
+    results = []
+    for image in images:
+        env = envs[image.name]
+        if builder is None or image.status != "built" or image.after is None:
+            results.append(TestResult(image.name, "skipped", reason="no image was built"))
+            continue
+        reference = image.after.reference
+        lock_mount = (Mount(root / env.lock_path, LOCK_MOUNT),)
+        install = _check(builder, reference, INSTALL_CHECK, lock_mount)
+        pip_check = _check(builder, reference, PIP_CHECK, ())
+        if not run_tests:
+            tests = TestResult(image.name, "skipped", reason="tests turned off (--no-test)")
+        elif not env.test_command:
+            tests = TestResult(image.name, "skipped", reason="no test_command configured")
+        else:
+            outcome = builder.run(
+                RunSpec(
+                    image=reference,
+                    command=env.test_command,
+                    network=env.test_network,
+                    memory=env.test_memory,
+                    cpus=env.test_cpus,
+                    timeout_s=env.test_timeout_s,
+                )
+            )
+            tests = TestResult(image.name, outcome.status, outcome.duration_s, outcome.log_tail)
+        results.append(
+            TestResult(
+                tests.name,
+                tests.status,
+                tests.duration_s,
+                tests.log_tail,
+                tests.reason,
+                install_check=install,
+                pip_check=pip_check,
+            )
+        )
+    return tuple(results)
+
+
+def _check(
+    builder: Builder, reference: str, command: tuple[str, ...], mounts: tuple[Mount, ...]
+) -> CheckResult:
+    outcome: RunOutcome = builder.run(
+        RunSpec(image=reference, command=command, mounts=mounts, timeout_s=CHECK_TIMEOUT_S)
+    )
+    status: TestStatus = outcome.status if outcome.status in ("passed", "failed") else "errored"
+    return CheckResult(status, outcome.log_tail)

@@ -1,0 +1,318 @@
+"""The build and verify stages with real builders: images from the old and the new lock,
+digests, reproducibility, cache discipline, tests in the image, and per-environment errors."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from bot.pipeline.build import ImageResult
+from bot.pipeline.verify import TestResult
+from bot.report.json_report import to_json
+from bot.report.markdown import render_markdown
+from bot.worker import RunResult
+from tests.pipeline.conftest import Repo, env_config
+
+pytestmark = pytest.mark.slow
+
+# Installs only the lock, from the local index, in a build stage; copies the source last.
+DOCKERFILE = """\
+FROM python:3.11-slim-bookworm AS build
+ARG SOURCE_DATE_EPOCH
+ARG PIP_INDEX_URL
+RUN python -m venv /opt/venv
+COPY requirements/{env}.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt
+
+FROM python:3.11-slim-bookworm
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+COPY app/ app/
+CMD ["python", "app/check.py"]
+"""
+HANG = "print('started', flush=True); import time; time.sleep(600)"
+CHECK = """\
+import beta
+print("beta", beta.__version__)
+"""
+
+
+def image_env(repo: Repo, name: str, **extra: Any) -> dict[str, Any]:
+    repo.write(f"Dockerfile.{name}", DOCKERFILE.format(env=name))
+    extra.setdefault("test_command", "python app/check.py")
+    return env_config(
+        name,
+        dockerfile=f"Dockerfile.{name}",
+        build_args={"PIP_INDEX_URL": repo.index.url},
+        **extra,
+    )
+
+
+def image(run: RunResult, name: str) -> ImageResult:
+    return next(i for i in run.images if i.name == name)
+
+
+def result_of(run: RunResult, name: str) -> TestResult:
+    return next(t for t in run.tests if t.name == name)
+
+
+@pytest.fixture
+def built_repo(repo: Repo, buildah_base: str) -> Repo:
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.configure(image_env(repo, "serve"))
+    first = repo.refresh(builder="buildah")
+    assert image(first, "serve").status == "built", image(first, "serve").reason
+    return repo
+
+
+def test_refresh_builds_before_and_after_and_tests_pass(built_repo: Repo) -> None:
+    repo = built_repo
+    repo.index.publish("beta", "1.0.2")
+
+    run = repo.refresh(upgrade=True, builder="buildah")
+
+    assert run.builder == "buildah"
+    built = image(run, "serve")
+    assert built.status == "built", built.reason
+    assert built.before is not None
+    assert built.after is not None
+    assert built.before.image_id != built.after.image_id
+    assert built.before_cached  # the first refresh built exactly the current tree
+    assert built.after.size > 0
+    assert built.after.layers[0] == built.before.layers[0]  # same base image
+    result = result_of(run, "serve")
+    assert result.status == "passed", result.log_tail
+    assert "beta 1.0.2" in result.log_tail
+    assert result.install_check.status == "passed", result.install_check.log_tail
+    assert result.pip_check.status == "passed", result.pip_check.log_tail
+    assert not run.failed
+
+    data = to_json(run)["environments"][0]
+    assert data["image"]["before"] == built.before.image_id
+    assert data["image"]["after"] == built.after.image_id
+    assert data["image"]["size_after"] == built.after.size
+    assert data["image"]["layers"] == len(built.after.layers)
+    assert data["tests"]["status"] == "passed"
+    assert set(data["timings"]) == {"compile_s", "build_s", "test_s"}
+    markdown = render_markdown(run)
+    assert "### Images" in markdown
+    assert built.after.image_id.split(":")[1][:12] in markdown
+
+
+def test_reproducible_rebuild_gives_the_same_digest(built_repo: Repo) -> None:
+    run = built_repo.refresh(builder="buildah", verify_reproducible=True)
+
+    built = image(run, "serve")
+    assert built.reproducible is True, built.differences
+    assert built.differences == ()
+
+
+def test_source_only_change_reuses_the_lock_install_layer(built_repo: Repo) -> None:
+    repo = built_repo
+    before = image(repo.refresh(builder="buildah"), "serve").after
+    repo.write("app/check.py", CHECK + "print('changed')\n")
+
+    run = repo.refresh(builder="buildah")
+
+    after = image(run, "serve")
+    assert before is not None
+    assert after.after is not None
+    assert after.after.layers[:-1] == before.layers[:-1]  # venv layer reused
+    assert after.after.layers[-1] != before.layers[-1]  # only the source layer changed
+    assert "Using cache" in after.log_tail
+    install_step = next(
+        line for line in after.log_tail.splitlines() if "pip install" in line and "STEP" in line
+    )
+    following = after.log_tail.split(install_step, 1)[1].splitlines()[1]
+    assert "Using cache" in following
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        pytest.param("FROMM python:3.11-slim-bookworm\n", "FROM", id="syntax-error"),
+        pytest.param(
+            "FROM python:3.11-slim-bookworm\nRUN echo about to fail && false\n",
+            "false",
+            id="failing-run",
+        ),
+    ],
+)
+def test_build_errors_are_per_environment(
+    repo: Repo, buildah_base: str, dockerfile: str, expected: str
+) -> None:
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.spec("train", "gamma")
+    serve = image_env(repo, "serve")
+    repo.write("Dockerfile.serve", dockerfile)
+    repo.configure(serve, image_env(repo, "train", test_command="python -c 'import gamma'"))
+
+    run = repo.refresh(builder="buildah")
+
+    broken = image(run, "serve")
+    assert broken.status == "failed"
+    assert broken.reason
+    assert broken.reason.startswith("Dockerfile.serve: ")
+    assert expected in (broken.reason + broken.log_tail)
+    assert result_of(run, "serve").status == "skipped"
+    assert image(run, "train").status == "built"
+    assert result_of(run, "train").status == "passed"
+    assert run.failed
+    assert "image build failed" in render_markdown(run)
+
+
+def test_missing_dockerfile_is_a_clear_error(repo: Repo, buildah_base: str) -> None:
+    repo.spec("serve", "beta<2")
+    repo.configure(env_config("serve", dockerfile="docker/serve.Dockerfile"))
+
+    run = repo.refresh(builder="buildah")
+
+    broken = image(run, "serve")
+    assert broken.status == "failed"
+    assert broken.reason == "docker/serve.Dockerfile: Dockerfile not found"
+
+
+def test_hanging_tests_time_out_and_failing_tests_fail(repo: Repo, buildah_base: str) -> None:
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.spec("train", "beta<2")
+    repo.configure(
+        image_env(
+            repo,
+            "serve",
+            test_command=[
+                "python",
+                "-c",
+                "print('started', flush=True); import time; time.sleep(600)",
+            ],
+            test_timeout_s=5,
+        ),
+        image_env(repo, "train", test_command="python -c 'raise SystemExit(1)'"),
+    )
+
+    run = repo.refresh(builder="buildah")
+
+    hanging = result_of(run, "serve")
+    assert hanging.status == "timed-out"
+    assert "started" in hanging.log_tail
+    assert result_of(run, "train").status == "failed"
+    assert run.failed
+
+
+def test_tests_run_offline_without_the_bots_credentials(
+    repo: Repo, buildah_base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKWARDEN_WEBHOOK_SECRET", "s3cret-webhook")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret_token")
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    probe = (
+        "import os, socket, sys\n"
+        "print(sorted(os.environ))\n"
+        "assert not any('secret' in v.lower() for v in os.environ.values())\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2)\n"
+        "except OSError:\n"
+        "    print('offline')\n"
+        "else:\n"
+        "    raise SystemExit('network reachable')\n"
+    )
+    repo.write("app/probe.py", probe)
+    port = repo.index.url.split(":")[2].split("/")[0]
+    repo.configure(image_env(repo, "serve", test_command=["python", "app/probe.py", port]))
+
+    run = repo.refresh(builder="buildah")
+
+    result = result_of(run, "serve")
+    assert result.status == "passed", result.log_tail
+    assert "offline" in result.log_tail
+    assert "GITHUB_TOKEN" not in result.log_tail
+    assert "LOCKWARDEN" not in result.log_tail
+
+
+def test_push_reports_manifest_digests(built_repo: Repo, registry: str) -> None:
+    repo = built_repo
+    repo.index.publish("beta", "1.0.2")
+    repo.configure(*repo.environments, registry=f"{registry}/acme", registry_tls_verify=False)
+
+    run = repo.refresh(upgrade=True, builder="buildah")
+
+    built = image(run, "serve")
+    assert built.after is not None
+    assert built.before is not None
+    assert built.after.repo_digest is not None, built.reason
+    assert built.before.repo_digest is not None
+    assert built.after.repo_digest.startswith(f"{registry}/acme/")
+    repository, digest = built.after.repo_digest.split("@")
+    name = repository.split("/", 1)[1]
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{name}/manifests/{digest}",
+        headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json, "
+            "application/vnd.docker.distribution.manifest.v2+json"
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["layers"]
+    pushed = to_json(run)["environments"][0]["image"]["pushed"]
+    assert pushed == {"before": built.before.repo_digest, "after": built.after.repo_digest}
+
+
+def test_docker_builder_builds_and_tests(
+    repo: Repo, docker_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.configure(image_env(repo, "serve"))
+
+    run = repo.refresh(builder="docker", verify_reproducible=True)
+
+    assert run.builder == "docker"
+    built = image(run, "serve")
+    assert built.status == "built", built.reason
+    assert built.after is not None
+    assert built.after.image_id.startswith("sha256:")
+    assert built.reproducible is not None
+    result = result_of(run, "serve")
+    assert result.status == "passed", result.log_tail
+    assert result.install_check.status == "passed", result.install_check.log_tail
+
+
+def test_no_build_skips_images(built_repo: Repo) -> None:
+    run = built_repo.refresh(build=False)
+    assert run.images == ()
+    assert run.tests == ()
+    data = to_json(run)["environments"][0]
+    assert data["image"] is None
+    assert data["tests"] is None
+
+
+def test_no_test_builds_but_skips_tests(built_repo: Repo) -> None:
+    run = built_repo.refresh(test=False, builder="buildah")
+    assert image(run, "serve").status == "built"
+    result = result_of(run, "serve")
+    assert result.status == "skipped"
+    assert result.install_check.status == "passed"
+
+
+def test_lint_findings_are_reported(built_repo: Repo) -> None:
+    repo = built_repo
+    repo.write(
+        "Dockerfile.serve", DOCKERFILE.format(env="serve") + "RUN pip install --upgrade pip\n"
+    )
+
+    run = repo.refresh(builder="buildah", test=False)
+
+    findings = image(run, "serve").findings
+    assert any(f.rule == "LW006" and f.file == "Dockerfile.serve" for f in findings)
+    lint = to_json(run)["environments"][0]["lint"]
+    assert any(entry["rule"] == "LW006" for entry in lint)
+    assert "### Dockerfile findings" in render_markdown(run)
