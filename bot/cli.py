@@ -122,3 +122,40 @@ def schema() -> None:
     from bot.config import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.argument(
+    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+@click.option("--ref", default="HEAD", show_default=True, help="History to read.")
+@click.option("--limit", default=50, show_default=True, help="Commits to look at.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON.")
+def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
+    """Print the ledger: lock sets, image digests and test outcomes recorded on bot commits."""
+    from dataclasses import asdict
+
+    from bot.ledger import read_ledger
+
+    try:
+        entries = read_ledger(path, ref, limit=limit)
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(
+            json.dumps([{**asdict(e), "known_good": e.known_good} for e in entries], indent=2)
+        )
+        return
+    if not entries:
+        click.echo(f"no Lockwarden commits in the last {limit} commits of {ref}")
+        return
+    for entry in entries:
+        mark = "known-good" if entry.known_good else "tests failed"
+        click.echo(
+            f"{entry.commit[:12]}  {entry.date}  {entry.mode or '-':<8}  {mark}  {entry.subject}"
+        )
+        for env in entry.environments:
+            digest = f"  image {env.digest}" if env.digest else ""
+            tests = f"  tests {env.tests}" if env.tests else ""
+            click.echo(f"    {env.name:<10} {env.lock}  {env.lock_sha256[:19]}{digest}{tests}")
