@@ -83,7 +83,7 @@ class BuildahBuilder:
                     False,
                     None,
                     result.duration_s,
-                    error=build_error(result.stderr + result.stdout),
+                    error=build_error(result.stdout + "\n" + result.stderr),
                     log_tail=tail_lines(result.stdout + result.stderr, 60),
                 )
         image = self.inspect(spec.tag)

@@ -33,21 +33,24 @@ def input_key(
     digest.update(b"dockerfile\n" + dockerfile.read_bytes())
     for path in _context_files(context):
         relative = path.relative_to(context).as_posix()
+        if path.is_symlink():  # a build copies the link itself, which may dangle
+            digest.update(f"\nlink {relative}\n".encode() + os.readlink(path).encode())
+            continue
         digest.update(f"\nfile {relative} {path.stat().st_mode & 0o777:o}\n".encode())
-        if path.is_symlink():
-            digest.update(os.readlink(path).encode())
-        else:
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def _context_files(context: Path) -> list[Path]:
     files: list[Path] = []
     for directory, dirnames, filenames in os.walk(context):
+        # os.walk lists a link to a directory with the directories but never enters it
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        files.extend(Path(directory) / name for name in sorted(filenames))
+        links = [d for d in dirnames if (Path(directory) / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if d not in links]
+        files.extend(Path(directory) / name for name in sorted([*filenames, *links]))
     return files
 
 

@@ -65,7 +65,7 @@ class DockerBuilder:
                 False,
                 None,
                 result.duration_s,
-                error=_build_error(result.stderr + result.stdout),
+                error=_build_error(result.stdout + "\n" + result.stderr),
                 log_tail=tail_lines(result.stdout + result.stderr, 60),
             )
         image = self.inspect(spec.tag)

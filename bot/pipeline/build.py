@@ -200,11 +200,12 @@ def _build_one(
 
     if config.registry:
         try:
+            same = before is after  # an unchanged lock: one image, pushed once
             after = _push(builder, after, config, name)
-            if before is not None and before is not after:
-                before = _push(builder, before, config, name)
-            elif before is not None:
+            if same:
                 before = after
+            elif before is not None:
+                before = _push(builder, before, config, name)
         except LockwardenError as exc:
             note = f"{note + '; ' if note else ''}{exc.user_message}"
     return replace(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.compile import LockResult
+from bot.pipeline.verify import TestResult
 from bot.report import messages
 from bot.report.links import release_url
 from bot.worker import RunResult
@@ -191,17 +192,7 @@ def _images_section(result: RunResult) -> list[str]:
                 install=messages.TEST_STATUS[test.install_check.status],
                 pip_check=messages.TEST_STATUS[test.pip_check.status],
                 log=_fence(
-                    "\n".join(
-                        x
-                        for x in (
-                            test.log_tail,
-                            test.install_check.log_tail,
-                            test.pip_check.log_tail,
-                        )
-                        if x and (x is test.log_tail or not test.ok)
-                    )
-                    or test.reason
-                    or "(no output)"
+                    "\n".join(x for x in _test_logs(test) if x) or test.reason or "(no output)"
                 ),
             ),
         ]
@@ -219,6 +210,13 @@ def _images_section(result: RunResult) -> list[str]:
             for f in findings
         ]
     return parts
+
+
+def _test_logs(test: TestResult) -> tuple[str, ...]:
+    """The tests' output; the checks' output too when something did not pass."""
+    if test.ok:
+        return (test.log_tail,)
+    return (test.log_tail, test.install_check.log_tail, test.pip_check.log_tail)
 
 
 def _digest(value: str) -> str:

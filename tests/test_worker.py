@@ -1,0 +1,199 @@
+"""Choosing the image builder, and when a run counts as failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.config import LoadedConfig, RepoConfig
+from bot.images import ImageInfo
+from bot.images.buildah import BuildahBuilder
+from bot.images.docker import DockerBuilder
+from bot.locks.backends import CompileMode
+from bot.pipeline.build import ImageResult
+from bot.pipeline.compile import CompileStageResult, LockResult
+from bot.pipeline.verify import CheckResult, TestResult
+from bot.settings import Settings
+from bot.worker import RunResult, select_builder
+
+# -- select_builder --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def availability(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Which builders answer, and which were asked: ``{"buildah": bool, "docker": bool,
+    "asked": [names]}``."""
+    state: dict[str, Any] = {"buildah": False, "docker": False, "asked": []}
+
+    def fake(name: str) -> Any:
+        def available(self: object) -> bool:
+            state["asked"].append(name)
+            return bool(state[name])
+
+        return available
+
+    monkeypatch.setattr(BuildahBuilder, "available", fake("buildah"))
+    monkeypatch.setattr(DockerBuilder, "available", fake("docker"))
+    monkeypatch.setattr("bot.images.buildah.default_runtime", lambda: None)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("setting", "buildah", "docker", "chosen", "asked"),
+    [
+        ("auto", True, True, "buildah", ["buildah"]),
+        ("auto", True, False, "buildah", ["buildah"]),
+        ("auto", False, True, "docker", ["buildah", "docker"]),
+        ("auto", False, False, None, ["buildah", "docker"]),
+        ("buildah", True, True, "buildah", ["buildah"]),
+        ("buildah", False, True, None, ["buildah"]),  # no fallback when named
+        ("docker", True, True, "docker", ["docker"]),
+        ("docker", True, False, None, ["docker"]),
+        ("none", True, True, None, []),
+    ],
+)
+def test_select_builder(
+    availability: dict[str, Any],
+    setting: str,
+    buildah: bool,
+    docker: bool,
+    chosen: str | None,
+    asked: list[str],
+) -> None:
+    availability.update(buildah=buildah, docker=docker)
+
+    builder = select_builder(Settings(builder=setting))  # type: ignore[arg-type]
+
+    assert (builder.name if builder else None) == chosen
+    assert availability["asked"] == asked
+
+
+def test_buildah_gets_the_runtime_and_pull_policy(availability: dict[str, Any]) -> None:
+    availability["buildah"] = True
+
+    builder = select_builder(
+        Settings(builder="buildah", buildah_runtime="crun", build_pull="never")
+    )
+
+    assert isinstance(builder, BuildahBuilder)
+    assert builder._runtime == "crun"
+    assert builder._pull == "never"
+
+
+@pytest.mark.parametrize(("pull", "expected"), [("always", True), ("missing", False)])
+def test_docker_pulls_only_when_always(
+    availability: dict[str, Any], pull: str, expected: bool
+) -> None:
+    availability["docker"] = True
+
+    builder = select_builder(Settings(builder="docker", build_pull=pull))  # type: ignore[arg-type]
+
+    assert isinstance(builder, DockerBuilder)
+    assert builder._pull is expected
+
+
+def test_builders_see_no_credentials(
+    availability: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    monkeypatch.setenv("LOCKWARDEN_WEBHOOK_SECRET", "hook")
+    availability.update(buildah=True, docker=True)
+
+    buildah = select_builder(Settings(builder="buildah"))
+    docker = select_builder(Settings(builder="docker"))
+
+    assert isinstance(buildah, BuildahBuilder)
+    assert isinstance(docker, DockerBuilder)
+    for env in (buildah._env, docker._env):
+        assert "GITHUB_TOKEN" not in env
+        assert "LOCKWARDEN_WEBHOOK_SECRET" not in env
+
+
+# -- RunResult.failed ------------------------------------------------------------------------
+
+
+def lock(name: str, status: str) -> LockResult:
+    return LockResult(
+        name=name,
+        spec=f"requirements/{name}.in",
+        lock=f"requirements/{name}.txt",
+        backend="uv",
+        status=status,  # type: ignore[arg-type]
+        error="resolution failed" if status == "failed" else None,
+    )
+
+
+IMAGE = ImageInfo("localhost/x:1", "sha256:" + "a" * 64, 1, ())
+BUILT = ImageResult("serve", "built", before=IMAGE, after=IMAGE)
+SKIPPED = ImageResult("serve", "skipped", reason="no image builder available")
+FAILED = ImageResult("serve", "failed", reason="Dockerfile.serve: exit status 1")
+LINT_FAILED = ImageResult("serve", "built", before=IMAGE, after=IMAGE, lint_failed=True)
+PASSED = TestResult(
+    "serve", "passed", install_check=CheckResult("passed"), pip_check=CheckResult("passed")
+)
+NOT_RUN = TestResult("serve", "skipped", reason="no image was built")
+
+
+def run(
+    statuses: tuple[str, ...] = ("changed",),
+    images: tuple[ImageResult, ...] = (),
+    tests: tuple[TestResult, ...] = (),
+) -> RunResult:
+    results = tuple(lock(f"env{i}", s) for i, s in enumerate(statuses))
+    return RunResult(
+        repo="acme/ml-service",
+        config=LoadedConfig(RepoConfig(), source="discovery"),
+        mode=CompileMode(),
+        compiled=CompileStageResult(results, (), tuple(r.name for r in results)),
+        images=images,
+        tests=tests,
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        pytest.param(run(), False, id="changed"),
+        pytest.param(run(("unchanged", "changed")), False, id="unchanged"),
+        pytest.param(run(("changed", "failed")), True, id="compile-failed"),
+        pytest.param(run(images=(BUILT,), tests=(PASSED,)), False, id="built-and-passed"),
+        pytest.param(run(images=(SKIPPED,), tests=(NOT_RUN,)), False, id="image-skipped"),
+        pytest.param(run(images=(FAILED,), tests=(NOT_RUN,)), True, id="image-failed"),
+        pytest.param(run(images=(LINT_FAILED,), tests=(PASSED,)), True, id="lint-failed"),
+        pytest.param(
+            run(images=(BUILT,), tests=(TestResult("serve", "failed"),)), True, id="tests-failed"
+        ),
+        pytest.param(
+            run(images=(BUILT,), tests=(TestResult("serve", "timed-out"),)),
+            True,
+            id="tests-timed-out",
+        ),
+        pytest.param(
+            run(
+                images=(BUILT,),
+                tests=(TestResult("serve", "passed", install_check=CheckResult("failed")),),
+            ),
+            True,
+            id="install-check-failed",
+        ),
+        pytest.param(
+            run(
+                images=(BUILT,),
+                tests=(TestResult("serve", "skipped", pip_check=CheckResult("errored")),),
+            ),
+            True,
+            id="pip-check-errored",
+        ),
+        pytest.param(
+            run(
+                images=(BUILT,),
+                tests=(TestResult("serve", "skipped", reason="tests turned off (--no-test)"),),
+            ),
+            False,
+            id="no-test",
+        ),
+    ],
+)
+def test_run_failed(result: RunResult, failed: bool) -> None:
+    assert result.failed is failed
