@@ -71,7 +71,7 @@ def verify_images(
         install = _check(builder, reference, INSTALL_CHECK, lock_mount)
         pip_check = _check(builder, reference, PIP_CHECK, ())
         if not run_tests:
-            tests = TestResult(image.name, "skipped", reason="tests turned off (--no-test)")
+            tests = TestResult(image.name, "skipped", reason="turned off with --no-test")
         elif not env.test_command:
             tests = TestResult(image.name, "skipped", reason="no test_command configured")
         else:

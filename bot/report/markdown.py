@@ -187,8 +187,11 @@ def _images_section(result: RunResult) -> list[str]:
             messages.TESTS_BODY.format(
                 open="" if test.ok else " open",
                 name=test.name,
-                status=messages.TEST_STATUS[test.status],
-                duration=test.duration_s,
+                tests=messages.TESTS_SKIPPED.format(reason=_escape(test.reason or "not run"))
+                if test.status == "skipped"
+                else messages.TESTS_RAN.format(
+                    status=messages.TEST_STATUS[test.status], duration=test.duration_s
+                ),
                 install=messages.TEST_STATUS[test.install_check.status],
                 pip_check=messages.TEST_STATUS[test.pip_check.status],
                 log=_fence(

@@ -86,9 +86,11 @@ BUILD_FAILED_BODY = (
     "```text\n{log}\n```\n</details>"
 )
 TESTS_BODY = (
-    "<details{open}><summary><b>{name}</b>: tests {status} in {duration:.1f} s; lock install "
+    "<details{open}><summary><b>{name}</b>: {tests}; lock install "
     "check {install}, pip check {pip_check}</summary>\n\n```text\n{log}\n```\n</details>"
 )
+TESTS_RAN = "tests {status} in {duration:.1f} s"
+TESTS_SKIPPED = "tests skipped ({reason})"
 FINDINGS_TITLE = "### Dockerfile findings"
 FINDINGS_HEADER = "| where | rule | severity | finding |\n|---|---|---|---|"
 FINDING_ROW = "| `{file}:{line}` | {rule} | {severity} | {message} |"

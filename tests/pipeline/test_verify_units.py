@@ -155,7 +155,7 @@ def test_no_test_skips_the_tests_but_not_the_checks(tmp_path: Path) -> None:
     (result,) = verify(tmp_path, fake, run_tests=False)
 
     assert result.status == "skipped"
-    assert result.reason == "tests turned off (--no-test)"
+    assert result.reason == "turned off with --no-test"
     assert result.install_check.status == "passed"
     assert result.pip_check.status == "passed"
     assert [s.command for s in fake.runs] == [INSTALL_CHECK, PIP_CHECK]

@@ -339,7 +339,7 @@ def test_skipped_tests_with_checks_show_the_reason() -> None:
     no_test = TestResult(
         "serve",
         "skipped",
-        reason="tests turned off (--no-test)",
+        reason="turned off with --no-test",
         install_check=CheckResult("passed", "Would install numpy-2.0.0"),
         pip_check=CheckResult("passed", "No broken requirements found."),
     )
@@ -347,8 +347,9 @@ def test_skipped_tests_with_checks_show_the_reason() -> None:
     section = images_section(markdown(images=(SERVE,), tests=(no_test,)))
 
     assert (
-        "<details><summary><b>serve</b>: tests skipped in 0.0 s; lock install check "
-        "✅ passed, pip check ✅ passed</summary>\n\n```text\ntests turned off (--no-test)\n```"
+        "<details><summary><b>serve</b>: tests skipped (turned off with --no-test); "
+        "lock install check "
+        "✅ passed, pip check ✅ passed</summary>\n\n```text\nturned off with --no-test\n```"
     ) in section
 
 
