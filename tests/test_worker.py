@@ -188,7 +188,7 @@ def run(
         pytest.param(
             run(
                 images=(BUILT,),
-                tests=(TestResult("serve", "skipped", reason="tests turned off (--no-test)"),),
+                tests=(TestResult("serve", "skipped", reason="turned off with --no-test"),),
             ),
             False,
             id="no-test",
