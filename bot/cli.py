@@ -159,3 +159,45 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
             digest = f"  image {env.digest}" if env.digest else ""
             tests = f"  tests {env.tests}" if env.tests else ""
             click.echo(f"    {env.name:<10} {env.lock}  {env.lock_sha256[:19]}{digest}{tests}")
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Receive GitHub webhooks and run the jobs they ask for.
+
+    The receiver answers each delivery in milliseconds and hands the work to a worker thread
+    in the same process; jobs run one at a time.
+    """
+    import threading
+
+    import uvicorn
+
+    from bot.github.client import GitHubApp
+    from bot.github_jobs import JobRunner
+    from bot.jobs import InMemoryQueue, run_worker
+    from bot.server.app import create_app
+    from bot.settings import app_credentials, load_settings
+
+    try:
+        settings = load_settings()
+        app = GitHubApp(app_credentials(settings))
+        queue = InMemoryQueue()
+        web = create_app(settings, queue)
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(queue, JobRunner(app, settings).run, stop),
+        name="lockwarden-worker",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        worker.join(timeout=30)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import LockwardenError
+
+if TYPE_CHECKING:
+    from bot.github.client import AppCredentials
 
 
 class SettingsError(LockwardenError):
@@ -58,6 +61,45 @@ class Settings(BaseSettings):
         description="Ignore pip.conf, uv.toml and PIP_*/UV_* index variables of the host, so "
         "a lock depends only on the repository (its specs and .github/lockwarden.yml).",
     )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="GitHub's REST API: https://api.github.com, or https://<host>/api/v3 for "
+        "GitHub Enterprise Server.",
+    )
+    app_id: int | None = Field(default=None, gt=0, description="The GitHub App's id.")
+    private_key: SecretStr | None = Field(
+        default=None, description="The App's private key (PEM text)."
+    )
+    private_key_path: Path | None = Field(
+        default=None, description="A file holding the App's private key (PEM)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The GitHub App's webhook secret: every delivery's X-Hub-Signature-256 is "
+        "checked against it. Required by `lockwarden serve`.",
+    )
+    webhook_secret_previous: SecretStr | None = Field(
+        default=None,
+        description="The secret being rotated out: deliveries signed with it are still accepted. "
+        "Set it while changing the secret on GitHub, remove it once the new one is in place.",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Largest webhook body accepted (bytes); larger ones get 413 unread. "
+        "Default: 25 MiB, GitHub's own cap on payloads.",
+    )
+    app_slug: str | None = Field(
+        default=None,
+        description="The GitHub App's slug: answers `@<slug> ...` comment commands and "
+        "recognises the app's own pushes (by `<slug>[bot]`).",
+    )
+    delivery_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Delivery ids remembered in memory to drop GitHub redeliveries early "
+        "(0: off). The job queue still refuses a delivery twice.",
+    )
 
 
 def load_settings() -> Settings:
@@ -70,3 +112,44 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+def app_credentials(settings: Settings) -> AppCredentials:
+    """The App's id, key and API URL; a missing or malformed one stops start-up clearly."""
+    from bot.github.client import AppCredentials
+
+    if settings.app_id is None:
+        raise SettingsError("LOCKWARDEN_APP_ID is not set: give the GitHub App's id")
+    if settings.private_key is not None:
+        pem = settings.private_key.get_secret_value().replace("\\n", "\n")
+    elif settings.private_key_path is not None:
+        try:
+            pem = settings.private_key_path.read_text("utf-8")
+        except OSError as exc:
+            raise SettingsError(
+                f"LOCKWARDEN_PRIVATE_KEY_PATH: cannot read {settings.private_key_path}: "
+                f"{exc.strerror}"
+            ) from exc
+    else:
+        raise SettingsError(
+            "no App private key: set LOCKWARDEN_PRIVATE_KEY (PEM text) or "
+            "LOCKWARDEN_PRIVATE_KEY_PATH"
+        )
+    _check_pem(pem)
+    if not settings.github_api_url.startswith(("https://", "http://")):
+        raise SettingsError(
+            f"LOCKWARDEN_GITHUB_API_URL: {settings.github_api_url!r} is not an http(s) URL"
+        )
+    return AppCredentials(settings.app_id, pem, settings.github_api_url)
+
+
+def _check_pem(pem: str) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(
+            "the App private key is not a valid unencrypted PEM private key "
+            "(LOCKWARDEN_PRIVATE_KEY / LOCKWARDEN_PRIVATE_KEY_PATH)"
+        ) from exc

@@ -10,7 +10,6 @@ import os
 import time
 from dataclasses import dataclass
 
-from bot.config import LoadedConfig
 from bot.images import Builder
 from bot.images.buildah import BuildahBuilder
 from bot.images.digest import ImageCache
@@ -21,9 +20,10 @@ from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
 from bot.pipeline.build import ImageResult, build_images
 from bot.pipeline.checkout import Workspace, staging_copy
-from bot.pipeline.compile import CompileStageResult, compile_environments, parse_targets
+from bot.pipeline.compile import compile_environments, parse_targets
 from bot.pipeline.configure import configure
 from bot.pipeline.publish import write_locks
+from bot.pipeline.results import RunResult
 from bot.pipeline.verify import TestResult, verify_images
 from bot.settings import Settings
 
@@ -39,28 +39,8 @@ class RefreshOptions:
     test: bool = True
     verify_reproducible: bool | None = None
     """None: the repository config decides (its default: off)."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    repo: str
-    config: LoadedConfig
-    mode: CompileMode
-    compiled: CompileStageResult
-    images: tuple[ImageResult, ...] = ()
-    tests: tuple[TestResult, ...] = ()
-    builder: str | None = None
-    written: tuple[str, ...] = ()
-    dry_run: bool = False
-    duration_s: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return (
-            any(r.status == "failed" for r in self.compiled.results)
-            or any(i.status == "failed" or i.lint_failed for i in self.images)
-            or any(not t.ok for t in self.tests)
-        )
+    write: bool = True
+    """Write the new locks into the workspace; GitHub jobs commit them to a branch instead."""
 
 
 def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
@@ -136,7 +116,11 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
             tests = verify_images(stage, config, images, builder, run_tests=options.test)
 
     # publish: write the new locks in place (never on a dry run)
-    written = () if options.dry_run else write_locks(workspace.root, compiled.results)
+    written = (
+        write_locks(workspace.root, compiled.results)
+        if options.write and not options.dry_run
+        else ()
+    )
     return RunResult(
         repo=workspace.repo,
         config=loaded,

@@ -13,9 +13,10 @@ from bot.images.docker import DockerBuilder
 from bot.locks.backends import CompileMode
 from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import CompileStageResult, LockResult
+from bot.pipeline.results import RunResult
 from bot.pipeline.verify import CheckResult, TestResult
 from bot.settings import Settings
-from bot.worker import RunResult, select_builder
+from bot.worker import select_builder
 
 # -- select_builder --------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Publish: results leave the pipeline. For a local run, that is the locks written in place
-(each atomically: temp file beside the lock, then rename) and the reports."""
+(each atomically: temp file beside the lock, then rename) and the reports; for a GitHub job,
+the pull request (``bot.pipeline.publish_pr``)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from bot.images import Finding
 from bot.locks.diff import PackageChange
 from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import LockResult
+from bot.pipeline.results import RunResult
 from bot.pipeline.verify import TestResult
 from bot.report.links import release_url
-from bot.worker import RunResult
 
 SCHEMA_VERSION = 1
 

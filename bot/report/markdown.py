@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.compile import LockResult
+from bot.pipeline.results import RunResult
 from bot.pipeline.verify import TestResult
 from bot.report import messages
 from bot.report.links import release_url
-from bot.worker import RunResult
 
 
 def render_markdown(result: RunResult) -> str:

@@ -94,3 +94,55 @@ TESTS_SKIPPED = "tests skipped ({reason})"
 FINDINGS_TITLE = "### Dockerfile findings"
 FINDINGS_HEADER = "| where | rule | severity | finding |\n|---|---|---|---|"
 FINDING_ROW = "| `{file}:{line}` | {rule} | {severity} | {message} |"
+
+PR_TITLE = "Update locks: {environments}"
+PR_TITLE_FULL = "Refresh locks: {environments}"
+COMMIT_BODY = "Recompiled {environments} ({mode} refresh) with Lockwarden."
+PR_TRUNCATED = "*The report is cut here to fit GitHub's limit; the full report is in {where}.*"
+PR_TESTS_FAILED = (
+    "> [!CAUTION]\n> **Tests failed** in {environments}: this pull request stays a draft until "
+    "they pass."
+)
+PR_FAILURE_EXCERPT = "\n<details open><summary>{name}</summary>\n\n```text\n{log}\n```\n</details>"
+ROLLBACK_TITLE = "### Rollback"
+ROLLBACK_BASE = "- Return to the locks of `{branch}` at `{sha}`: close this pull request."
+ROLLBACK_COMMAND = (
+    "- After merging, comment `/lockwarden rollback` on this pull request to open a rollback "
+    "pull request."
+)
+ROLLBACK_REVERT = "- Or revert by hand: `git revert {sha}`."
+ROLLBACK_IMAGES = "Images of the current locks, to redeploy:"
+ROLLBACK_IMAGE = "- `{name}`: `{digest}`"
+CHECK_PASSED = "Locks of {count} environment(s) refreshed; images built and tested"
+CHECK_FAILED = "Failed: {environments}"
+PR_CLOSED_EMPTY = (
+    "The locks on the default branch already match what this refresh would write; closing."
+)
+PR_HUMAN_PUSH = (
+    "Someone other than Lockwarden pushed to `{branch}`, so Lockwarden stopped updating it and "
+    "will not overwrite those commits. Merge or close this pull request, or delete the branch, "
+    "to let Lockwarden take over again."
+)
+ONBOARDING_COMMIT = (
+    "Configure Lockwarden\n\nProposed from the environments found in the repository."
+)
+ONBOARDING_TITLE = "Configure Lockwarden"
+ONBOARDING_BODY = """\
+Lockwarden keeps this repository's lockfiles fresh: it recompiles each environment's lock from
+its spec, builds the image, runs the tests inside it and opens one pull request to review.
+
+It found these environments:
+
+{found}
+
+Merging this pull request adds the configuration below (commit `{sha}`); until then nothing
+else happens. Adjust it first if needed (`lockwarden schema` prints the JSON Schema).
+
+```yaml
+{config}```
+"""
+KNOWN_GOOD = (
+    "Merged with every test passing: this lock set (`{sha}` on the default branch) is now a "
+    "known-good set that `/lockwarden rollback --to known-good` can return to."
+)
+CHECK_CLONE_FAILED = "Lockwarden could not clone the repository"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.pipeline.results import RunResult
 from bot.report.markdown import change_summary
-from bot.worker import RunResult
 
 
 def render_summary(result: RunResult) -> str:

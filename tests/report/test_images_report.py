@@ -13,10 +13,10 @@ from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import CompileStageResult, LockResult
+from bot.pipeline.results import RunResult
 from bot.pipeline.verify import CheckResult, TestResult
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
-from bot.worker import RunResult
 
 
 def lock(name: str, status: str = "changed") -> LockResult:

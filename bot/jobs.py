@@ -1,0 +1,142 @@
+"""Jobs: what the receiver asks the workers to do, and the queue that carries the requests.
+
+The receiver turns a webhook delivery into zero or more :class:`JobRequest` values and hands
+each to a :class:`JobQueue`. ``enqueue`` is synchronous and quick, and it is durable: when
+it returns, the job survives a restart. That is what lets the receiver answer GitHub with a
+2xx; when the queue raises, the receiver answers 503 and GitHub delivers again.
+
+Deduplication is the queue's job, keyed by :attr:`JobRequest.dedupe_key` (the delivery id,
+the job kind and the repository). One delivery can fan out into several jobs (an
+installation with three repositories gives three ``onboard`` jobs), so the key is per job,
+not per delivery: a redelivery after a half-finished enqueue adds exactly the jobs that were
+missing, and a redelivery after a complete one adds nothing.
+
+:class:`InMemoryQueue` is the implementation for tests and single-process runs; the
+PostgreSQL one keeps the same contract.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+logger = logging.getLogger(__name__)
+
+JobKind: TypeAlias = Literal["refresh", "onboard", "cleanup", "command", "forget"]
+JOB_KINDS: tuple[JobKind, ...] = ("refresh", "onboard", "cleanup", "command", "forget")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One unit of work for a worker.
+
+    ``payload`` is small and JSON-serialisable (branch names, ids, a comment body); the worker
+    fetches anything larger from GitHub itself.
+    """
+
+    kind: JobKind
+    repo: str
+    """``owner/name``."""
+    installation_id: int
+    delivery_id: str
+    """The ``X-GitHub-Delivery`` that asked for this job."""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        """The identity the queue refuses to accept twice."""
+        return f"{self.delivery_id}:{self.kind}:{self.repo}"
+
+
+class JobQueue(Protocol):
+    """Where the receiver puts jobs. Implementations are safe to call from several threads.
+
+    A queue may also offer ``ping() -> None`` (raises, or returns ``False``, when it cannot
+    take jobs); the receiver's ``/healthz`` reports it as readiness.
+    """
+
+    def enqueue(self, request: JobRequest) -> str | None:
+        """Store the job durably and return its id; ``None`` when a job with the same
+        ``dedupe_key`` was already accepted. Raises when the job could not be stored."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    id: str
+    request: JobRequest
+
+
+class InMemoryQueue:
+    """A thread-safe, process-local queue: jobs in FIFO order, accepted keys kept for ever.
+
+    "Durable" here means "for the life of the process", which is what tests and
+    ``serve --with-worker`` need.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: dict[str, str] = {}
+        self._pending: deque[QueuedJob] = deque()
+        self._all: list[QueuedJob] = []
+        self._next_id = 1
+
+    def enqueue(self, request: JobRequest) -> str | None:
+        # A round trip through JSON: the payload is stored as the PostgreSQL queue would store
+        # it, so a payload that cannot be serialised fails here too, not only in production.
+        stored = JobRequest(
+            kind=request.kind,
+            repo=request.repo,
+            installation_id=request.installation_id,
+            delivery_id=request.delivery_id,
+            payload=json.loads(json.dumps(dict(request.payload))),
+        )
+        with self._lock:
+            if request.dedupe_key in self._accepted:
+                return None
+            job_id = str(self._next_id)
+            self._next_id += 1
+            self._accepted[request.dedupe_key] = job_id
+            job = QueuedJob(job_id, stored)
+            self._pending.append(job)
+            self._all.append(job)
+            return job_id
+
+    def pop(self) -> QueuedJob | None:
+        """The oldest job not taken yet, or ``None``."""
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
+    @property
+    def jobs(self) -> tuple[QueuedJob, ...]:
+        """Every job accepted so far, in order (taken or not)."""
+        with self._lock:
+            return tuple(self._all)
+
+    def ping(self) -> None:
+        """Always ready."""
+
+
+def run_worker(
+    queue: InMemoryQueue,
+    handle: Callable[[JobRequest], object],
+    stop: threading.Event,
+    *,
+    poll_s: float = 0.5,
+) -> None:
+    """Take jobs off ``queue`` one at a time until ``stop`` is set. A failing job is logged
+    and the worker goes on with the next one."""
+    while not stop.is_set():
+        job = queue.pop()
+        if job is None:
+            stop.wait(poll_s)
+            continue
+        try:
+            handle(job.request)
+        except Exception:
+            logger.exception("job %s (%s %s) failed", job.id, job.request.kind, job.request.repo)

@@ -1,0 +1,163 @@
+"""Publish for GitHub jobs: the bot branch, the pull request, and the ``lockwarden`` check run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from githubkit import GitHub
+
+from bot.git import (
+    BotIdentity,
+    Clone,
+    TokenSource,
+    bot_owns_branch,
+    commit_files,
+    fetch_branch,
+    push_branch,
+)
+from bot.github.ensure import (
+    Annotation,
+    close_pull_request,
+    delete_branch,
+    ensure_check_run,
+    ensure_comment,
+    ensure_pull_request,
+    find_open_pull_request,
+)
+from bot.images import Finding
+from bot.pipeline.results import RunResult
+from bot.report import messages
+from bot.report.pull_request import (
+    Rollback,
+    check_summary,
+    commit_text,
+    lint_findings,
+    lock_records,
+    pr_body,
+    pr_title,
+    tests_failed,
+)
+
+CHECK_NAME = "lockwarden"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    action: Literal["opened", "updated", "closed", "unchanged", "blocked", "failed"]
+    pull_number: int | None = None
+    pull_url: str | None = None
+    commit_sha: str | None = None
+    check_run_id: int | None = None
+    note: str | None = None
+
+
+def publish_pull_request(
+    gh: GitHub[Any],
+    clone: Clone,
+    result: RunResult,
+    *,
+    branch: str,
+    token: TokenSource,
+    identity: BotIdentity,
+    labels: tuple[str, ...] = (),
+    reviewers: tuple[str, ...] = (),
+) -> PublishResult:
+    """One pull request per repository and topic: opened, updated in place, or closed when
+    the refresh has nothing left to change. Never rewrites a branch a person pushed to."""
+    remote_sha = fetch_branch(clone, branch, token=token)
+    changed = lock_records(result)
+    existing = find_open_pull_request(gh, clone.repo, branch)
+    if not changed:
+        if result.failed:
+            # Nothing to propose, but something broke: say so where people look.
+            title, summary = check_summary(result)
+            check = ensure_check_run(
+                gh,
+                clone.repo,
+                head_sha=clone.base_sha,
+                name=CHECK_NAME,
+                title=title,
+                summary=summary,
+                conclusion="failure",
+            )
+            return PublishResult("failed", existing, check_run_id=check.id, note=title)
+        if existing is not None:
+            close_pull_request(gh, clone.repo, existing, messages.PR_CLOSED_EMPTY)
+            delete_branch(gh, clone.repo, branch)
+            return PublishResult("closed", existing)
+        return PublishResult("unchanged")
+    if remote_sha is not None and not bot_owns_branch(clone, branch, identity):
+        if existing is not None:
+            ensure_comment(
+                gh,
+                clone.repo,
+                existing,
+                marker="lockwarden:human-push",
+                body=messages.PR_HUMAN_PUSH.format(branch=branch),
+            )
+        return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
+    files = {record.lock: record.text for record in changed}
+    sha = commit_files(clone, branch, files, commit_text(result), identity)
+    push_branch(
+        clone, branch, token=token, force=remote_sha is not None, expected_remote_sha=remote_sha
+    )
+    rollback = Rollback(clone.default_branch, clone.base_sha, sha)
+    failed = tests_failed(result)
+    title, summary = check_summary(result)
+    check = ensure_check_run(
+        gh,
+        clone.repo,
+        head_sha=sha,
+        name=CHECK_NAME,
+        title=title,
+        summary=summary,
+        conclusion="failure" if result.failed else "success",
+        annotations=[
+            Annotation(
+                path=f.file,
+                line=max(1, f.line),
+                level="failure"
+                if f.severity == "error"
+                else "warning"
+                if f.severity == "warning"
+                else "notice",
+                message=f.message,
+                title=f.rule,
+            )
+            for f in lint_findings(result)
+        ],
+    )
+    pull = ensure_pull_request(
+        gh,
+        clone.repo,
+        head=branch,
+        base=clone.default_branch,
+        title=pr_title(result),
+        body=pr_body(result, rollback),
+        draft=failed,
+        labels=labels,
+        reviewers=reviewers,
+    )
+    return PublishResult(
+        "opened" if pull.created else "updated",
+        pull.number,
+        pull.url,
+        sha,
+        check.id,
+    )
+
+
+def _annotation(finding: Finding) -> Annotation:
+    level: Literal["notice", "warning", "failure"] = "notice"
+    if finding.severity == "error":
+        level = "failure"
+    elif finding.severity == "warning":
+        level = "warning"
+    return Annotation(
+        path=finding.file,
+        line=max(1, finding.line),
+        level=level,
+        message=finding.message,
+        title=finding.rule,
+    )

@@ -1,0 +1,33 @@
+"""What a pipeline run produced: the currency the reports and the publishers read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import LoadedConfig
+from bot.locks.backends import CompileMode
+from bot.pipeline.build import ImageResult
+from bot.pipeline.compile import CompileStageResult
+from bot.pipeline.verify import TestResult
+
+
+@dataclass(frozen=True)
+class RunResult:
+    repo: str
+    config: LoadedConfig
+    mode: CompileMode
+    compiled: CompileStageResult
+    images: tuple[ImageResult, ...] = ()
+    tests: tuple[TestResult, ...] = ()
+    builder: str | None = None
+    written: tuple[str, ...] = ()
+    dry_run: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return (
+            any(r.status == "failed" for r in self.compiled.results)
+            or any(i.status == "failed" or i.lint_failed for i in self.images)
+            or any(not t.ok for t in self.tests)
+        )

@@ -1,0 +1,133 @@
+"""The pull request a refresh opens: title, body (the report plus rollback notes), the commit
+message with its ledger trailers, and the check run's summary and annotations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.images import Finding
+from bot.ledger import LockRecord, commit_message, trailers
+from bot.pipeline.results import RunResult
+from bot.report import messages
+from bot.report.markdown import render_markdown
+
+PR_MARKER = "<!-- lockwarden:pr -->"
+# GitHub rejects bodies over 65,536 characters; leave room for the marker and the notice.
+BODY_LIMIT = 65_000
+
+
+@dataclass(frozen=True)
+class Rollback:
+    base_branch: str
+    base_sha: str
+    commit_sha: str | None = None
+
+
+def changed_environments(result: RunResult) -> list[str]:
+    return [r.name for r in result.compiled.results if r.status == "changed"]
+
+
+def pr_title(result: RunResult) -> str:
+    names = ", ".join(changed_environments(result)) or "no changes"
+    template = messages.PR_TITLE_FULL if result.mode.kind == "full" else messages.PR_TITLE
+    return template.format(environments=names)
+
+
+def lock_records(result: RunResult) -> list[LockRecord]:
+    images = {i.name: i for i in result.images}
+    tests = {t.name: t for t in result.tests}
+    out = []
+    for r in result.compiled.results:
+        if r.status != "changed" or r.new_text is None:
+            continue
+        image = images.get(r.name)
+        test = tests.get(r.name)
+        digest = None
+        if image is not None and image.after is not None:
+            digest = image.after.repo_digest or image.after.image_id
+        out.append(
+            LockRecord(
+                name=r.name,
+                lock=r.lock,
+                text=r.new_text,
+                digest=digest,
+                tests=test.status if test is not None else None,
+            )
+        )
+    return out
+
+
+def commit_text(result: RunResult) -> str:
+    records = lock_records(result)
+    body = messages.COMMIT_BODY.format(
+        environments=", ".join(r.name for r in records), mode=result.mode.kind
+    )
+    return commit_message(pr_title(result), body, trailers(result.mode.kind, records))
+
+
+def tests_failed(result: RunResult) -> bool:
+    return any(not t.ok for t in result.tests)
+
+
+def pr_body(result: RunResult, rollback: Rollback, *, check_url: str | None = None) -> str:
+    """The report, then the rollback notes; collapsed, then cut, to fit GitHub's limit."""
+    report = render_markdown(result)
+    notes = _rollback_section(result, rollback)
+    failing = _failure_excerpt(result)
+    body = "\n".join(part for part in (failing, report, notes, PR_MARKER) if part)
+    if len(body) <= BODY_LIMIT:
+        return body
+    # Too long: collapse every section, then cut the report and point at the check run.
+    report = report.replace("<details open>", "<details>")
+    room = BODY_LIMIT - len(notes) - len(PR_MARKER) - len(failing) - 400
+    if len(report) > room:
+        pointer = messages.PR_TRUNCATED.format(where=check_url or "the lockwarden check run")
+        report = report[: max(0, room)].rsplit("\n", 1)[0] + "\n\n" + pointer
+    return "\n".join(part for part in (failing, report, notes, PR_MARKER) if part)
+
+
+def _failure_excerpt(result: RunResult) -> str:
+    failed = [t for t in result.tests if not t.ok]
+    if not failed:
+        return ""
+    lines = [messages.PR_TESTS_FAILED.format(environments=", ".join(t.name for t in failed))]
+    for test in failed:
+        tail = "\n".join(test.log_tail.splitlines()[-20:]) or "(no output)"
+        lines.append(messages.PR_FAILURE_EXCERPT.format(name=test.name, log=tail))
+    return "\n".join(lines) + "\n"
+
+
+def _rollback_section(result: RunResult, rollback: Rollback) -> str:
+    lines = [
+        messages.ROLLBACK_TITLE,
+        "",
+        messages.ROLLBACK_BASE.format(branch=rollback.base_branch, sha=rollback.base_sha),
+        messages.ROLLBACK_COMMAND,
+    ]
+    if rollback.commit_sha:
+        lines.append(messages.ROLLBACK_REVERT.format(sha=rollback.commit_sha))
+    previous = [
+        (i.name, i.before.repo_digest or i.before.image_id)
+        for i in result.images
+        if i.before is not None and i.status == "built"
+    ]
+    if previous:
+        lines += ["", messages.ROLLBACK_IMAGES, ""]
+        lines += [messages.ROLLBACK_IMAGE.format(name=n, digest=d) for n, d in previous]
+    return "\n".join(lines) + "\n"
+
+
+def check_summary(result: RunResult) -> tuple[str, str]:
+    """Title and summary of the ``lockwarden`` check run."""
+    failed = [r.name for r in result.compiled.results if r.status == "failed"]
+    failed += [t.name for t in result.tests if not t.ok]
+    failed += [i.name for i in result.images if i.status == "failed"]
+    if failed:
+        title = messages.CHECK_FAILED.format(environments=", ".join(sorted(set(failed))))
+    else:
+        title = messages.CHECK_PASSED.format(count=len(changed_environments(result)))
+    return title, render_markdown(result)
+
+
+def lint_findings(result: RunResult) -> list[Finding]:
+    return [f for i in result.images for f in i.findings]

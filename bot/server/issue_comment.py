@@ -1,0 +1,73 @@
+"""``issue_comment`` (created, edited): a ``/lockwarden ...`` or ``@<app-slug> ...`` line asks
+for a command.
+
+This module only detects a command and enqueues a ``command`` job with what the command
+handler needs (the comment, its author and where it was written); the grammar lives in
+``bot.commands``. Comments by bots are ignored (Lockwarden's own replies quote commands).
+Lines inside fenced code blocks are not commands, so documentation of a command does not
+run it; an edit that leaves the command lines as they were does not run them again.
+"""
+
+from __future__ import annotations
+
+from bot.server import messages
+from bot.server.events import IssueCommentEvent, parse
+from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
+
+router = Router()
+
+COMMAND_PREFIX = "/lockwarden"
+_FENCES = ("```", "~~~")
+
+
+def command_lines(body: str, app_slug: str | None) -> tuple[str, ...]:
+    """The lines of ``body`` that start with ``/lockwarden`` or ``@<app-slug>`` as a word
+    (case-insensitive; leading blanks ignored; fenced code skipped), stripped."""
+    prefixes = {COMMAND_PREFIX}
+    if app_slug:
+        prefixes.add(f"@{app_slug}".lower())
+    found: list[str] = []
+    fenced = False
+    for raw in body.splitlines():
+        line = raw.strip()
+        if line.startswith(_FENCES):
+            fenced = not fenced
+            continue
+        if fenced or not line:
+            continue
+        if line.split(maxsplit=1)[0].lower() in prefixes:
+            found.append(line)
+    return tuple(found)
+
+
+@router.register("issue_comment", "created")
+@router.register("issue_comment", "edited")
+def on_comment(delivery: Delivery, context: Context) -> Decision:
+    event = parse(IssueCommentEvent, delivery.payload)
+    comment = event.comment
+    author = comment.user
+    if author.is_bot:
+        return Ignore(messages.COMMENT_BY_BOT.format(login=author.login))
+    commands = command_lines(comment.body or "", context.app_slug)
+    if not commands:
+        return Ignore(messages.COMMENT_NO_COMMAND)
+    previous = event.changes.body if event.changes is not None else None
+    if (
+        delivery.action == "edited"
+        and previous is not None
+        and command_lines(previous.previous or "", context.app_slug) == commands
+    ):
+        return Ignore(messages.COMMENT_COMMAND_UNCHANGED)
+    if event.installation is None:
+        return Ignore(messages.NO_INSTALLATION)
+    payload = {
+        "comment_id": comment.id,
+        "body": comment.body or "",
+        "author": author.login,
+        "author_type": author.type,
+        "author_association": comment.author_association,
+        "issue_number": event.issue.number,
+        "is_pull_request": event.issue.is_pull_request,
+    }
+    job = make_job(delivery, "command", event.repository.full_name, event.installation, payload)
+    return Enqueue((job,))

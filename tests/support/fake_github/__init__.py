@@ -1,0 +1,60 @@
+"""A stateful fake of GitHub (Enterprise Server style) for end-to-end tests of the bot.
+
+One threaded HTTP server on 127.0.0.1 serves
+
+* the REST API under ``fake.api_url`` (``http://127.0.0.1:<port>/api/v3``), with GitHub App
+  authentication (RS256 JWTs checked against the app's key, installation tokens that expire and
+  cover only their installation's repositories), rate-limit headers, pagination ``Link``
+  headers, ETags, and GitHub's error bodies;
+* git smart HTTP under ``fake.git_url`` (``<git_url>/<owner>/<repo>.git``) through
+  ``git http-backend``, with Basic ``x-access-token:<installation token>`` authentication.
+
+Tests drive it from Python: create installations and repositories, push commits as humans,
+inspect pull requests, comments, check runs, labels, reviewers and reactions, inject faults
+(``fail_next``), read the recorded requests, and build signed webhook deliveries::
+
+    with FakeGitHub() as fake:
+        inst = fake.create_installation("acme")
+        fake.create_repo("acme/models", files={"requirements.in": "torch\\n"}, installation=inst)
+        body = fake.encode(fake.payload("push", repo="acme/models"))
+        headers = fake.webhook_headers("push", body)
+"""
+
+from tests.support.fake_github._errors import ApiError
+from tests.support.fake_github._fake import FakeGitHub
+from tests.support.fake_github._git import ZERO_SHA, CommitInfo, FileChanges, Person
+from tests.support.fake_github._state import (
+    CheckRun,
+    Delivery,
+    Installation,
+    IssueComment,
+    Label,
+    PullRequest,
+    Push,
+    Reaction,
+    RecordedRequest,
+    Repo,
+    Token,
+    User,
+)
+
+__all__ = [
+    "ZERO_SHA",
+    "ApiError",
+    "CheckRun",
+    "CommitInfo",
+    "Delivery",
+    "FakeGitHub",
+    "FileChanges",
+    "Installation",
+    "IssueComment",
+    "Label",
+    "Person",
+    "PullRequest",
+    "Push",
+    "Reaction",
+    "RecordedRequest",
+    "Repo",
+    "Token",
+    "User",
+]

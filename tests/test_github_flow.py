@@ -1,0 +1,266 @@
+"""End to end against the fake GitHub: install -> onboarding PR -> push touching a spec ->
+refresh PR -> re-run updates the same PR -> merged -> branch deleted -> known-good recorded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from bot.errors import LockwardenError
+from bot.github.client import GitHubApp
+from bot.github_jobs import JobRunner
+from bot.jobs import InMemoryQueue, JobRequest
+from bot.ledger import read_ledger
+from bot.server.app import create_app
+from bot.settings import Settings, app_credentials
+from tests.support.fake_github import FakeGitHub, PullRequest
+from tests.support.index_server import PackageIndex
+
+pytestmark = pytest.mark.slow
+
+REPO = "acme/svc"
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path / "github") as github:
+        yield github
+
+
+@pytest.fixture
+def index(package_index: PackageIndex) -> PackageIndex:
+    for version in ("1.0.0", "1.1.0"):
+        package_index.publish("beta", version)
+    package_index.publish("gamma", "1.0.0")
+    return package_index
+
+
+class Bot:
+    """The receiver and a worker, wired to the fake GitHub."""
+
+    def __init__(self, fake: FakeGitHub, cache: Path) -> None:
+        self.fake = fake
+        self.settings = Settings(
+            app_id=fake.app_id,
+            private_key=SecretStr(fake.private_key_pem),
+            github_api_url=fake.api_url,
+            webhook_secret=SecretStr(fake.webhook_secret),
+            app_slug=fake.app_slug,
+            cache_dir=cache,
+            builder="none",
+        )
+        self.queue = InMemoryQueue()
+        self.client = TestClient(create_app(self.settings, self.queue))
+        self.runner = JobRunner(
+            GitHubApp(app_credentials(self.settings)), self.settings, git_base_url=fake.git_url
+        )
+
+    def deliver(self, event: str, payload: dict[str, object]) -> list[JobRequest]:
+        body = self.fake.encode(payload)
+        response = self.client.post(
+            "/webhook", content=body, headers=self.fake.webhook_headers(event, body)
+        )
+        assert response.status_code in (200, 202), response.text
+        jobs = []
+        while (queued := self.queue.pop()) is not None:
+            jobs.append(queued.request)
+        return jobs
+
+    def run_all(self, jobs: list[JobRequest]) -> None:
+        for job in jobs:
+            self.runner.run(job)
+
+
+def only_open_pull(fake: FakeGitHub, head: str) -> PullRequest:
+    found = [p for p in fake.pulls(REPO, state="open") if p.head == head]
+    assert len(found) == 1, [(p.number, p.head) for p in fake.pulls(REPO)]
+    return found[0]
+
+
+def spec(index: PackageIndex, *requirements: str) -> str:
+    return "".join(f"{line}\n" for line in (f"--index-url {index.url}", *requirements))
+
+
+def test_install_onboard_refresh_rerun_merge_cleanup(
+    fake: FakeGitHub, index: PackageIndex, tmp_path: Path
+) -> None:
+    installation = fake.create_installation("acme")
+    fake.create_repo(
+        REPO,
+        files={"requirements/serve.in": spec(index, "beta<2"), "app.py": "print('hi')\n"},
+        installation=installation,
+    )
+    bot = Bot(fake, tmp_path / "cache")
+
+    # install -> onboarding PR proposing a config found by discovery
+    jobs = bot.deliver(
+        "installation", fake.payload("installation", "created", installation=installation)
+    )
+    assert [j.kind for j in jobs] == ["onboard"]
+    bot.run_all(jobs)
+    onboarding = only_open_pull(fake, "lockwarden/onboarding")
+    config_text = fake.read_file(REPO, ".github/lockwarden.yml", ref="lockwarden/onboarding")
+    assert "requirements/serve.in" in config_text
+    assert "serve" in (onboarding.body or "")
+
+    # a person edits the spec on the default branch -> refresh PR with the new lock
+    fake.push_files(REPO, {"requirements/serve.in": spec(index, "beta<2", "gamma")})
+    jobs = bot.deliver("push", fake.payload("push", repo=REPO))
+    assert [j.kind for j in jobs] == ["refresh"]
+    bot.run_all(jobs)
+    pull = only_open_pull(fake, "lockwarden/refresh")
+    lock = fake.read_file(REPO, "requirements/serve.txt", ref="lockwarden/refresh")
+    assert "beta==1.1.0" in lock
+    assert "gamma==1.0.0" in lock
+    assert "### Rollback" in (pull.body or "")
+    assert "<!-- lockwarden:pr -->" in (pull.body or "")
+    head = fake.log(REPO, "lockwarden/refresh")[0]
+    assert head.author.name == "lockwarden[bot]"
+    assert "Lockwarden-Env" in head.trailers
+    checks = fake.check_runs(REPO, head_sha=head.sha, name="lockwarden")
+    assert [c.conclusion for c in checks] == ["success"]
+    assert "dependencies" in fake.pull(REPO, pull.number).labels
+
+    # the same job again (a redelivery, a retry): the same PR is updated, nothing duplicated
+    bot.run_all(jobs)
+    assert only_open_pull(fake, "lockwarden/refresh").number == pull.number
+    assert len(fake.check_runs(REPO, name="lockwarden")) >= 1
+
+    # merged -> the bot branch is deleted and the lock set is known-good in the ledger
+    merge_sha = fake.merge_pull(REPO, pull.number, method="squash")
+    jobs = bot.deliver(
+        "pull_request", fake.payload("pull_request", "closed", repo=REPO, number=pull.number)
+    )
+    assert [j.kind for j in jobs] == ["cleanup"]
+    bot.run_all(jobs)
+    assert "lockwarden/refresh" not in fake.branches(REPO)
+    assert any("known-good" in c.body for c in fake.comments(REPO, pull.number))
+    checkout = tmp_path / "checkout"
+    subprocess.run(
+        ["git", "clone", "-q", f"{fake.git_url}/{REPO}.git", str(checkout)],
+        check=True,
+        env={
+            **os.environ,
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": _basic(fake, installation),
+        },
+    )
+    entries = read_ledger(checkout)
+    assert entries[0].commit == merge_sha
+    assert entries[0].known_good
+    assert [e.name for e in entries[0].environments] == ["serve"]
+
+
+def _basic(fake: FakeGitHub, installation: object) -> str:
+    import base64
+
+    token = fake.issue_token(installation).token  # type: ignore[arg-type]
+    return "Authorization: Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
+@pytest.fixture
+def setup(fake: FakeGitHub, index: PackageIndex, tmp_path: Path) -> tuple[Bot, object]:
+    installation = fake.create_installation("acme")
+    fake.create_repo(
+        REPO,
+        files={"requirements/serve.in": spec(index, "beta<2")},
+        installation=installation,
+    )
+    return Bot(fake, tmp_path / "cache"), installation
+
+
+def refresh_job(bot: Bot) -> list[JobRequest]:
+    return bot.deliver("push", bot.fake.payload("push", repo=REPO))
+
+
+def test_server_errors_and_secondary_rate_limits_are_retried_and_one_pr_results(
+    setup: tuple[Bot, object], fake: FakeGitHub
+) -> None:
+    bot, _ = setup
+    fake.fail_next("POST", r"/repos/acme/svc/pulls$", status=502)
+    fake.fail_next(
+        "POST",
+        r"/repos/acme/svc/check-runs$",
+        status=403,
+        headers={"retry-after": "1"},
+        body={"message": "You have exceeded a secondary rate limit."},
+    )
+
+    jobs = refresh_job(bot)
+    bot.run_all(jobs)
+    bot.run_all(jobs)  # and a retry of the whole job
+
+    pull = only_open_pull(fake, "lockwarden/refresh")
+    assert pull.number
+    assert len(fake.requests_to("POST", r"/repos/acme/svc/pulls$")) == 2  # the 502, then once
+    head = fake.branches(REPO)["lockwarden/refresh"]
+    assert len(fake.check_runs(REPO, head_sha=head, name="lockwarden")) == 1
+
+
+def test_tokens_are_renewed_during_a_job(setup: tuple[Bot, object], fake: FakeGitHub) -> None:
+    bot, _ = setup
+    fake.token_lifetime_s = 90  # inside the renewal margin: every git operation renews
+
+    bot.run_all(refresh_job(bot))
+
+    assert only_open_pull(fake, "lockwarden/refresh")
+    minted = fake.requests_to("POST", r"/app/installations/\d+/access_tokens$")
+    assert len(minted) >= 3  # clone, fetch and push each asked for a fresh token
+
+
+def test_a_branch_a_person_pushed_to_is_not_rewritten(
+    setup: tuple[Bot, object], fake: FakeGitHub, index: PackageIndex
+) -> None:
+    bot, _ = setup
+    bot.run_all(refresh_job(bot))
+    pull = only_open_pull(fake, "lockwarden/refresh")
+    human = fake.push_files(
+        REPO, {"NOTES.md": "mine\n"}, branch="lockwarden/refresh", author=("Alice", "a@x.org")
+    )
+    fake.push_files(REPO, {"requirements/serve.in": spec(index, "beta<2", "gamma")})
+
+    outcome = bot.runner.run(refresh_job(bot)[0])
+
+    assert outcome.action == "blocked"
+    assert fake.branches(REPO)["lockwarden/refresh"] == human
+    assert any("stopped updating it" in c.body for c in fake.comments(REPO, pull.number))
+
+
+def test_resolver_failure_is_reported_on_the_check_run(
+    setup: tuple[Bot, object], fake: FakeGitHub, index: PackageIndex
+) -> None:
+    bot, _ = setup
+    fake.push_files(REPO, {"requirements/serve.in": spec(index, "no-such-package")})
+
+    outcome = bot.runner.run(refresh_job(bot)[0])
+
+    assert outcome.action == "failed"
+    head = fake.log(REPO)[0].sha
+    [check] = fake.check_runs(REPO, head_sha=head, name="lockwarden")
+    assert check.conclusion == "failure"
+    assert "serve" in (check.title or "")
+
+
+def test_clone_failure_is_reported_and_raised(setup: tuple[Bot, object], fake: FakeGitHub) -> None:
+    bot, _ = setup
+    bot.runner = JobRunner(
+        GitHubApp(app_credentials(bot.settings)),
+        bot.settings,
+        git_base_url=fake.git_url + "/no-such-prefix",
+    )
+
+    with pytest.raises(LockwardenError):
+        bot.runner.run(refresh_job(bot)[0])
+
+    head = fake.log(REPO)[0].sha
+    [check] = fake.check_runs(REPO, head_sha=head, name="lockwarden")
+    assert check.conclusion == "failure"
