@@ -288,6 +288,18 @@ def commit_files(
     return _local(clone.path, ["rev-parse", "HEAD"], what="read the new commit")
 
 
+def same_change(clone: Clone, first: str, second: str) -> bool:
+    """True when two commits have the same tree, parents and message: pushing one over the
+    other would change nothing but the commit date."""
+
+    def content(rev: str) -> str | None:
+        result = _run(clone.path, ["show", "--no-patch", "--format=%T %P%n%B", rev, "--"])
+        return result.stdout if result.status == 0 else None
+
+    a, b = content(first), content(second)
+    return a is not None and a == b
+
+
 def push_branch(
     clone: Clone,
     branch: str,

@@ -128,9 +128,12 @@ def test_install_onboard_refresh_rerun_merge_cleanup(
     assert "dependencies" in fake.pull(REPO, pull.number).labels
 
     # the same job again (a redelivery, a retry): the same PR is updated, nothing duplicated
+    pushes = len(fake.pushes)
     bot.run_all(jobs)
     assert only_open_pull(fake, "lockwarden/refresh").number == pull.number
-    assert len(fake.check_runs(REPO, name="lockwarden")) >= 1
+    assert fake.branches(REPO)["lockwarden/refresh"] == head.sha
+    assert len(fake.pushes) == pushes  # nothing new to push
+    assert len(fake.check_runs(REPO, name="lockwarden")) == 1
 
     # merged -> the bot branch is deleted and the lock set is known-good in the ledger
     merge_sha = fake.merge_pull(REPO, pull.number, method="squash")
@@ -202,8 +205,7 @@ def test_server_errors_and_secondary_rate_limits_are_retried_and_one_pr_results(
     pull = only_open_pull(fake, "lockwarden/refresh")
     assert pull.number
     assert len(fake.requests_to("POST", r"/repos/acme/svc/pulls$")) == 2  # the 502, then once
-    head = fake.branches(REPO)["lockwarden/refresh"]
-    assert len(fake.check_runs(REPO, head_sha=head, name="lockwarden")) == 1
+    assert len(fake.check_runs(REPO, name="lockwarden")) == 1  # the re-run kept the commit
 
 
 def test_tokens_are_renewed_during_a_job(setup: tuple[Bot, object], fake: FakeGitHub) -> None:

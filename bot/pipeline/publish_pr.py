@@ -15,6 +15,7 @@ from bot.git import (
     commit_files,
     fetch_branch,
     push_branch,
+    same_change,
 )
 from bot.github.ensure import (
     Annotation,
@@ -99,9 +100,13 @@ def publish_pull_request(
         return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
     files = {record.lock: record.text for record in changed}
     sha = commit_files(clone, branch, files, commit_text(result), identity)
-    push_branch(
-        clone, branch, token=token, force=remote_sha is not None, expected_remote_sha=remote_sha
-    )
+    if remote_sha is not None and same_change(clone, sha, remote_sha):
+        # A re-run with nothing new: keep the pushed commit (and its checks) as they are.
+        sha = remote_sha
+    else:
+        push_branch(
+            clone, branch, token=token, force=remote_sha is not None, expected_remote_sha=remote_sha
+        )
     rollback = Rollback(clone.default_branch, clone.base_sha, sha)
     failed = tests_failed(result)
     title, summary = check_summary(result)
