@@ -9,23 +9,23 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.images import Builder
-from bot.images.buildah import BuildahBuilder
-from bot.images.digest import ImageCache
-from bot.images.docker import DockerBuilder
 from bot.locks.backends import CompileMode, LockBackend, tool_environment
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
-from bot.pipeline.build import ImageResult, build_images
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import compile_environments, parse_targets
 from bot.pipeline.configure import configure
 from bot.pipeline.publish import write_locks
 from bot.pipeline.results import RunResult
-from bot.pipeline.verify import TestResult, verify_images
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.images import Builder
+    from bot.pipeline.build import ImageResult
+    from bot.pipeline.verify import TestResult
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
 def select_builder(settings: Settings) -> Builder | None:
     """The configured builder; with ``auto``, buildah when it works here, else docker when a
     daemon answers, else none (images are then reported as skipped)."""
+    from bot.images.buildah import BuildahBuilder
+    from bot.images.docker import DockerBuilder
+
     candidates: list[Builder] = []
     if settings.builder in ("auto", "buildah"):
         candidates.append(
@@ -96,6 +99,11 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
         images: tuple[ImageResult, ...] = ()
         tests: tuple[TestResult, ...] = ()
         if wants_images:
+            # Imported here: a locks-only run does not pay for the image stages' start-up.
+            from bot.images.digest import ImageCache
+            from bot.pipeline.build import build_images
+            from bot.pipeline.verify import verify_images
+
             images = build_images(
                 workspace.root,
                 stage,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.config import LoadedConfig
 from bot.locks.backends import CompileMode
-from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import CompileStageResult
-from bot.pipeline.verify import TestResult
+
+if TYPE_CHECKING:
+    from bot.pipeline.build import ImageResult
+    from bot.pipeline.verify import TestResult
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.images import Finding
 from bot.locks.diff import PackageChange
-from bot.pipeline.build import ImageResult
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
-from bot.pipeline.verify import TestResult
 from bot.report.links import release_url
+
+if TYPE_CHECKING:
+    from bot.images import Finding
+    from bot.pipeline.build import ImageResult
+    from bot.pipeline.verify import TestResult
 
 SCHEMA_VERSION = 1
 

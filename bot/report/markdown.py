@@ -5,12 +5,16 @@ This is the body of the pull request later on, so it must read well on GitHub.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
-from bot.pipeline.verify import TestResult
 from bot.report import messages
 from bot.report.links import release_url
+
+if TYPE_CHECKING:
+    from bot.pipeline.verify import TestResult
 
 
 def render_markdown(result: RunResult) -> str:

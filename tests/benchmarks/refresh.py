@@ -241,7 +241,14 @@ def run_lockwarden(
     env = {**tools.base_env, "LOCKWARDEN_CACHE_DIR": str(cache)}
     if sequential:
         env["LOCKWARDEN_MAX_PARALLEL_COMPILES"] = "1"
-    command = [tools.lockwarden, "run", str(tree), *(["--upgrade"] if refresh == "full" else [])]
+    # Locks only: the raw tools build no images either.
+    command = [
+        tools.lockwarden,
+        "run",
+        "--no-build",
+        str(tree),
+        *(["--upgrade"] if refresh == "full" else []),
+    ]
     started = time.perf_counter()
     _run(command, cwd=tree.parent, env=env)
     return time.perf_counter() - started
