@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from bot import __version__
 from bot.errors import LockwardenError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 @click.group()
@@ -161,14 +165,94 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
             click.echo(f"    {env.name:<10} {env.lock}  {env.lock_sha256[:19]}{digest}{tests}")
 
 
+def _database_url(settings: Settings) -> str:
+    """``LOCKWARDEN_DATABASE_URL``, or exit 2 saying it is needed."""
+    if settings.database_url is None or not settings.database_url.get_secret_value():
+        click.echo(
+            "error: LOCKWARDEN_DATABASE_URL is not set: give the PostgreSQL URL of the job queue",
+            err=True,
+        )
+        sys.exit(2)
+    return settings.database_url.get_secret_value()
+
+
+def _unreachable(exc: Exception) -> NoReturn:
+    click.echo(
+        f"error: cannot use the job queue's database (LOCKWARDEN_DATABASE_URL): {exc}", err=True
+    )
+    sys.exit(2)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or update the job queue's tables in LOCKWARDEN_DATABASE_URL (idempotent)."""
+    import psycopg
+
+    from bot.queue_postgres import ProcrastinateQueue
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        with ProcrastinateQueue(_database_url(settings)) as queue:
+            queue.migrate()
+    except psycopg.Error as exc:
+        _unreachable(exc)
+    click.echo("job queue schema is up to date")
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs run at once (jobs of one repository still run one at a time).",
+)
+def worker(concurrency: int) -> None:
+    """Run the jobs queued in LOCKWARDEN_DATABASE_URL until SIGINT or SIGTERM.
+
+    A failing job is retried with backoff; run `lockwarden migrate` once before.
+    """
+    import psycopg
+
+    from bot.github.client import GitHubApp
+    from bot.github_jobs import JobRunner
+    from bot.queue_postgres import ProcrastinateQueue
+    from bot.settings import app_credentials, load_settings
+
+    try:
+        settings = load_settings()
+        app = GitHubApp(app_credentials(settings))
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    with ProcrastinateQueue(_database_url(settings)) as queue:
+        try:
+            queue.ping()
+        except psycopg.Error as exc:
+            _unreachable(exc)
+        queue.run_worker(JobRunner(app, settings).run, concurrency=concurrency)
+
+
 @main.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
-    """Receive GitHub webhooks and run the jobs they ask for.
+@click.option(
+    "--with-worker",
+    is_flag=True,
+    help="With LOCKWARDEN_DATABASE_URL: also run a worker in this process "
+    "(without a database the worker always runs in-process).",
+)
+def serve(host: str, port: int, with_worker: bool) -> None:
+    """Receive GitHub webhooks and queue the jobs they ask for.
 
-    The receiver answers each delivery in milliseconds and hands the work to a worker thread
-    in the same process; jobs run one at a time.
+    With LOCKWARDEN_DATABASE_URL the jobs go to PostgreSQL and `lockwarden worker` runs them
+    (or this process too, with --with-worker). Without it they are kept in memory and a worker
+    thread in this process runs them one at a time.
     """
     import threading
 
@@ -177,27 +261,51 @@ def serve(host: str, port: int) -> None:
     from bot.github.client import GitHubApp
     from bot.github_jobs import JobRunner
     from bot.jobs import InMemoryQueue, run_worker
+    from bot.queue_postgres import ProcrastinateQueue
     from bot.server.app import create_app
     from bot.settings import app_credentials, load_settings
 
+    queue: InMemoryQueue | ProcrastinateQueue | None = None
     try:
         settings = load_settings()
         app = GitHubApp(app_credentials(settings))
-        queue = InMemoryQueue()
+        if settings.database_url is not None:
+            queue = ProcrastinateQueue(_database_url(settings))
+        else:
+            queue = InMemoryQueue()
         web = create_app(settings, queue)
     except LockwardenError as exc:
+        if isinstance(queue, ProcrastinateQueue):
+            queue.close()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(queue, JobRunner(app, settings).run, stop),
-        name="lockwarden-worker",
-        daemon=True,
-    )
-    worker.start()
+    handle = JobRunner(app, settings).run
+    worker: threading.Thread | None = None
+    if isinstance(queue, InMemoryQueue):
+        worker = threading.Thread(
+            target=run_worker,
+            args=(queue, handle, stop),
+            name="lockwarden-worker",
+            daemon=True,
+        )
+    elif with_worker:
+        worker = threading.Thread(
+            target=queue.run_worker,
+            args=(handle,),
+            kwargs={"install_signal_handlers": False, "stop": stop},
+            name="lockwarden-worker",
+            daemon=True,
+        )
+    if worker is not None:
+        worker.start()
     try:
-        uvicorn.run(web, host=host, port=port, log_level="info")
+        # One access-log line per delivery costs more than handling it; the receiver counts
+        # deliveries in /metrics instead.
+        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
     finally:
         stop.set()
-        worker.join(timeout=30)
+        if worker is not None:
+            worker.join(timeout=30)
+        if isinstance(queue, ProcrastinateQueue):
+            queue.close()

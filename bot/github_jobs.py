@@ -30,6 +30,7 @@ from bot.github.ensure import (
     split_repo,
 )
 from bot.jobs import JobRequest
+from bot.ledger import LedgerEntry, parse_trailers
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
 from bot.report import messages
@@ -168,15 +169,19 @@ class JobRunner:
         gh = self._app.installation_client(job.installation_id)
         deleted = delete_branch(gh, job.repo, branch)
         number = job.payload.get("number")
-        if job.payload.get("merged") and isinstance(number, int):
+        # Only a lock refresh carries a lock set: a merged onboarding PR is not a known-good one.
+        merged_locks = job.payload.get("merged") and branch != ONBOARDING_BRANCH
+        if merged_locks and isinstance(number, int):
+            # The ledger trailers of the merged commit say whether every test passed.
+            entry = _ledger_entry(gh, job.repo, str(job.payload.get("head_sha") or ""))
+            sha = str(job.payload.get("merge_commit_sha") or "")[:12] or "the merge commit"
+            good = entry is not None and entry.known_good
             ensure_comment(
                 gh,
                 job.repo,
                 number,
                 marker="lockwarden:known-good",
-                body=messages.KNOWN_GOOD.format(
-                    sha=str(job.payload.get("merge_commit_sha") or "")[:12] or "the merge commit"
-                ),
+                body=(messages.KNOWN_GOOD if good else messages.NOT_KNOWN_GOOD).format(sha=sha),
             )
         return JobOutcome("cleanup", job.repo, "deleted" if deleted else "already gone", number)
 
@@ -197,6 +202,17 @@ class JobRunner:
             raise
         except Exception as exc:  # pragma: no cover - defensive: every clone error is reported
             raise LockwardenError(f"{job.repo}: clone failed: {exc}") from exc
+
+
+def _ledger_entry(gh: GitHub[Any], repo: str, sha: str) -> LedgerEntry | None:
+    if not sha:
+        return None
+    owner, name = split_repo(repo)
+    try:
+        message = gh.rest.repos.get_commit(owner, name, sha).parsed_data.commit.message
+    except GitHubException:
+        return None
+    return parse_trailers(sha, "", message.splitlines()[0] if message else "", message)
 
 
 def report_job_failure(gh: GitHub[Any], repo: str, title: str, detail: str) -> None:

@@ -79,6 +79,9 @@ class InMemoryQueue:
     ``serve --with-worker`` need.
     """
 
+    blocking = False
+    """Enqueueing does no I/O: the receiver may call it on its event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accepted: dict[str, str] = {}

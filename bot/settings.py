@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         description="Delivery ids remembered in memory to drop GitHub redeliveries early "
         "(0: off). The job queue still refuses a delivery twice.",
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for the durable job queue; without it `serve` keeps jobs "
+        "in memory.",
+    )
 
 
 def load_settings() -> Settings:

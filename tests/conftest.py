@@ -17,6 +17,7 @@ from tests.support.base_image import (
 )
 from tests.support.daemons import ensure_dockerd, start_registry
 from tests.support.index_server import PackageIndex, isolated_env, start_index, unused_local_url
+from tests.support.postgres import PostgresCluster, start_cluster
 
 
 @pytest.fixture
@@ -96,3 +97,28 @@ def registry(tmp_path: Path) -> Iterator[str]:
         yield address
     finally:
         stop()
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the whole session (trust auth).
+
+    A test may ``stop()`` and ``start()`` it, and must leave it running.
+    """
+    try:
+        cluster = start_cluster()
+    except ToolMissing as exc:
+        _skip_or_fail(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of an empty database in :func:`postgres_cluster`."""
+    return postgres_cluster.url()

@@ -143,7 +143,7 @@ def test_install_onboard_refresh_rerun_merge_cleanup(
     assert [j.kind for j in jobs] == ["cleanup"]
     bot.run_all(jobs)
     assert "lockwarden/refresh" not in fake.branches(REPO)
-    assert any("known-good" in c.body for c in fake.comments(REPO, pull.number))
+    assert any("is now a known-good set" in c.body for c in fake.comments(REPO, pull.number))
     checkout = tmp_path / "checkout"
     subprocess.run(
         ["git", "clone", "-q", f"{fake.git_url}/{REPO}.git", str(checkout)],

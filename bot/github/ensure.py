@@ -20,6 +20,8 @@ from bot.github.client import GitHubError
 MAX_BODY = 65_536
 # ...and accepts at most this many annotations per check run request.
 MAX_ANNOTATIONS = 50
+# A check run's summary and text are limited to one character less than a body.
+MAX_CHECK_TEXT = 65_535
 
 Conclusion = Literal["success", "failure", "neutral", "cancelled", "skipped", "action_required"]
 
@@ -180,8 +182,8 @@ def ensure_check_run(
             fields: dict[str, Any] = {
                 "output": {
                     "title": title,
-                    "summary": fit_body(summary),
-                    "text": fit_body(text) if text else "",
+                    "summary": fit_body(summary, limit=MAX_CHECK_TEXT),
+                    "text": fit_body(text, limit=MAX_CHECK_TEXT) if text else "",
                     "annotations": [_annotation(a) for a in batch],
                 },
                 "status": "in_progress",
@@ -216,9 +218,9 @@ def delete_branch(gh: GitHub[Any], repo: str, branch: str) -> bool:
     return True
 
 
-def fit_body(body: str, *, reserve: int = 0) -> str:
+def fit_body(body: str, *, reserve: int = 0, limit: int = MAX_BODY) -> str:
     """Cut a body to GitHub's limit, saying so, rather than having the call rejected."""
-    limit = MAX_BODY - reserve
+    limit -= reserve
     if len(body) <= limit:
         return body
     notice = "\n\n… (truncated: the full report is in the lockwarden check run)\n"

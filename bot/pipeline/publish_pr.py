@@ -118,20 +118,7 @@ def publish_pull_request(
         title=title,
         summary=summary,
         conclusion="failure" if result.failed else "success",
-        annotations=[
-            Annotation(
-                path=f.file,
-                line=max(1, f.line),
-                level="failure"
-                if f.severity == "error"
-                else "warning"
-                if f.severity == "warning"
-                else "notice",
-                message=f.message,
-                title=f.rule,
-            )
-            for f in lint_findings(result)
-        ],
+        annotations=[_annotation(f) for f in lint_findings(result)],
     )
     pull = ensure_pull_request(
         gh,

@@ -146,3 +146,7 @@ KNOWN_GOOD = (
     "known-good set that `/lockwarden rollback --to known-good` can return to."
 )
 CHECK_CLONE_FAILED = "Lockwarden could not clone the repository"
+NOT_KNOWN_GOOD = (
+    "Merged, but its tests did not all pass, so this lock set (`{sha}`) is not recorded as "
+    "known-good; rollbacks to known-good skip it."
+)

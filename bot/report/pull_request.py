@@ -82,8 +82,25 @@ def pr_body(result: RunResult, rollback: Rollback, *, check_url: str | None = No
     room = BODY_LIMIT - len(notes) - len(PR_MARKER) - len(failing) - 400
     if len(report) > room:
         pointer = messages.PR_TRUNCATED.format(where=check_url or "the lockwarden check run")
-        report = report[: max(0, room)].rsplit("\n", 1)[0] + "\n\n" + pointer
+        cut = report[: max(0, room)].rsplit("\n", 1)[0]
+        report = _close_blocks(cut) + "\n\n" + pointer
     return "\n".join(part for part in (failing, report, notes, PR_MARKER) if part)
+
+
+def _close_blocks(text: str) -> str:
+    """Close the code fence and the ``<details>`` a cut left open, so that what follows (the
+    pointer, the rollback notes) is not swallowed by a collapsed section or a code block."""
+    fenced = False
+    depth = 0
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("<details"):
+            depth += 1
+        elif not fenced and line.startswith("</details>"):
+            depth = max(0, depth - 1)
+    closers = (["```"] if fenced else []) + ["</details>"] * depth
+    return "\n\n".join([text, *closers]) if closers else text
 
 
 def _failure_excerpt(result: RunResult) -> str:
