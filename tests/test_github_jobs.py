@@ -1,0 +1,711 @@
+"""The App's jobs against the fake GitHub: refresh (with the pipeline's result made by hand),
+onboarding, cleanup after a bot pull request is closed, what is skipped, and the failure report
+of a job that could not start."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from bot import github_jobs
+from bot.config import LoadedConfig, RepoConfig
+from bot.errors import LockwardenError
+from bot.github.client import AppCredentials, GitHubApp
+from bot.github_jobs import (
+    ONBOARDING_BRANCH,
+    REFRESH_BRANCH,
+    JobOutcome,
+    JobRunner,
+    _git_base,
+    onboarding_config,
+    report_job_failure,
+)
+from bot.images import Finding
+from bot.jobs import JobRequest
+from bot.ledger import LockRecord, commit_message, trailers
+from bot.locks.backends import CompileMode
+from bot.locks.diff import LockDiff, PackageChange
+from bot.pipeline.build import ImageResult
+from bot.pipeline.checkout import Workspace
+from bot.pipeline.compile import CompileStageResult, LockResult
+from bot.pipeline.results import RunResult
+from bot.pipeline.verify import TestResult
+from bot.report import messages
+from bot.settings import Settings
+from bot.worker import RefreshOptions
+from tests.support.fake_github import FakeGitHub, Installation
+
+CONFIG = """\
+environments:
+  - name: serve
+    spec: requirements/serve.in
+    lock: requirements/serve.txt
+"""
+SERVE_LOCK = "numpy==2.0.0\n"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    """One fake GitHub for the module; each test works in repositories of its own."""
+    with FakeGitHub(tmp_path_factory.mktemp("github")) as github:
+        yield github
+
+
+@pytest.fixture(scope="module")
+def installation(fake: FakeGitHub) -> Installation:
+    return fake.create_installation("acme")
+
+
+@pytest.fixture(scope="module")
+def app(fake: FakeGitHub) -> GitHubApp:
+    return GitHubApp(AppCredentials(fake.app_id, fake.private_key_pem, fake.api_url))
+
+
+@pytest.fixture(scope="module")
+def settings(fake: FakeGitHub, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        app_id=fake.app_id,
+        private_key=SecretStr(fake.private_key_pem),
+        github_api_url=fake.api_url,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        builder="none",
+    )
+
+
+@pytest.fixture(scope="module")
+def runner(fake: FakeGitHub, app: GitHubApp, settings: Settings) -> JobRunner:
+    return JobRunner(app, settings, git_base_url=fake.git_url)
+
+
+def new_repo(fake: FakeGitHub, installation: Installation, files: dict[str, str]) -> str:
+    name = f"acme/svc-{next(_names)}"
+    fake.create_repo(name, files=files, installation=installation)
+    return name
+
+
+def job(installation: Installation, kind: str, repo: str, **payload: Any) -> JobRequest:
+    return JobRequest(
+        kind=kind,  # type: ignore[arg-type]
+        repo=repo,
+        installation_id=installation.id,
+        delivery_id=f"delivery-{next(_names)}",
+        payload=payload,
+    )
+
+
+def requests_for(fake: FakeGitHub, repo: str) -> list[str]:
+    """The REST and git requests made about ``repo``."""
+    return [
+        f"{r.method} {r.path}" for r in fake.requests_to("*", rf"/{re.escape(repo)}(\.git)?(/|$)")
+    ]
+
+
+# -- dispatch --------------------------------------------------------------------------------
+
+
+def test_an_unknown_kind_is_skipped_without_calling_github(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    before = len(fake.requests)
+
+    outcome = runner.run(job(installation, "rollback", "acme/anything"))
+
+    assert outcome == JobOutcome(
+        "rollback", "acme/anything", "skipped", note="no handler for rollback"
+    )
+    assert len(fake.requests) == before
+
+
+# -- onboarding ------------------------------------------------------------------------------
+
+
+def test_onboarding_proposes_a_config_and_a_rerun_updates_the_same_pull_request(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(
+        fake,
+        installation,
+        {"requirements/serve.in": "numpy\n", "requirements/dev.in": "pytest\n", "app.py": ""},
+    )
+
+    first = runner.run(job(installation, "onboard", repo))
+
+    assert first.kind == "onboard"
+    assert first.action == "opened"
+    assert first.pull_number is not None
+    pull = fake.pull(repo, first.pull_number)
+    assert (pull.head, pull.base, pull.title) == (ONBOARDING_BRANCH, "main", "Configure Lockwarden")
+    config_text = fake.read_file(repo, ".github/lockwarden.yml", ref=ONBOARDING_BRANCH)
+    assert config_text.startswith("# Lockwarden configuration, proposed from")
+    proposed = yaml.safe_load(config_text)
+    assert sorted(env["spec"] for env in proposed["environments"]) == [
+        "requirements/dev.in",
+        "requirements/serve.in",
+    ]
+    body = pull.body or ""
+    assert "requirements/serve.in" in body
+    assert config_text in body
+    head = fake.log(repo, ONBOARDING_BRANCH)[0]
+    assert head.sha[:12] in body
+    assert head.author.name == "lockwarden[bot]"
+    assert head.message.startswith("Configure Lockwarden")
+    with pytest.raises(FileNotFoundError):
+        fake.read_file(repo, ".github/lockwarden.yml")  # nothing on main until merged
+
+    second = runner.run(job(installation, "onboard", repo))
+
+    assert second.action == "updated"
+    assert second.pull_number == first.pull_number
+    assert [p.number for p in fake.pulls(repo)] == [first.pull_number]
+    assert fake.pull(repo, first.pull_number).state == "open"
+    assert fake.read_file(repo, ".github/lockwarden.yml", ref=ONBOARDING_BRANCH) == config_text
+    new_head = fake.log(repo, ONBOARDING_BRANCH)[0]
+    assert new_head.sha[:12] in (fake.pull(repo, first.pull_number).body or "")
+
+
+def test_onboarding_an_already_configured_repository_is_skipped(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(
+        fake,
+        installation,
+        {".github/lockwarden.yml": CONFIG, "requirements/serve.in": "numpy\n"},
+    )
+
+    outcome = runner.run(job(installation, "onboard", repo))
+
+    assert outcome == JobOutcome("onboard", repo, "skipped", note="already configured")
+    assert fake.pulls(repo) == []
+    assert list(fake.branches(repo)) == ["main"]
+
+
+def test_onboarding_a_repository_without_environments_is_skipped(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "no Python here\n"})
+
+    outcome = runner.run(job(installation, "onboard", repo))
+
+    assert outcome == JobOutcome("onboard", repo, "skipped", note="no environments found")
+    assert fake.pulls(repo) == []
+    assert list(fake.branches(repo)) == ["main"]
+
+
+def test_onboarding_config_has_a_header_and_keeps_the_key_order() -> None:
+    data = {"environments": [{"name": "serve", "spec": "requirements/serve.in"}], "labels": ["x"]}
+
+    text = onboarding_config(data)
+
+    lines = text.splitlines()
+    assert lines[0].startswith("# Lockwarden configuration")
+    assert "lockwarden schema" in lines[1]
+    assert lines[2] == "environments:"
+    assert yaml.safe_load(text) == data
+    assert list(yaml.safe_load(text)) == ["environments", "labels"]
+
+
+# -- cleanup ---------------------------------------------------------------------------------
+
+
+def bot_pull(
+    fake: FakeGitHub, repo: str, branch: str = REFRESH_BRANCH, *, tests: str | None = None
+) -> int:
+    """A pull request from ``branch`` whose commit carries the ledger of a serve lock with
+    ``tests`` as its outcome (no ledger when None)."""
+    record = LockRecord("serve", "requirements/serve.txt", SERVE_LOCK, tests=tests)
+    message = (
+        commit_message("Update locks: serve", "", trailers("minimal", [record]))
+        if tests
+        else "Update locks: serve"
+    )
+    fake.push_files(repo, {"requirements/serve.txt": SERVE_LOCK}, branch=branch, message=message)
+    return fake.open_pull(
+        repo, head=branch, title="Update locks: serve", user="lockwarden[bot]"
+    ).number
+
+
+def cleanup_job(
+    fake: FakeGitHub, installation: Installation, repo: str, number: int, **payload: Any
+) -> JobRequest:
+    """What the receiver queues when pull request ``number`` is closed."""
+    pull = fake.pull(repo, number)
+    fields: dict[str, Any] = {
+        "branch": pull.head,
+        "number": number,
+        "merged": pull.merged,
+        "head_sha": pull.head_sha,
+        "merge_commit_sha": pull.merge_commit_sha,
+    }
+    return job(installation, "cleanup", repo, **{**fields, **payload})
+
+
+def test_cleanup_of_a_branch_the_bot_does_not_own_is_skipped(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, branch="feature/x")
+
+    outcome = runner.run(
+        job(installation, "cleanup", repo, branch="feature/x", number=number, merged=True)
+    )
+
+    assert outcome == JobOutcome("cleanup", repo, "skipped", note="not a bot branch: feature/x")
+    assert "feature/x" in fake.branches(repo)
+    assert requests_for(fake, repo) == []
+
+
+def test_cleanup_after_a_merge_deletes_the_branch_and_comments_once(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, tests="failed")
+    merge_sha = fake.merge_pull(repo, number, method="squash")
+    request = cleanup_job(fake, installation, repo, number)
+
+    first = runner.run(request)
+    second = runner.run(request)  # a redelivery, or a retry of the job
+
+    assert first == JobOutcome("cleanup", repo, "deleted", number)
+    assert second == JobOutcome("cleanup", repo, "already gone", number)
+    assert REFRESH_BRANCH not in fake.branches(repo)
+    [comment] = fake.comments(repo, number)
+    assert comment.body == (
+        messages.NOT_KNOWN_GOOD.format(sha=merge_sha[:12]) + "\n\n<!-- lockwarden:known-good -->\n"
+    )
+    assert comment.edits == []  # the second run found it unchanged
+
+
+def test_cleanup_after_a_merge_with_passing_tests_records_known_good(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, tests="passed")
+    merge_sha = fake.merge_pull(repo, number, method="squash")
+
+    outcome = runner.run(cleanup_job(fake, installation, repo, number))
+
+    assert outcome == JobOutcome("cleanup", repo, "deleted", number)
+    [comment] = fake.comments(repo, number)
+    assert comment.body.startswith(messages.KNOWN_GOOD.format(sha=merge_sha[:12]))
+
+
+@pytest.mark.parametrize(
+    "head_sha", [pytest.param(None, id="no-head-sha"), pytest.param("f" * 40, id="unknown-sha")]
+)
+def test_cleanup_without_a_readable_head_commit_does_not_claim_known_good(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner, head_sha: str | None
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, tests="passed")
+    merge_sha = fake.merge_pull(repo, number)
+
+    runner.run(cleanup_job(fake, installation, repo, number, head_sha=head_sha))
+
+    [comment] = fake.comments(repo, number)
+    assert comment.body.startswith(messages.NOT_KNOWN_GOOD.format(sha=merge_sha[:12]))
+
+
+def test_cleanup_of_a_merge_without_a_ledger_does_not_claim_known_good(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, tests=None)
+    fake.merge_pull(repo, number)
+
+    runner.run(cleanup_job(fake, installation, repo, number, merge_commit_sha=None))
+
+    [comment] = fake.comments(repo, number)
+    assert comment.body.startswith(messages.NOT_KNOWN_GOOD.format(sha="the merge commit"))
+
+
+def test_cleanup_of_a_merged_onboarding_pull_request_records_no_lock_set(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, branch=ONBOARDING_BRANCH)
+    fake.merge_pull(repo, number)
+
+    outcome = runner.run(cleanup_job(fake, installation, repo, number))
+
+    assert outcome == JobOutcome("cleanup", repo, "deleted", number)
+    assert ONBOARDING_BRANCH not in fake.branches(repo)
+    assert fake.comments(repo, number) == []
+
+
+def test_cleanup_of_an_unmerged_pull_request_deletes_the_branch_only(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    number = bot_pull(fake, repo, tests="passed")
+    fake.close_pull(repo, number)
+
+    outcome = runner.run(cleanup_job(fake, installation, repo, number))
+
+    assert outcome == JobOutcome("cleanup", repo, "deleted", number)
+    assert REFRESH_BRANCH not in fake.branches(repo)
+    assert fake.comments(repo, number) == []
+
+
+# -- refresh (the pipeline replaced by a result made by hand) --------------------------------
+
+NUMPY_UP = PackageChange("numpy", "1.26.4", "2.0.0", "upgraded", "major", direct=True)
+
+
+def lock_result(status: str = "changed", **extra: Any) -> LockResult:
+    return LockResult(
+        name="serve",
+        spec="requirements/serve.in",
+        lock="requirements/serve.txt",
+        backend="uv",
+        status=status,  # type: ignore[arg-type]
+        diff=LockDiff((NUMPY_UP,) if status == "changed" else ()),
+        new_text=SERVE_LOCK if status == "changed" else None,
+        **extra,
+    )
+
+
+def pipeline_result(
+    workspace: Workspace,
+    lock: LockResult,
+    *,
+    tests: tuple[TestResult, ...] = (),
+    images: tuple[ImageResult, ...] = (),
+    mode: CompileMode = CompileMode(),  # noqa: B008 - frozen dataclass
+) -> RunResult:
+    return RunResult(
+        repo=workspace.repo,
+        config=LoadedConfig(RepoConfig(labels=("dependencies", "ml")), source="discovery"),
+        mode=mode,
+        compiled=CompileStageResult((lock,), (), (lock.name,)),
+        images=images,
+        tests=tests,
+    )
+
+
+class Pipeline:
+    """Stands in for ``bot.worker.refresh``: returns ``make(workspace)``, records the options."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.options: list[RefreshOptions] = []
+        self.make: Callable[[Workspace], RunResult] = lambda ws: pipeline_result(ws, lock_result())
+        monkeypatch.setattr(github_jobs, "refresh", self._refresh)
+
+    def _refresh(
+        self, workspace: Workspace, options: RefreshOptions, settings: Settings
+    ) -> RunResult:
+        assert (workspace.root / "requirements/serve.in").is_file()  # run on the clone
+        self.options.append(options)
+        return self.make(workspace)
+
+
+@pytest.fixture
+def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    return Pipeline(monkeypatch)
+
+
+@pytest.fixture
+def spec_repo(fake: FakeGitHub, installation: Installation) -> str:
+    return new_repo(fake, installation, {"requirements/serve.in": "numpy\n"})
+
+
+def test_refresh_opens_a_pull_request_with_the_locks_and_a_check_run(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    repo = spec_repo
+    findings = (
+        Finding("LW001", "error", "Dockerfile", 3, "the lock is not installed"),
+        Finding("DL3008", "warning", "Dockerfile", 0, "pin apt packages", source="hadolint"),
+        Finding("LW006", "info", "Dockerfile", 5, "unpinned pip"),
+    )
+    pipeline.make = lambda ws: pipeline_result(
+        ws,
+        lock_result(),
+        images=(ImageResult(name="serve", status="built", findings=findings),),
+        tests=(TestResult("serve", "passed"),),
+    )
+    base = fake.branches(repo)["main"]
+
+    outcome = runner.run(job(installation, "refresh", repo))
+
+    assert (outcome.kind, outcome.action) == ("refresh", "opened")
+    assert outcome.pull_number is not None
+    [options] = pipeline.options
+    assert options == RefreshOptions(write=False, verify_reproducible=None)
+    assert fake.read_file(repo, "requirements/serve.txt", ref=REFRESH_BRANCH) == SERVE_LOCK
+    head = fake.log(repo, REFRESH_BRANCH)[0]
+    assert head.author.name == "lockwarden[bot]"
+    assert head.message.startswith("Update locks: serve\n")
+    assert "Lockwarden-Tests: serve=passed" in head.message
+    pull = fake.pull(repo, outcome.pull_number)
+    assert (pull.title, pull.head, pull.base, pull.draft) == (
+        "Update locks: serve",
+        REFRESH_BRANCH,
+        "main",
+        False,
+    )
+    assert pull.labels == ["dependencies", "ml"]
+    body = pull.body or ""
+    assert f"`main` at `{base}`" in body
+    assert f"git revert {head.sha}" in body
+    assert body.endswith("<!-- lockwarden:pr -->")
+    [check] = fake.check_runs(repo, head_sha=head.sha, name="lockwarden")
+    assert check.conclusion == "success"
+    assert [(a["annotation_level"], a["start_line"], a["title"]) for a in check.annotations] == [
+        ("failure", 3, "LW001"),
+        ("warning", 1, "DL3008"),
+        ("notice", 5, "LW006"),
+    ]
+
+
+def test_a_rerun_with_the_same_result_updates_the_pull_request_and_pushes_nothing(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    repo = spec_repo
+    first = runner.run(job(installation, "refresh", repo))
+    head = fake.branches(repo)[REFRESH_BRANCH]
+    pushes = len(fake.pushes)
+
+    second = runner.run(job(installation, "refresh", repo))
+
+    assert (first.action, second.action) == ("opened", "updated")
+    assert second.pull_number == first.pull_number
+    assert fake.branches(repo)[REFRESH_BRANCH] == head
+    assert len(fake.pushes) == pushes
+    assert len(fake.check_runs(repo, name="lockwarden")) == 1
+    assert len(fake.pulls(repo)) == 1
+
+
+def test_a_full_refresh_job_asks_the_pipeline_for_upgrades_and_a_reproducibility_check(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    pipeline.make = lambda ws: pipeline_result(ws, lock_result(), mode=CompileMode("full"))
+
+    outcome = runner.run(
+        job(installation, "refresh", spec_repo, mode="full", environments=["serve"])
+    )
+
+    [options] = pipeline.options
+    assert options.upgrade
+    assert options.verify_reproducible is True
+    assert options.environments == ("serve",)
+    assert not options.write
+    assert outcome.pull_number is not None
+    assert fake.pull(spec_repo, outcome.pull_number).title == "Refresh locks: serve"
+
+
+def test_a_targeted_refresh_job_passes_its_packages(
+    installation: Installation, runner: JobRunner, pipeline: Pipeline, spec_repo: str
+) -> None:
+    runner.run(job(installation, "refresh", spec_repo, mode="targeted", packages=["numpy==2.0.0"]))
+
+    [options] = pipeline.options
+    assert options.upgrade_packages == ("numpy==2.0.0",)
+    assert not options.upgrade
+    assert options.verify_reproducible is None
+
+
+def test_failing_tests_open_a_draft_with_a_failed_check(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    pipeline.make = lambda ws: pipeline_result(
+        ws, lock_result(), tests=(TestResult("serve", "failed", log_tail="1 failed"),)
+    )
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert outcome.action == "opened"
+    assert outcome.pull_number is not None
+    pull = fake.pull(spec_repo, outcome.pull_number)
+    assert pull.draft
+    assert (pull.body or "").startswith("> [!CAUTION]")
+    [check] = fake.check_runs(spec_repo, name="lockwarden")
+    assert (check.conclusion, check.title) == ("failure", "Failed: serve")
+
+
+def test_nothing_left_to_change_closes_the_open_pull_request(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    opened = runner.run(job(installation, "refresh", spec_repo))
+    pipeline.make = lambda ws: pipeline_result(ws, lock_result("unchanged"))
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert outcome == JobOutcome("refresh", spec_repo, "closed", opened.pull_number)
+    assert opened.pull_number is not None
+    assert fake.pull(spec_repo, opened.pull_number).state == "closed"
+    [comment] = fake.comments(spec_repo, opened.pull_number)
+    assert comment.body == messages.PR_CLOSED_EMPTY
+    assert REFRESH_BRANCH not in fake.branches(spec_repo)
+
+
+def test_nothing_to_change_and_no_pull_request_is_unchanged(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    pipeline.make = lambda ws: pipeline_result(ws, lock_result("unchanged"))
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert outcome == JobOutcome("refresh", spec_repo, "unchanged")
+    assert fake.pulls(spec_repo) == []
+    assert fake.check_runs(spec_repo) == []
+    assert list(fake.branches(spec_repo)) == ["main"]
+
+
+def test_a_failed_compile_with_nothing_to_propose_fails_the_check_on_the_default_branch(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    pipeline.make = lambda ws: pipeline_result(
+        ws, lock_result("failed", error="no release of ghost", tool_output="ERROR: ghost")
+    )
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert (outcome.action, outcome.pull_number, outcome.note) == ("failed", None, "Failed: serve")
+    [check] = fake.check_runs(spec_repo, head_sha=fake.branches(spec_repo)["main"])
+    assert (check.name, check.conclusion) == ("lockwarden", "failure")
+    assert "no release of ghost" in (check.summary or "")
+    assert fake.pulls(spec_repo) == []
+
+
+def test_a_branch_a_person_pushed_to_is_left_alone_and_they_are_told_once(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    opened = runner.run(job(installation, "refresh", spec_repo))
+    assert opened.pull_number is not None
+    human = fake.push_files(
+        spec_repo, {"NOTES.md": "mine\n"}, branch=REFRESH_BRANCH, author=("Alice", "a@x.org")
+    )
+
+    first = runner.run(job(installation, "refresh", spec_repo))
+    second = runner.run(job(installation, "refresh", spec_repo))
+
+    assert (first.action, second.action) == ("blocked", "blocked")
+    assert first.pull_number == opened.pull_number
+    assert first.note == messages.PR_HUMAN_PUSH.format(branch=REFRESH_BRANCH)
+    assert fake.branches(spec_repo)[REFRESH_BRANCH] == human
+    [comment] = fake.comments(spec_repo, opened.pull_number)
+    assert "stopped updating it" in comment.body
+
+
+def test_a_branch_a_person_made_without_a_pull_request_is_left_alone(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    human = fake.push_files(
+        spec_repo, {"NOTES.md": "mine\n"}, branch=REFRESH_BRANCH, author=("Alice", "a@x.org")
+    )
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert (outcome.action, outcome.pull_number) == ("blocked", None)
+    assert fake.branches(spec_repo)[REFRESH_BRANCH] == human
+    assert fake.pulls(spec_repo) == []
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+def test_a_clone_failure_is_reported_on_the_default_branch_and_raised(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp, settings: Settings
+) -> None:
+    repo = new_repo(fake, installation, {"requirements/serve.in": "numpy\n"})
+    broken = JobRunner(app, settings, git_base_url=fake.git_url + "/no-such-prefix")
+
+    with pytest.raises(LockwardenError):
+        broken.run(job(installation, "refresh", repo))
+
+    [check] = fake.check_runs(repo, head_sha=fake.branches(repo)["main"], name="lockwarden")
+    assert (check.status, check.conclusion) == ("completed", "failure")
+    assert check.title == messages.CHECK_CLONE_FAILED
+    assert fake.pulls(repo) == []
+
+
+def test_report_job_failure_puts_a_failed_check_run_on_the_default_branch(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    client = app.installation_client(installation.id)
+
+    report_job_failure(client, repo, "Lockwarden could not start", "the reason")
+
+    [check] = fake.check_runs(repo, head_sha=fake.branches(repo)["main"])
+    assert (check.name, check.conclusion) == ("lockwarden", "failure")
+    assert (check.title, check.summary) == ("Lockwarden could not start", "the reason")
+
+
+def test_report_job_failure_with_github_unreachable_does_not_raise(
+    fake: FakeGitHub, installation: Installation, unreachable_index_url: str
+) -> None:
+    app = GitHubApp(
+        AppCredentials(fake.app_id, fake.private_key_pem, unreachable_index_url + "/api/v3")
+    )
+    client = app.installation_client(installation.id)
+
+    report_job_failure(client, "acme/svc", "title", "detail")  # returns quietly
+
+
+def test_report_job_failure_for_a_repository_github_does_not_show_does_not_raise(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    client = app.installation_client(installation.id)
+    before = len(fake.requests)
+
+    report_job_failure(client, "acme/no-such-repo", "title", "detail")
+
+    assert [r.status for r in fake.requests[before:] if "no-such-repo" in r.path] == [404]
+
+
+@pytest.mark.parametrize(
+    ("api_url", "git_base"),
+    [
+        pytest.param("https://api.github.com", "https://github.com", id="github.com"),
+        pytest.param("https://api.github.com/", "https://github.com", id="github.com-slash"),
+        pytest.param("https://ghe.example.com/api/v3", "https://ghe.example.com", id="ghes"),
+        pytest.param("https://ghe.example.com/api/v3/", "https://ghe.example.com", id="ghes-slash"),
+        pytest.param("http://127.0.0.1:8080/api/v3", "http://127.0.0.1:8080", id="ghes-port"),
+    ],
+)
+def test_git_base_from_the_api_url(api_url: str, git_base: str) -> None:
+    assert _git_base(api_url) == git_base
