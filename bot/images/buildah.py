@@ -20,7 +20,13 @@ from bot.images import (
     RunOutcome,
     RunSpec,
 )
-from bot.images.containers import builder_environment, classify_exit, cpu_quota, tail_lines
+from bot.images.containers import (
+    builder_environment,
+    classify_exit,
+    cpu_quota,
+    run_build,
+    tail_lines,
+)
 
 PullPolicy = str
 
@@ -68,28 +74,13 @@ class BuildahBuilder:
                 args.append("--no-cache")
             args += [f"--build-arg={k}={v}" for k, v in sorted(spec.build_args.items())]
             args.append(str(spec.context))
-            try:
-                result = self._buildah(*args, timeout_s=spec.timeout_s)
-            except CommandTimeoutError as exc:
-                return BuildOutcome(
-                    False,
-                    None,
-                    spec.timeout_s,
-                    error=exc.user_message,
-                    log_tail=tail_lines(exc.detail, 60),
-                )
-            if not result.ok:
-                return BuildOutcome(
-                    False,
-                    None,
-                    result.duration_s,
-                    error=build_error(result.stdout + "\n" + result.stderr),
-                    log_tail=tail_lines(result.stdout + result.stderr, 60),
-                )
-        image = self.inspect(spec.tag)
-        if image is None:  # pragma: no cover - buildah reported success without an image
-            return BuildOutcome(False, None, result.duration_s, error="the image was not found")
-        return BuildOutcome(True, image, result.duration_s, log_tail=tail_lines(result.stdout, 60))
+            return run_build(
+                lambda: self._buildah(*args, timeout_s=spec.timeout_s),
+                spec.tag,
+                timeout_s=spec.timeout_s,
+                inspect=self.inspect,
+                error_of=build_error,
+            )
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._buildah("inspect", "--type=image", reference, timeout_s=60)

@@ -4,9 +4,11 @@ exit is read."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from bot.images import TestStatus
+from bot.errors import CommandTimeoutError
+from bot.images import BuildOutcome, ImageInfo, TestStatus
+from bot.shell import CommandResult
 
 # The bot's own credentials must never reach a builder (and through it a build or a test
 # container): the repository's code is untrusted.
@@ -38,3 +40,33 @@ def cpu_quota(cpus: float, period: int = 100_000) -> int:
 
 def tail_lines(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def run_build(
+    build: Callable[[], CommandResult],
+    tag: str,
+    *,
+    timeout_s: float,
+    inspect: Callable[[str], ImageInfo | None],
+    error_of: Callable[[str], str],
+) -> BuildOutcome:
+    """Run a builder's build command and turn its exit into a BuildOutcome: a failure or a
+    timeout is a value carrying the builder's own last lines."""
+    try:
+        result = build()
+    except CommandTimeoutError as exc:
+        return BuildOutcome(
+            False, None, timeout_s, error=exc.user_message, log_tail=tail_lines(exc.detail, 60)
+        )
+    if not result.ok:
+        return BuildOutcome(
+            False,
+            None,
+            result.duration_s,
+            error=error_of(result.stdout + "\n" + result.stderr),
+            log_tail=tail_lines(result.stdout + result.stderr, 60),
+        )
+    image = inspect(tag)
+    if image is None:  # pragma: no cover - the builder reported success without an image
+        return BuildOutcome(False, None, result.duration_s, error="the image was not found")
+    return BuildOutcome(True, image, result.duration_s, log_tail=tail_lines(result.stdout, 60))

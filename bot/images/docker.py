@@ -11,7 +11,7 @@ from typing import Any
 from bot import shell
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.images import BuilderName, BuildOutcome, BuildSpec, ImageInfo, RunOutcome, RunSpec
-from bot.images.containers import builder_environment, classify_exit, tail_lines
+from bot.images.containers import builder_environment, classify_exit, run_build, tail_lines
 
 
 class DockerBuilder:
@@ -50,28 +50,13 @@ class DockerBuilder:
             build_args.setdefault("SOURCE_DATE_EPOCH", str(spec.timestamp))
         args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
         args.append(str(spec.context))
-        try:
-            result = self._docker(*args, timeout_s=spec.timeout_s)
-        except CommandTimeoutError as exc:
-            return BuildOutcome(
-                False,
-                None,
-                spec.timeout_s,
-                error=exc.user_message,
-                log_tail=tail_lines(exc.detail, 60),
-            )
-        if not result.ok:
-            return BuildOutcome(
-                False,
-                None,
-                result.duration_s,
-                error=_build_error(result.stdout + "\n" + result.stderr),
-                log_tail=tail_lines(result.stdout + result.stderr, 60),
-            )
-        image = self.inspect(spec.tag)
-        if image is None:  # pragma: no cover - docker reported success without an image
-            return BuildOutcome(False, None, result.duration_s, error="the image was not found")
-        return BuildOutcome(True, image, result.duration_s, log_tail=tail_lines(result.stdout, 60))
+        return run_build(
+            lambda: self._docker(*args, timeout_s=spec.timeout_s),
+            spec.tag,
+            timeout_s=spec.timeout_s,
+            inspect=self.inspect,
+            error_of=_build_error,
+        )
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._docker("image", "inspect", reference, timeout_s=60)
