@@ -20,7 +20,15 @@ from githubkit.exception import GitHubException
 
 from bot.config import load_config
 from bot.errors import LockwardenError
-from bot.git import BotIdentity, Clone, clone, commit_files, fetch_branch, push_branch
+from bot.git import (
+    BotIdentity,
+    Clone,
+    bot_owns_branch,
+    clone,
+    commit_files,
+    fetch_branch,
+    push_branch,
+)
 from bot.github.client import GitHubApp
 from bot.github.ensure import (
     delete_branch,
@@ -133,6 +141,14 @@ class JobRunner:
                 return JobOutcome("onboard", job.repo, "skipped", note="no environments found")
             text = onboarding_config(loaded.config.model_dump(mode="json", exclude_defaults=True))
             remote = fetch_branch(repo, ONBOARDING_BRANCH, token=self._token(job))
+            if remote is not None and not bot_owns_branch(repo, ONBOARDING_BRANCH, self._identity):
+                # Someone edited the proposed config on the branch: theirs wins.
+                return JobOutcome(
+                    "onboard",
+                    job.repo,
+                    "blocked",
+                    note=messages.PR_HUMAN_PUSH.format(branch=ONBOARDING_BRANCH),
+                )
             sha = commit_files(
                 repo,
                 ONBOARDING_BRANCH,

@@ -170,6 +170,26 @@ def test_onboarding_proposes_a_config_and_a_rerun_updates_the_same_pull_request(
     assert new_head.sha[:12] in (fake.pull(repo, first.pull_number).body or "")
 
 
+def test_onboarding_does_not_overwrite_a_persons_edit_of_the_proposal(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"requirements/serve.in": "numpy\n"})
+    first = runner.run(job(installation, "onboard", repo))
+    edited = fake.push_files(
+        repo,
+        {".github/lockwarden.yml": "environments: []\n"},
+        branch=ONBOARDING_BRANCH,
+        author=("Alice", "alice@example.com"),
+    )
+
+    second = runner.run(job(installation, "onboard", repo))
+
+    assert second.action == "blocked"
+    assert "stopped updating it" in (second.note or "")
+    assert fake.branches(repo)[ONBOARDING_BRANCH] == edited
+    assert [p.number for p in fake.pulls(repo)] == [first.pull_number]
+
+
 def test_onboarding_an_already_configured_repository_is_skipped(
     fake: FakeGitHub, installation: Installation, runner: JobRunner
 ) -> None:
