@@ -165,6 +165,92 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
             click.echo(f"    {env.name:<10} {env.lock}  {env.lock_sha256[:19]}{digest}{tests}")
 
 
+@main.command()
+@click.argument(
+    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="REF|known-good",
+    help="A commit, branch or tag, or 'known-good' (the newest known-good set in the ledger).",
+)
+@click.option(
+    "--repo",
+    "github_repo",
+    metavar="OWNER/NAME",
+    help="Open the rollback pull request on GitHub (App settings) instead of restoring PATH.",
+)
+@click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
+@click.option("--no-test", is_flag=True, help="Build images but do not run the tests in them.")
+def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_test: bool) -> None:
+    """Restore every environment's lock from REF or the newest known-good set.
+
+    Locally the locks of the working tree at PATH are restored (recompiled only where the
+    current specs need it) and the image digests to redeploy are printed; with --repo the
+    GitHub App opens a rollback pull request instead."""
+    if github_repo is not None:
+        _rollback_on_github(github_repo, to)
+        return
+    from bot.config import load_config
+    from bot.pipeline.checkout import open_local
+    from bot.report.terminal import render_summary
+    from bot.rollback import local_ref, resolve_rollback
+    from bot.settings import load_settings
+    from bot.worker import RefreshOptions, refresh
+
+    try:
+        settings = load_settings()
+        workspace = open_local(path)
+        config = load_config(workspace.root).config
+        target = resolve_rollback(workspace.root, to, config, resolve_ref=local_ref(workspace.root))
+        result = refresh(
+            workspace,
+            RefreshOptions(seed_locks=target.locks, build=not no_build, test=not no_test),
+            settings,
+        )
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"Restored the locks of {target.to} ({target.sha[:12]}).")
+    if target.missing:
+        click.echo(f"No lock at that commit (left as they are): {', '.join(target.missing)}")
+    click.echo(render_summary(result))
+    if target.digests:
+        click.echo("Images built from those locks, to redeploy:")
+        for env, digest in sorted(target.digests.items()):
+            click.echo(f"  {env}: {digest}")
+    sys.exit(1 if result.failed else 0)
+
+
+def _rollback_on_github(full_name: str, to: str) -> None:
+    from bot.github.client import GitHubApp, installation_id_for
+    from bot.github_jobs import JobRunner
+    from bot.jobs import JobRequest
+    from bot.rollback import check_ref
+    from bot.settings import app_credentials, load_settings
+
+    try:
+        check_ref(to)
+        settings = load_settings()
+        app = GitHubApp(app_credentials(settings))
+        installation = installation_id_for(app, full_name)
+        job = JobRequest("refresh", full_name, installation, delivery_id="cli-rollback")
+        done = JobRunner(app, settings).rollback(job, to)
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    published = done.outcome.published
+    click.echo(f"Rollback to {done.target.to} ({done.target.sha[:12]}) on {done.branch}.")
+    if published is not None and published.pull_url:
+        click.echo(f"Pull request: {published.pull_url} ({published.action})")
+    elif published is not None:
+        click.echo(f"Nothing to propose ({published.action}).")
+    for env, digest in sorted(done.target.digests.items()):
+        click.echo(f"  redeploy {env}: {digest}")
+
+
 def _database_url(settings: Settings) -> str:
     """``LOCKWARDEN_DATABASE_URL``, or exit 2 saying it is needed."""
     if settings.database_url is None or not settings.database_url.get_secret_value():

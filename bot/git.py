@@ -300,6 +300,98 @@ def same_change(clone: Clone, first: str, second: str) -> bool:
     return a is not None and a == b
 
 
+def read_file_at(clone: Clone, rev: str, path: str) -> str | None:
+    """The text of ``path`` at ``rev`` (a sha or ref in this clone), byte for byte; None when
+    the commit is not here or has no such file."""
+    result = _run(clone.path, ["cat-file", "blob", f"{rev}:{path}"], strip=False)
+    return result.stdout if result.status == 0 else None
+
+
+def commit_paths(clone: Clone, rev: str) -> tuple[str, ...]:
+    """Paths the commit ``rev`` changed against its first parent."""
+    out = _local(
+        clone.path,
+        ["diff", "--name-only", "-z", "--no-renames", f"{rev}^", rev, "--"],
+        what=f"list the files of {rev[:12]}",
+    )
+    return tuple(name for name in out.split("\0") if name)
+
+
+def carry_changes(clone: Clone, rev: str, paths: Sequence[str]) -> dict[str, str]:
+    """Apply what commit ``rev`` changed in ``paths`` onto the working tree with a three-way
+    merge, and return the merged texts. A bot branch's edits (pins, ignore rules) are carried
+    onto a newer default branch this way, so a person's later change to the same spec is kept.
+
+    Raises :class:`GitError` when the edits conflict with the working tree (nothing is left
+    half-applied: the touched paths are restored)."""
+    if not paths:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="lockwarden-carry-") as tmp:
+        patch = Path(tmp) / "edits.patch"
+        _local(
+            clone.path,
+            ["diff", "--binary", "--full-index", f"--output={patch}", f"{rev}^", rev, "--", *paths],
+            what=f"read the edits of {rev[:12]}",
+        )
+        applied = _run(clone.path, ["apply", "--3way", "--whitespace=nowarn", str(patch)])
+    if applied.status != 0:
+        _run(clone.path, ["reset", "--quiet", "--", *paths])
+        _run(clone.path, ["checkout", "--quiet", "--force", "HEAD", "--", *paths])
+        for name in paths:  # files the edits created are not in HEAD: remove them too
+            target = clone.path / name
+            if _ref_sha(clone.path, f"HEAD:{name}") is None and target.is_file():
+                target.unlink()
+        text = redact(applied.stderr.strip() or applied.stdout.strip())
+        raise GitError(
+            f"the edits on {rev[:12]} ({', '.join(paths)}) conflict with the default branch",
+            detail=text,
+        )
+    _run(clone.path, ["reset", "--quiet", "--", *paths])  # keep the index as HEAD's
+    return {
+        name: (clone.path / name).read_text("utf-8")
+        for name in paths
+        if (clone.path / name).is_file()
+    }
+
+
+def fetch_history(clone: Clone, *, token: TokenSource | None) -> None:
+    """Make a shallow clone whole (the ledger and old refs need every commit)."""
+    if (clone.path / ".git" / "shallow").exists():
+        _network(
+            clone.path,
+            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--unshallow", REMOTE],
+            token,
+            what="fetch the whole history",
+        )
+
+
+def fetch_ref(clone: Clone, ref: str, *, token: TokenSource | None) -> str | None:
+    """The commit ``ref`` names: a sha already here, else a branch or tag of the remote
+    (fetched); None when the remote has neither."""
+    local = _ref_sha(clone.path, f"{ref}^{{commit}}")
+    if local is not None:
+        return local
+    for remote_ref in (f"refs/heads/{ref}", f"refs/tags/{ref}"):
+        listed = _network(clone.path, ["ls-remote", REMOTE, remote_ref], token, what=f"find {ref}")
+        if any(line.endswith(f"\t{remote_ref}") for line in listed.splitlines()):
+            tracking = f"refs/lockwarden/{remote_ref.removeprefix('refs/')}"
+            _network(
+                clone.path,
+                [
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    REMOTE,
+                    f"+{remote_ref}:{tracking}",
+                ],
+                token,
+                what=f"fetch {ref}",
+            )
+            return _ref_sha(clone.path, f"{tracking}^{{commit}}")
+    return None
+
+
 def push_branch(
     clone: Clone,
     branch: str,
@@ -521,6 +613,7 @@ def _run(
     network: bool = False,
     token: TokenSource | None = None,
     extra_env: Mapping[str, str] | None = None,
+    strip: bool = True,
 ) -> _Result:
     """Run ``git <args>`` in ``path``; a non-zero exit is a value. A ``network`` command asks
     ``token`` for a token now, and its output comes back with the token redacted."""
@@ -537,6 +630,7 @@ def _run(
             kill_after_timeout=timeout_s,
             with_extended_output=True,
             with_exceptions=False,
+            strip_newline_in_stdout=strip,
         )
     except gitpython.GitCommandNotFound:
         missing = True

@@ -10,7 +10,8 @@ queue retries: never a silent stop.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,22 @@ import yaml
 from githubkit import GitHub
 from githubkit.exception import GitHubException
 
-from bot.config import load_config
+from bot.config import RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.git import (
     BotIdentity,
     Clone,
+    GitError,
+    TokenSource,
     bot_owns_branch,
+    carry_changes,
     clone,
     commit_files,
+    commit_paths,
     fetch_branch,
+    fetch_ref,
     push_branch,
+    read_file_at,
 )
 from bot.github.client import GitHubApp
 from bot.github.ensure import (
@@ -41,11 +48,14 @@ from bot.jobs import JobRequest
 from bot.ledger import LedgerEntry, parse_trailers
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
+from bot.pipeline.results import RunResult
 from bot.report import messages
+from bot.rollback import RollbackTarget, resolve_rollback
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 
 REFRESH_BRANCH = "lockwarden/refresh"
+ROLLBACK_BRANCH = "lockwarden/rollback"
 ONBOARDING_BRANCH = "lockwarden/onboarding"
 BOT_BRANCH_PREFIX = "lockwarden/"
 
@@ -57,6 +67,80 @@ class JobOutcome:
     action: str
     pull_number: int | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class BranchState:
+    """A bot branch before an update."""
+
+    remote_sha: str | None
+    blocked: bool = False
+    """A person pushed to it: the bot no longer rewrites it."""
+    seeds: Mapping[str, str] = field(default_factory=dict)
+    """Lock path -> the branch's lock, where it is still a change on the default branch."""
+    carried: Mapping[str, str] = field(default_factory=dict)
+    """Path -> text of the branch's other edits (specs, ignore rules), merged onto the tree."""
+    dropped: str | None = None
+    """Why the branch's edits could not be carried over (they conflict), when they were not."""
+
+
+EditTree = Callable[[Clone, RepoConfig, BranchState], Mapping[str, str]]
+"""Edits the working tree of a clone; returns the files it wrote (path -> text)."""
+
+
+@dataclass(frozen=True)
+class BranchUpdate:
+    options: RefreshOptions = field(default_factory=RefreshOptions)
+    branch: str = REFRESH_BRANCH
+    edit: EditTree | None = None
+    carry: bool = True
+    """Keep the branch's edits and locks; False starts again from the default branch."""
+    seeds: Mapping[str, str] = field(default_factory=dict)
+    """Locks to start from, over the branch's (a rollback's restored locks)."""
+    stop_on_failure: bool = False
+    """Publish nothing when a compile fails (a command's error goes in its reply instead)."""
+    title: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class BranchOutcome:
+    result: RunResult | None
+    published: PublishResult | None
+    state: BranchState
+    edited: Mapping[str, str]
+    """Files the commit changes besides the locks."""
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    target: RollbackTarget
+    outcome: BranchOutcome
+    branch: str
+
+
+def rollback_notes(target: RollbackTarget, requested_by: str | None, number: int | None) -> str:
+    """The rollback pull request's own section: where the locks come from and which images
+    to redeploy."""
+    asked = ""
+    if requested_by:
+        asked = messages.ROLLBACK_ASKED.format(login=requested_by) + (
+            f" in #{number}" if number is not None else ""
+        )
+    lines = [
+        messages.ROLLBACK_PR_SECTION,
+        "",
+        messages.ROLLBACK_PR_SOURCE.format(to=target.to, sha=target.sha[:12], asked=asked),
+    ]
+    if target.missing:
+        lines.append(messages.ROLLBACK_PR_MISSING.format(envs=", ".join(target.missing)))
+    if target.digests:
+        lines += ["", messages.ROLLBACK_PR_REDEPLOY, ""]
+        lines += [
+            messages.ROLLBACK_IMAGE.format(name=name, digest=digest)
+            for name, digest in sorted(target.digests.items())
+        ]
+    return "\n".join(lines)
 
 
 class JobRunner:
@@ -74,11 +158,17 @@ class JobRunner:
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
 
+    def installation_client(self, installation_id: int) -> GitHub[Any]:
+        return self._app.installation_client(installation_id)
+
     def run(self, job: JobRequest) -> JobOutcome:
+        from bot.commands.handlers import CommandRunner  # commands build on these jobs
+
         handlers = {
             "refresh": self.refresh,
             "onboard": self.onboard,
             "cleanup": self.cleanup,
+            "command": CommandRunner(self, self._settings.app_slug).run,
         }
         handler = handlers.get(job.kind)
         if handler is None:
@@ -89,43 +179,158 @@ class JobRunner:
 
     def refresh(self, job: JobRequest) -> JobOutcome:
         gh = self._app.installation_client(job.installation_id)
+        mode = job.payload.get("mode", "minimal")
+        options = RefreshOptions(
+            upgrade=mode == "full",
+            upgrade_packages=tuple(job.payload.get("packages", ())),
+            environments=tuple(job.payload.get("environments", ())),
+            verify_reproducible=True if mode == "full" else None,
+        )
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             # checkout: a shallow clone of the default branch, token passed per command
             try:
-                repo = self._clone(job, Path(tmp))
+                repo = self.clone(job, Path(tmp))
             except LockwardenError as exc:
                 report_job_failure(gh, job.repo, messages.CHECK_CLONE_FAILED, exc.user_message)
                 raise
-
-            # configure -> compile -> build -> verify, on the clone (nothing written in place)
-            mode = job.payload.get("mode", "minimal")
-            result = refresh(
-                Workspace(root=repo.path, repo=job.repo),
-                RefreshOptions(
-                    upgrade=mode == "full",
-                    upgrade_packages=tuple(job.payload.get("packages", ())),
-                    environments=tuple(job.payload.get("environments", ())),
-                    write=False,
-                    verify_reproducible=True if mode == "full" else None,
-                ),
-                self._settings,
-            )
-
-            # publish: the bot branch, the pull request and the check run
-            config = result.config.config
-            published: PublishResult = publish_pull_request(
-                gh,
-                repo,
-                result,
-                branch=REFRESH_BRANCH,
-                token=self._token(job),
-                identity=self._identity,
-                labels=config.labels,
-                reviewers=config.reviewers,
-            )
+            # configure -> compile -> build -> verify -> publish, keeping the review edits
+            # and pins already on the branch
+            update = self.update_branch(job, gh, repo, BranchUpdate(options=options))
+        published = update.published
+        if published is None:  # pragma: no cover - only commands stop before publishing
+            return JobOutcome("refresh", job.repo, "skipped")
         return JobOutcome(
             "refresh", job.repo, published.action, published.pull_number, published.note
         )
+
+    def update_branch(
+        self, job: JobRequest, gh: GitHub[Any], repo: Clone, update: BranchUpdate
+    ) -> BranchOutcome:
+        """Build the next commit of a bot branch and publish it.
+
+        The branch is always one commit on the current default branch. What the previous
+        commit held is kept: its edits to specs and ignore rules are merged onto the default
+        branch (three-way, so a person's later change to the same file survives), and its
+        locks seed the compile where the default branch has not changed them since (so a
+        pin or a push does not undo a full refresh). ``update.edit`` then changes the tree;
+        the pipeline runs on it, and the result is diffed against the default branch.
+        """
+        token = self._token(job)
+        config = load_config(repo.path).config
+        state = self.branch_state(
+            repo,
+            update.branch,
+            config,
+            carry=update.carry,
+            strict=update.stop_on_failure,
+            token=token,
+        )
+        notes = update.notes
+        if state.dropped is not None:
+            dropped = messages.EDITS_DROPPED.format(error=state.dropped)
+            notes = f"{dropped}\n\n{notes}" if notes else dropped
+        if state.blocked and update.stop_on_failure:
+            return BranchOutcome(None, None, state, {})
+        edited: dict[str, str] = dict(state.carried)
+        if update.edit is not None:
+            edited.update(update.edit(repo, config, state))
+        result = refresh(
+            Workspace(root=repo.path, repo=job.repo),
+            replace(update.options, write=False, seed_locks={**state.seeds, **update.seeds}),
+            self._settings,
+        )
+        if update.stop_on_failure and any(r.status == "failed" for r in result.compiled.results):
+            return BranchOutcome(result, None, state, edited)
+        # Only files that still differ from the default branch belong in the commit.
+        files = {
+            path: text for path, text in edited.items() if read_file_at(repo, "HEAD", path) != text
+        }
+        cfg = result.config.config
+        published = publish_pull_request(
+            gh,
+            repo,
+            result,
+            branch=update.branch,
+            token=token,
+            identity=self._identity,
+            labels=cfg.labels,
+            reviewers=cfg.reviewers,
+            extra_files=files,
+            title=update.title,
+            notes=notes,
+        )
+        return BranchOutcome(result, published, state, files)
+
+    def branch_state(
+        self,
+        repo: Clone,
+        branch: str,
+        config: RepoConfig,
+        *,
+        carry: bool,
+        strict: bool,
+        token: TokenSource,
+    ) -> BranchState:
+        """What the bot branch holds now, fetched; its edits applied to the working tree."""
+        remote = fetch_branch(repo, branch, token=token)
+        if remote is None:
+            return BranchState(None)
+        if not bot_owns_branch(repo, branch, self._identity):
+            return BranchState(remote, blocked=True)
+        if not carry:
+            return BranchState(remote)
+        lock_paths = {env.lock_path for env in config.environments}
+        paths = commit_paths(repo, remote) if remote != repo.base_sha else ()
+        seeds: dict[str, str] = {}
+        for path in paths:
+            if path not in lock_paths:
+                continue
+            # The branch's lock is still a change on top of the default branch's only when
+            # the default branch has not moved that lock since the branch was made.
+            if read_file_at(repo, f"{remote}^", path) == read_file_at(repo, "HEAD", path):
+                text = read_file_at(repo, remote, path)
+                if text is not None:
+                    seeds[path] = text
+        try:
+            carried = carry_changes(repo, remote, [p for p in paths if p not in lock_paths])
+        except GitError as exc:
+            if strict:
+                raise
+            # A person changed the same lines on the default branch: theirs wins.
+            return BranchState(remote, seeds=seeds, dropped=exc.user_message)
+        return BranchState(remote, seeds=seeds, carried=carried)
+
+    # -- rollback --------------------------------------------------------------------------
+
+    def rollback(
+        self,
+        job: JobRequest,
+        to: str,
+        *,
+        requested_by: str | None = None,
+        number: int | None = None,
+    ) -> RollbackOutcome:
+        """Open (or update) the rollback pull request: every environment's lock restored
+        from a git ref or the newest known-good ledger entry, rebuilt and retested."""
+        gh = self._app.installation_client(job.installation_id)
+        token = self._token(job)
+        with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
+            repo = self.clone(job, Path(tmp), depth=None)  # the ledger and old refs need it all
+            config = load_config(repo.path).config
+            target = resolve_rollback(
+                repo.path, to, config, resolve_ref=lambda ref: fetch_ref(repo, ref, token=token)
+            )
+            notes = rollback_notes(target, requested_by, number)
+            title = messages.ROLLBACK_PR_TITLE.format(to=target.to, sha=target.sha[:12])
+            update = BranchUpdate(
+                branch=ROLLBACK_BRANCH,
+                carry=False,
+                seeds=target.locks,
+                title=title,
+                notes=notes,
+            )
+            outcome = self.update_branch(job, gh, repo, update)
+        return RollbackOutcome(target, outcome, ROLLBACK_BRANCH)
 
     # -- onboarding ------------------------------------------------------------------------
 
@@ -133,7 +338,7 @@ class JobRunner:
         """Propose a ``.github/lockwarden.yml`` from discovery, as a pull request."""
         gh = self._app.installation_client(job.installation_id)
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
-            repo = self._clone(job, Path(tmp))
+            repo = self.clone(job, Path(tmp))
             loaded = load_config(repo.path)
             if loaded.source != "discovery":
                 return JobOutcome("onboard", job.repo, "skipped", note="already configured")
@@ -203,17 +408,20 @@ class JobRunner:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def token(self, job: JobRequest) -> Any:
+        return self._token(job)
+
     def _token(self, job: JobRequest) -> Any:
         def current() -> str:
             return self._app.installation_token(job.installation_id)
 
         return current
 
-    def _clone(self, job: JobRequest, into: Path) -> Clone:
+    def clone(self, job: JobRequest, into: Path, *, depth: int | None = 50) -> Clone:
         base = self._git_base_url or _git_base(self._settings.github_api_url)
         url = f"{base.rstrip('/')}/{job.repo}.git"
         try:
-            return clone(url, into / "repo", token=self._token(job), depth=50)
+            return clone(url, into / "repo", token=self._token(job), depth=depth)
         except LockwardenError:
             raise
         except Exception as exc:  # pragma: no cover - defensive: every clone error is reported

@@ -50,6 +50,11 @@ class JobRequest:
     @property
     def dedupe_key(self) -> str:
         """The identity the queue refuses to accept twice."""
+        key = self.payload.get("command_key") if self.kind == "command" else None
+        if key:
+            # A command runs once per (comment, command text), whichever delivery carries it:
+            # a redelivery, or an edit that leaves the command lines as they were, adds nothing.
+            return f"command:{self.repo}:{self.payload.get('comment_id')}:{key}"
         return f"{self.delivery_id}:{self.kind}:{self.repo}"
 
 

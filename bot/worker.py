@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.locks.backends import CompileMode, LockBackend, tool_environment
@@ -16,7 +17,7 @@ from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
 from bot.pipeline.checkout import Workspace, staging_copy
-from bot.pipeline.compile import compile_environments, parse_targets
+from bot.pipeline.compile import against_baseline, compile_environments, parse_targets
 from bot.pipeline.configure import configure
 from bot.pipeline.publish import write_locks
 from bot.pipeline.results import RunResult
@@ -41,6 +42,10 @@ class RefreshOptions:
     """None: the repository config decides (its default: off)."""
     write: bool = True
     """Write the new locks into the workspace; GitHub jobs commit them to a branch instead."""
+    seed_locks: Mapping[str, str] = field(default_factory=dict)
+    """Lock path -> text to start the compile from instead of the workspace's lock (an open
+    pull request's locks, or the locks a rollback restores). Results are still stated
+    against the workspace's locks, and the images built before and after differ by both."""
 
 
 def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
@@ -82,6 +87,10 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
 
     # compile: in a staging copy, in constraint order; failures are values
     with staging_copy(workspace) as stage:
+        for lock, text in options.seed_locks.items():
+            seeded = stage / lock
+            seeded.parent.mkdir(parents=True, exist_ok=True)
+            seeded.write_text(text, "utf-8")
         compiled = compile_environments(
             stage,
             config,
@@ -91,6 +100,8 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
             max_parallel=settings.max_parallel_compiles,
             timeout_s=settings.compile_timeout_s,
         )
+        if options.seed_locks:
+            compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
         locks = {r.name: r for r in compiled.results}
 
         # build: before (the workspace as it is) and after (the staging tree, new locks)

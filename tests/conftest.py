@@ -16,6 +16,7 @@ from tests.support.base_image import (
     find_tool,
 )
 from tests.support.daemons import ensure_dockerd, start_registry
+from tests.support.fake_github import FakeGitHub
 from tests.support.index_server import PackageIndex, isolated_env, start_index, unused_local_url
 from tests.support.postgres import PostgresCluster, start_cluster
 
@@ -122,3 +123,10 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def postgres_url(postgres_cluster: PostgresCluster) -> str:
     """The URL of an empty database in :func:`postgres_cluster`."""
     return postgres_cluster.url()
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
+    """A fresh fake GitHub (REST, git over HTTP, webhooks) for one test."""
+    with FakeGitHub(tmp_path / "github") as github:
+        yield github

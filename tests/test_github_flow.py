@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from bot.errors import LockwardenError
 from bot.github.client import GitHubApp
 from bot.github_jobs import JobRunner
-from bot.jobs import InMemoryQueue, JobRequest
+from bot.jobs import JobRequest
 from bot.ledger import read_ledger
-from bot.server.app import create_app
-from bot.settings import Settings, app_credentials
+from bot.settings import app_credentials
 from tests.support.fake_github import FakeGitHub, PullRequest
+from tests.support.github_app import Bot
 from tests.support.index_server import PackageIndex
 
 pytestmark = pytest.mark.slow
@@ -28,53 +25,11 @@ REPO = "acme/svc"
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path / "github") as github:
-        yield github
-
-
-@pytest.fixture
 def index(package_index: PackageIndex) -> PackageIndex:
     for version in ("1.0.0", "1.1.0"):
         package_index.publish("beta", version)
     package_index.publish("gamma", "1.0.0")
     return package_index
-
-
-class Bot:
-    """The receiver and a worker, wired to the fake GitHub."""
-
-    def __init__(self, fake: FakeGitHub, cache: Path) -> None:
-        self.fake = fake
-        self.settings = Settings(
-            app_id=fake.app_id,
-            private_key=SecretStr(fake.private_key_pem),
-            github_api_url=fake.api_url,
-            webhook_secret=SecretStr(fake.webhook_secret),
-            app_slug=fake.app_slug,
-            cache_dir=cache,
-            builder="none",
-        )
-        self.queue = InMemoryQueue()
-        self.client = TestClient(create_app(self.settings, self.queue))
-        self.runner = JobRunner(
-            GitHubApp(app_credentials(self.settings)), self.settings, git_base_url=fake.git_url
-        )
-
-    def deliver(self, event: str, payload: dict[str, object]) -> list[JobRequest]:
-        body = self.fake.encode(payload)
-        response = self.client.post(
-            "/webhook", content=body, headers=self.fake.webhook_headers(event, body)
-        )
-        assert response.status_code in (200, 202), response.text
-        jobs = []
-        while (queued := self.queue.pop()) is not None:
-            jobs.append(queued.request)
-        return jobs
-
-    def run_all(self, jobs: list[JobRequest]) -> None:
-        for job in jobs:
-            self.runner.run(job)
 
 
 def only_open_pull(fake: FakeGitHub, head: str) -> PullRequest:

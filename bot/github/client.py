@@ -108,3 +108,17 @@ class GitHubApp:
             # Re-runs read what they just wrote (the PR they opened): no HTTP cache.
             http_cache=False,
         )
+
+
+def installation_id_for(app: GitHubApp, full_name: str) -> int:
+    """The installation of the App that covers ``owner/name`` (asked as the App itself)."""
+    owner, _, name = full_name.partition("/")
+    if not owner or not name or "/" in name:
+        raise GitHubError(f"{full_name!r} is not OWNER/NAME")
+    client = app.app_client()  # held: githubkit's namespaces keep the client weakly
+    try:
+        return int(client.rest.apps.get_repo_installation(owner, name).parsed_data.id)
+    except GitHubException as exc:
+        raise GitHubError(
+            f"{full_name}: the App is not installed there, or the repository does not exist ({exc})"
+        ) from exc

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,6 +23,13 @@ from bot.errors import LockwardenError
 from bot.locks.backends import CompileMode, CompileRequest, FailureKind, LockBackend
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.graph import downstream_closure, topological_order
+from bot.locks.ignore import (
+    IgnoreRule,
+    exclusion_constraints,
+    ignore_note,
+    read_ignores,
+    strip_constraint_annotations,
+)
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.options import Tool
 from bot.locks.spec import SpecTree, read_spec_tree
@@ -121,6 +128,11 @@ def compile_environments(
     order = topological_order(edges)
     wanted = downstream_closure(edges, selected) if selected else set(order)
     todo = [name for name in order if name in wanted]
+    ignores: tuple[IgnoreRule, ...] | LockwardenError
+    try:
+        ignores = read_ignores(stage_root)
+    except LockwardenError as exc:  # fails every environment: none would honour the rules
+        ignores = exc
 
     results: dict[str, LockResult] = {}
     running: dict[Future[LockResult], str] = {}
@@ -144,6 +156,7 @@ def compile_environments(
                         mode,
                         timeout_s,
                         failed_upstream,
+                        ignores,
                     )
                     running[future] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -191,6 +204,7 @@ def _compile_one(
     mode: CompileMode,
     timeout_s: float,
     failed_upstream: tuple[str, ...],
+    ignores: tuple[IgnoreRule, ...] | LockwardenError = (),
 ) -> LockResult:
     started = time.perf_counter()
     base = LockResult(
@@ -201,6 +215,8 @@ def _compile_one(
         status="failed",
         constrained_by=upstream,
     )
+    if isinstance(ignores, LockwardenError):
+        return replace(base, error=ignores.user_message, failure="spec")
     if isinstance(tree, LockwardenError):
         return replace(base, error=tree.user_message, failure="spec")
     if not (root / env.spec).is_file():
@@ -233,6 +249,13 @@ def _compile_one(
     notes = tuple(
         f"compiled against the current {name} lock: {name} failed" for name in failed_upstream
     )
+    # Ignored versions go to the compiler as a constraints file of its own beside the output;
+    # it is not in the repository, so the lock must not mention it.
+    locked = existing.versions() if existing is not None else {}
+    exclusions = exclusion_constraints(ignores, locked)
+    hidden_name = f".{lock_path.name}.lockwarden-ignore.txt"
+    hidden_rel = str(PurePosixPath(env.lock_path).with_name(hidden_name))
+    hidden = root / hidden_rel
     request = CompileRequest(
         root=root,
         spec=env.spec,
@@ -240,6 +263,7 @@ def _compile_one(
         output=output,
         existing=existing,
         constraints=cli_constraints,
+        hidden_constraints=(hidden_rel,) if exclusions else (),
         python_version=env.python,
         mode=mode,
         extra_args=env.compile_args,
@@ -248,6 +272,8 @@ def _compile_one(
         timeout_s=timeout_s,
     )
     try:
+        if exclusions:
+            hidden.write_text("".join(f"{line}\n" for line in exclusions), "utf-8")
         outcome = backend.compile(request)
         if not outcome.ok:
             return replace(
@@ -259,9 +285,14 @@ def _compile_one(
                 command=outcome.argv,
                 header_command=outcome.header_command,
                 compile_s=time.perf_counter() - started,
-                notes=notes + outcome.notes,
+                notes=notes
+                + outcome.notes
+                + ignore_note(ignores, locked, None if existing is None else _names(existing)),
             )
         new_text = output.read_text("utf-8")
+        if exclusions:
+            new_text = strip_constraint_annotations(new_text, hidden_rel)
+            output.write_text(new_text, "utf-8")
         try:
             new_lock = parse_lockfile(new_text, env.lock_path)
         except LockwardenError as exc:  # a compiler wrote something we cannot read
@@ -269,6 +300,8 @@ def _compile_one(
         os.replace(output, lock_path)  # downstream environments now see the new pins
     finally:
         output.unlink(missing_ok=True)
+        if exclusions:
+            hidden.unlink(missing_ok=True)
     diff = diff_locks(existing, new_lock, direct_names=tree.direct_names)
     return replace(
         base,
@@ -279,8 +312,12 @@ def _compile_one(
         command=outcome.argv,
         header_command=outcome.header_command,
         compile_s=time.perf_counter() - started,
-        notes=notes + outcome.notes,
+        notes=notes + outcome.notes + ignore_note(ignores, locked, _names(new_lock)),
     )
+
+
+def _names(lock: Lockfile) -> frozenset[str]:
+    return frozenset(entry.name for entry in lock.requirements)
 
 
 def check_consistency(
@@ -350,4 +387,57 @@ def _apply_consistency(result: LockResult, issues: tuple[ConsistencyIssue, ...])
         failure="consistency",
         error=f"'consistent' requires one version across environments: {detail}; pin it in "
         "the specs or add a constraint between these environments",
+    )
+
+
+def against_baseline(
+    stage: CompileStageResult,
+    baseline_root: Path,
+    config: RepoConfig,
+    seeds: Mapping[str, str],
+) -> CompileStageResult:
+    """Re-state results against the locks in ``baseline_root`` (the default branch).
+
+    A compile that started from seeded locks (an open pull request's, or a rollback's
+    restored ones) is diffed against its seed; what people review is the change against the
+    default branch. A seeded environment that was not compiled this time keeps its seed.
+    """
+    out = []
+    done = {r.name for r in stage.results}
+    for result in stage.results:
+        if result.status == "failed" or result.new_text is None:
+            out.append(result)
+            continue
+        env = next(e for e in config.environments if e.name == result.name)
+        out.append(_restate(result, env, baseline_root, result.new_text))
+    for env in config.environments:
+        seed = seeds.get(env.lock_path)
+        if env.name in done or seed is None:
+            continue
+        base = LockResult(
+            name=env.name, spec=env.spec, lock=env.lock_path, backend=env.backend, status="changed"
+        )
+        restated = _restate(base, env, baseline_root, seed)
+        if restated.status == "changed":
+            out.append(restated)
+    order = {name: i for i, name in enumerate(stage.order)}
+    out.sort(key=lambda r: order.get(r.name, len(order)))
+    return replace(stage, results=tuple(out))
+
+
+def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: str) -> LockResult:
+    path = root / env.lock_path
+    old_text = path.read_text("utf-8") if path.is_file() else None
+    try:
+        old = parse_lockfile(old_text, env.lock_path) if old_text is not None else None
+        new = parse_lockfile(new_text, env.lock_path)
+        tree = read_spec_tree(root, env.spec)
+    except LockwardenError as exc:
+        return replace(result, status="failed", failure="spec", error=exc.user_message)
+    return replace(
+        result,
+        status="unchanged" if new_text == old_text else "changed",
+        old_text=old_text,
+        new_text=new_text,
+        diff=diff_locks(old, new, direct_names=tree.direct_names),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -63,26 +64,33 @@ def publish_pull_request(
     identity: BotIdentity,
     labels: tuple[str, ...] = (),
     reviewers: tuple[str, ...] = (),
+    extra_files: Mapping[str, str] | None = None,
+    title: str | None = None,
+    notes: str = "",
 ) -> PublishResult:
     """One pull request per repository and topic: opened, updated in place, or closed when
-    the refresh has nothing left to change. Never rewrites a branch a person pushed to."""
+    the refresh has nothing left to change. Never rewrites a branch a person pushed to.
+
+    ``extra_files`` are committed with the locks (specs and ignore rules edited by review
+    commands); ``title`` replaces the generated one; ``notes`` go above the rollback notes."""
+    extra = dict(extra_files or {})
     remote_sha = fetch_branch(clone, branch, token=token)
     changed = lock_records(result)
     existing = find_open_pull_request(gh, clone.repo, branch)
-    if not changed:
+    if not changed and not extra:
         if result.failed:
             # Nothing to propose, but something broke: say so where people look.
-            title, summary = check_summary(result)
+            check_title, summary = check_summary(result)
             check = ensure_check_run(
                 gh,
                 clone.repo,
                 head_sha=clone.base_sha,
                 name=CHECK_NAME,
-                title=title,
+                title=check_title,
                 summary=summary,
                 conclusion="failure",
             )
-            return PublishResult("failed", existing, check_run_id=check.id, note=title)
+            return PublishResult("failed", existing, check_run_id=check.id, note=check_title)
         if existing is not None:
             close_pull_request(gh, clone.repo, existing, messages.PR_CLOSED_EMPTY)
             delete_branch(gh, clone.repo, branch)
@@ -98,8 +106,10 @@ def publish_pull_request(
                 body=messages.PR_HUMAN_PUSH.format(branch=branch),
             )
         return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
-    files = {record.lock: record.text for record in changed}
-    sha = commit_files(clone, branch, files, commit_text(result), identity)
+    files = {**extra, **{record.lock: record.text for record in changed}}
+    sha = commit_files(
+        clone, branch, files, commit_text(result, edited=tuple(extra), title=title), identity
+    )
     if remote_sha is not None and same_change(clone, sha, remote_sha):
         # A re-run with nothing new: keep the pushed commit (and its checks) as they are.
         sha = remote_sha
@@ -109,13 +119,13 @@ def publish_pull_request(
         )
     rollback = Rollback(clone.default_branch, clone.base_sha, sha)
     failed = tests_failed(result)
-    title, summary = check_summary(result)
+    check_title, summary = check_summary(result)
     check = ensure_check_run(
         gh,
         clone.repo,
         head_sha=sha,
         name=CHECK_NAME,
-        title=title,
+        title=check_title,
         summary=summary,
         conclusion="failure" if result.failed else "success",
         annotations=[_annotation(f) for f in lint_findings(result)],
@@ -125,8 +135,8 @@ def publish_pull_request(
         clone.repo,
         head=branch,
         base=clone.default_branch,
-        title=pr_title(result),
-        body=pr_body(result, rollback),
+        title=title or pr_title(result),
+        body=pr_body(result, rollback, notes=notes),
         draft=failed,
         labels=labels,
         reviewers=reviewers,

@@ -98,6 +98,7 @@ FINDING_ROW = "| `{file}:{line}` | {rule} | {severity} | {message} |"
 PR_TITLE = "Update locks: {environments}"
 PR_TITLE_FULL = "Refresh locks: {environments}"
 COMMIT_BODY = "Recompiled {environments} ({mode} refresh) with Lockwarden."
+COMMIT_EDITED = "Edited by review commands: {files}."
 PR_TRUNCATED = "*The report is cut here to fit GitHub's limit; the full report is in {where}.*"
 PR_TESTS_FAILED = (
     "> [!CAUTION]\n> **Tests failed** in {environments}: this pull request stays a draft until "
@@ -113,6 +114,19 @@ ROLLBACK_COMMAND = (
 ROLLBACK_REVERT = "- Or revert by hand: `git revert {sha}`."
 ROLLBACK_IMAGES = "Images of the current locks, to redeploy:"
 ROLLBACK_IMAGE = "- `{name}`: `{digest}`"
+EDITS_DROPPED = (
+    "> [!WARNING]\n> The review edits of the previous commit could not be carried onto the "
+    "default branch and were dropped ({error}). Write the commands again if they still apply."
+)
+ROLLBACK_PR_TITLE = "Roll back locks to {to} ({sha})"
+ROLLBACK_PR_SECTION = "### Restored locks"
+ROLLBACK_PR_SOURCE = (
+    "Every environment's lock is restored from `{to}` (`{sha}`){asked}, then recompiled "
+    "against the current specs only where they need it, rebuilt and retested."
+)
+ROLLBACK_ASKED = ", as asked by @{login}"
+ROLLBACK_PR_MISSING = "Left as they are (no lock at that commit): {envs}."
+ROLLBACK_PR_REDEPLOY = "Images built from those locks, to redeploy:"
 CHECK_PASSED = "Locks of {count} environment(s) refreshed; images built and tested"
 CHECK_FAILED = "Failed: {environments}"
 PR_CLOSED_EMPTY = (

@@ -57,22 +57,30 @@ def lock_records(result: RunResult) -> list[LockRecord]:
     return out
 
 
-def commit_text(result: RunResult) -> str:
+def commit_text(
+    result: RunResult, *, edited: tuple[str, ...] = (), title: str | None = None
+) -> str:
     records = lock_records(result)
     body = messages.COMMIT_BODY.format(
-        environments=", ".join(r.name for r in records), mode=result.mode.kind
+        environments=", ".join(r.name for r in records) or "no environment",
+        mode=result.mode.kind,
     )
-    return commit_message(pr_title(result), body, trailers(result.mode.kind, records))
+    if edited:
+        body += "\n\n" + messages.COMMIT_EDITED.format(files=", ".join(sorted(edited)))
+    return commit_message(title or pr_title(result), body, trailers(result.mode.kind, records))
 
 
 def tests_failed(result: RunResult) -> bool:
     return any(not t.ok for t in result.tests)
 
 
-def pr_body(result: RunResult, rollback: Rollback, *, check_url: str | None = None) -> str:
-    """The report, then the rollback notes; collapsed, then cut, to fit GitHub's limit."""
+def pr_body(
+    result: RunResult, rollback: Rollback, *, check_url: str | None = None, notes: str = ""
+) -> str:
+    """The report, then ``notes`` and the rollback notes; collapsed, then cut, to fit
+    GitHub's limit."""
     report = render_markdown(result)
-    notes = _rollback_section(result, rollback)
+    notes = (notes.rstrip() + "\n\n" if notes.strip() else "") + _rollback_section(result, rollback)
     failing = _failure_excerpt(result)
     body = "\n".join(part for part in (failing, report, notes, PR_MARKER) if part)
     if len(body) <= BODY_LIMIT:

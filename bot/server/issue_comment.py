@@ -10,34 +10,14 @@ run it; an edit that leaves the command lines as they were does not run them aga
 
 from __future__ import annotations
 
+import hashlib
+
+from bot.commands.grammar import command_lines
 from bot.server import messages
 from bot.server.events import IssueCommentEvent, parse
 from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
 
 router = Router()
-
-COMMAND_PREFIX = "/lockwarden"
-_FENCES = ("```", "~~~")
-
-
-def command_lines(body: str, app_slug: str | None) -> tuple[str, ...]:
-    """The lines of ``body`` that start with ``/lockwarden`` or ``@<app-slug>`` as a word
-    (case-insensitive; leading blanks ignored; fenced code skipped), stripped."""
-    prefixes = {COMMAND_PREFIX}
-    if app_slug:
-        prefixes.add(f"@{app_slug}".lower())
-    found: list[str] = []
-    fenced = False
-    for raw in body.splitlines():
-        line = raw.strip()
-        if line.startswith(_FENCES):
-            fenced = not fenced
-            continue
-        if fenced or not line:
-            continue
-        if line.split(maxsplit=1)[0].lower() in prefixes:
-            found.append(line)
-    return tuple(found)
 
 
 @router.register("issue_comment", "created")
@@ -68,6 +48,7 @@ def on_comment(delivery: Delivery, context: Context) -> Decision:
         "author_association": comment.author_association,
         "issue_number": event.issue.number,
         "is_pull_request": event.issue.is_pull_request,
+        "command_key": hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest(),
     }
     job = make_job(delivery, "command", event.repository.full_name, event.installation, payload)
     return Enqueue((job,))

@@ -10,7 +10,6 @@ import pytest
 from bot.jobs import InMemoryQueue
 from bot.server import messages
 from bot.server.app import build_router
-from bot.server.issue_comment import command_lines
 from bot.server.push import is_relevant_path
 from tests.server import client, make_app, post
 
@@ -660,24 +659,3 @@ def test_every_route_is_covered_by_a_case() -> None:
 )
 def test_relevant_paths(path: str, relevant: bool) -> None:
     assert is_relevant_path(path) is relevant
-
-
-@pytest.mark.parametrize(
-    ("body", "slug", "commands"),
-    [
-        ("/lockwarden help", None, ("/lockwarden help",)),
-        (
-            "hi\n/lockwarden help\n@lockwarden rebase",
-            "lockwarden",
-            ("/lockwarden help", "@lockwarden rebase"),
-        ),
-        ("@LockWarden rebase", "lockwarden", ("@LockWarden rebase",)),
-        ("@lockwarden-bot rebase", "lockwarden", ()),
-        ("~~~\n/lockwarden help\n~~~\n/lockwarden rebase", None, ("/lockwarden rebase",)),
-        ("```\n/lockwarden help", None, ()),  # an unclosed fence runs to the end
-        ("\t/lockwarden  refresh \r\n", None, ("/lockwarden  refresh",)),
-        ("", None, ()),
-    ],
-)
-def test_command_lines(body: str, slug: str | None, commands: tuple[str, ...]) -> None:
-    assert command_lines(body, slug) == commands

@@ -12,7 +12,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
@@ -45,12 +45,6 @@ FILES = {
     "requirements.txt": "torch==2.3.0\n",
     "src/train.py": "print('train')\n",
 }
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path / "github") as github:
-        yield github
 
 
 @pytest.fixture
@@ -403,6 +397,79 @@ def test_comments_reactions_and_pagination(fake: FakeGitHub, inst: Installation)
     assert bogus.status_code == 422
     rollup = github.rest.issues.get_comment("acme", "models", human.id).parsed_data.reactions
     assert getattr(rollup, "total_count", None) == 2
+
+
+def test_plain_issues_share_the_numbering_and_take_comments(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    github = install_client(fake, inst)
+    issue = fake.create_issue(REPO, "Pin torch", "Please pin it.", user="bob")
+    fake.push_files(REPO, {"a.txt": "a\n"}, branch="topic")
+    pr = fake.open_pull(REPO, head="topic", title="Topic")
+    later = fake.create_issue(REPO, "No body")
+    assert (issue.number, pr.number, later.number) == (1, 2, 3)  # one sequence
+    assert fake.issue(REPO, 1) is issue
+    assert (issue.state, issue.user, issue.labels, later.body) == ("open", "bob", [], None)
+    with pytest.raises(KeyError):
+        fake.issue(REPO, 2)  # a pull request
+    with pytest.raises(KeyError):
+        fake.pull(REPO, 1)  # a plain issue
+    with pytest.raises(KeyError):
+        fake.add_comment(REPO, 4, "nothing there")
+
+    human = fake.add_comment(REPO, 1, "/lockwarden explain torch", user="bob")
+    assert human.number == 1
+    made = github.rest.issues.create_comment("acme", "models", 1, body="torch is pinned by x")
+    assert made.status_code == 201
+    assert made.parsed_data.performed_via_github_app is not None
+    assert made.parsed_data.html_url.startswith(f"{fake.git_url}/{REPO}/issues/1#issuecomment-")
+    assert made.parsed_data.issue_url == f"{fake.api_url}/repos/{REPO}/issues/1"
+    assert [c.body for c in fake.comments(REPO, 1)] == [
+        "/lockwarden explain torch",
+        "torch is pinned by x",
+    ]
+    assert fake.comments(REPO, 2) == []
+    listed: list[Any] = github.rest.issues.list_comments("acme", "models", 1).parsed_data
+    assert [c.id for c in listed] == [human.id, made.parsed_data.id]
+
+    reaction = github.rest.reactions.create_for_issue_comment(
+        "acme", "models", human.id, content="eyes"
+    )
+    assert reaction.status_code == 201
+    assert [r.content for r in human.reactions] == ["eyes"]
+    listed_reactions = github.rest.reactions.list_for_issue_comment("acme", "models", human.id)
+    assert [r.content for r in listed_reactions.parsed_data] == ["eyes"]
+
+    got = github.rest.issues.get("acme", "models", 1)
+    raw = got.json()
+    assert "pull_request" not in raw
+    assert (raw["number"], raw["title"], raw["body"], raw["comments"]) == (
+        1,
+        "Pin torch",
+        "Please pin it.",
+        2,
+    )
+    assert raw["html_url"] == f"{fake.git_url}/{REPO}/issues/1"
+    assert got.parsed_data.user is not None
+    assert got.parsed_data.user.login == "bob"
+    assert "pull_request" in github.rest.issues.get("acme", "models", 2).json()
+    assert status_of(github.rest.issues.get, "acme", "models", 4) == 404
+    assert status_of(github.rest.pulls.get, "acme", "models", 1) == 404
+    assert status_of(github.rest.pulls.get, "acme", "models", 3) == 404
+
+    labels: list[Any] = github.rest.issues.add_labels(
+        "acme", "models", 1, labels=["question"]
+    ).parsed_data
+    assert [label.name for label in labels] == ["question"]
+    assert fake.issue(REPO, 1).labels == ["question"]
+    assert github.rest.repos.get("acme", "models").parsed_data.open_issues_count == 3
+
+    # Plain issues take the issues permission; pull_requests alone covers pull requests only.
+    narrowed = fake.issue_token(inst, permissions={"metadata": "read", "pull_requests": "write"})
+    limited = token_client(fake, narrowed.token)
+    assert status_of(limited.rest.issues.create_comment, "acme", "models", 1, body="x") == 403
+    assert status_of(limited.rest.issues.get_comment, "acme", "models", human.id) == 403
+    assert limited.rest.issues.create_comment("acme", "models", 2, body="x").status_code == 201
 
 
 def test_merge_squash_and_branch_deletion(fake: FakeGitHub, inst: Installation) -> None:
@@ -814,6 +881,33 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     assert edited["changes"] == {"body": {"from": "/lockwarden refresh"}}
     assert fake.comments(REPO, 1)[0].body == "/lockwarden skip"
 
+    issue = fake.create_issue(REPO, "Why is torch pinned?")
+    assert issue.number == 2  # after pull request #1
+    on_issue = check(
+        "issue_comment", "created", repo=REPO, number=2, body="/lockwarden explain", user="bob"
+    )
+    assert "pull_request" not in on_issue["issue"]
+    assert (on_issue["issue"]["number"], on_issue["issue"]["title"]) == (2, issue.title)
+    assert on_issue["issue"]["html_url"].endswith(f"/{REPO}/issues/2")
+    assert on_issue["issue"]["comments"] == 1
+    assert on_issue["comment"]["html_url"].endswith(
+        f"/issues/2#issuecomment-{on_issue['comment']['id']}"
+    )
+    assert on_issue["sender"]["login"] == "bob"
+    assert [c.body for c in fake.comments(REPO, 2)] == ["/lockwarden explain"]
+    edited_on_issue = check(
+        "issue_comment",
+        "edited",
+        repo=REPO,
+        comment_id=on_issue["comment"]["id"],
+        body="/lockwarden explain torch",
+    )
+    assert "pull_request" not in edited_on_issue["issue"]
+    assert edited_on_issue["changes"] == {"body": {"from": "/lockwarden explain"}}
+    assert fake.comments(REPO, 2)[0].edits == ["/lockwarden explain"]
+    with pytest.raises(KeyError):
+        fake.payload("issue_comment", "created", repo=REPO, number=9, body="x")
+
     github = install_client(fake, inst)
     run_id = github.rest.checks.create(
         "acme",
@@ -830,8 +924,8 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     assert closed["pull_request"]["merged"] is True
     assert fake.pull(REPO, 1).merged_by == "bob"
     fake.push_files(REPO, {"y": "y"}, branch="other")
-    fake.open_pull(REPO, head="other", title="Other")
-    unmerged = check("pull_request", "closed", repo=REPO, number=2)
+    assert fake.open_pull(REPO, head="other", title="Other").number == 3  # after issue #2
+    unmerged = check("pull_request", "closed", repo=REPO, number=3)
     assert (unmerged["pull_request"]["state"], unmerged["pull_request"]["merged"]) == (
         "closed",
         False,

@@ -42,6 +42,9 @@ class CompileRequest:
     existing: Lockfile | None
     constraints: tuple[str, ...] = ()
     """Locks passed as ``--constraint`` (repository-relative)."""
+    hidden_constraints: tuple[str, ...] = ()
+    """Constraint files passed to the compiler but not recorded in the lock's header
+    (Lockwarden's own exclusions); repository-relative."""
     python_version: str | None = None
     mode: CompileMode = field(default_factory=CompileMode)
     extra_args: tuple[str, ...] = ()

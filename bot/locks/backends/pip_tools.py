@@ -58,6 +58,8 @@ class PipToolsBackend:
             "--quiet",
             *args,
             *(f"--constraint={c}" for c in constraints),
+            # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
+            *(f"--constraint={c}" for c in request.hidden_constraints),
             *index_args(request),
             *mode_args(request.mode),
             *([f"--cache-dir={self._cache_dir / 'pip-tools'}"] if self._cache_dir else []),

@@ -54,6 +54,8 @@ class UvBackend:
             "--no-progress",
             *args,
             *(f"--constraint={c}" for c in constraints),
+            # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
+            *(f"--constraint={c}" for c in request.hidden_constraints),
             *index_args(request),
             *mode_args(request.mode),
             *([f"--python-version={python}"] if python else []),

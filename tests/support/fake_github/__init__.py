@@ -9,9 +9,9 @@ One threaded HTTP server on 127.0.0.1 serves
 * git smart HTTP under ``fake.git_url`` (``<git_url>/<owner>/<repo>.git``) through
   ``git http-backend``, with Basic ``x-access-token:<installation token>`` authentication.
 
-Tests drive it from Python: create installations and repositories, push commits as humans,
-inspect pull requests, comments, check runs, labels, reviewers and reactions, inject faults
-(``fail_next``), read the recorded requests, and build signed webhook deliveries::
+Tests drive it from Python: create installations and repositories, push commits and open
+issues as humans, inspect pull requests, comments, check runs, labels, reviewers and reactions,
+inject faults (``fail_next``), read the recorded requests, and build signed webhook deliveries::
 
     with FakeGitHub() as fake:
         inst = fake.create_installation("acme")
@@ -27,6 +27,7 @@ from tests.support.fake_github._state import (
     CheckRun,
     Delivery,
     Installation,
+    Issue,
     IssueComment,
     Label,
     PullRequest,
@@ -47,6 +48,7 @@ __all__ = [
     "FakeGitHub",
     "FileChanges",
     "Installation",
+    "Issue",
     "IssueComment",
     "Label",
     "Person",

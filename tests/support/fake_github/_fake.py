@@ -38,6 +38,7 @@ from tests.support.fake_github._state import (
     Delivery,
     Fault,
     Installation,
+    Issue,
     IssueComment,
     PullRequest,
     Push,
@@ -641,6 +642,50 @@ class FakeGitHub:
         pr.merge_commit_sha = new
         return new
 
+    # -- issues --------------------------------------------------------------------------
+
+    def create_issue(
+        self, full_name: str, title: str, body: str = "", *, user: str = "alice"
+    ) -> Issue:
+        """Open a plain issue as a human.  It takes the repository's next number: issues and
+        pull requests share one sequence, as on GitHub."""
+        if not title:
+            raise validation_failed(
+                "Issue", "title is missing", field="title", code="missing_field"
+            )
+        check_body_length("Issue", body)
+        with self.lock:
+            repo = self.repo(full_name)
+            now = time.time()
+            issue = Issue(
+                id=self.new_id(),
+                number=repo.next_number,
+                title=title,
+                body=body or None,
+                user=self.user(user).login,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.next_number += 1
+            repo.issues[issue.number] = issue
+            return issue
+
+    def issue(self, full_name: str, number: int) -> Issue:
+        """The plain issue ``number`` (a pull request's number is a KeyError: see ``pull``)."""
+        with self.lock:
+            try:
+                return self.repo(full_name).issues[number]
+            except KeyError:
+                raise KeyError(f"no issue #{number} in {full_name}") from None
+
+    def issue_or_pull(self, repo: Repo, number: int) -> Issue | PullRequest:
+        """What ``/issues/{number}`` names: a plain issue or a pull request."""
+        with self.lock:
+            found = repo.issues.get(number) or repo.pulls.get(number)
+            if found is None:
+                raise KeyError(f"no issue or pull request #{number} in {repo.full_name}")
+            return found
+
     # -- comments, reactions, checks -----------------------------------------------------
 
     def comments(self, full_name: str, number: int) -> list[IssueComment]:
@@ -653,10 +698,10 @@ class FakeGitHub:
     def add_comment(
         self, full_name: str, number: int, body: str, *, user: str = "alice"
     ) -> IssueComment:
-        """A comment by a human on pull request ``number``."""
+        """A comment by a human on issue or pull request ``number``."""
         with self.lock:
             repo = self.repo(full_name)
-            self.pull(full_name, number)
+            self.issue_or_pull(repo, number)
             return self.create_comment(repo, number, body, self.user(user).login, via_app=False)
 
     def create_comment(
@@ -674,8 +719,9 @@ class FakeGitHub:
             via_app=via_app,
         )
         repo.comments[comment.id] = comment
-        if number in repo.pulls:
-            repo.pulls[number].updated_at = now
+        commented = repo.pulls.get(number) or repo.issues.get(number)
+        if commented is not None:
+            commented.updated_at = now
         return comment
 
     def edit_comment(self, full_name: str, comment_id: int, body: str) -> IssueComment:
@@ -774,7 +820,9 @@ class FakeGitHub:
         ``installation=, repos=[...]``; ``push``: ``repo=, before=None, after=None,
         branch=None, pusher="alice"``; ``pull_request`` closed: ``repo=, number=,
         merged=None, sender=None``; ``issue_comment`` created: ``repo=, number=, body=,
-        user="alice"``; edited: ``repo=, comment_id=, body=, user=None``; ``check_run``
+        user="alice"``; edited: ``repo=, comment_id=, body=, user=None`` (``number`` is a pull
+        request's or a plain issue's, see ``create_issue``: the ``issue`` object has a
+        ``pull_request`` key only for a pull request, as on GitHub); ``check_run``
         rerequested: ``repo=, check_run_id=, sender="alice"``.
         """
         with self.lock:

@@ -16,6 +16,7 @@ from tests.support.fake_github._state import (
     PERMISSION_LEVELS,
     CheckRun,
     Installation,
+    Issue,
     IssueComment,
     Label,
     PullRequest,
@@ -230,7 +231,9 @@ class Renderer:
         api_repo = f"{self.api}/repos/{repo.full_name}"
         html = f"{self.web}/{repo.full_name}"
         host = urllib.parse.urlsplit(self.web).netloc
-        open_count = sum(1 for pr in repo.pulls.values() if pr.state == "open")
+        open_count = sum(1 for pr in repo.pulls.values() if pr.state == "open") + sum(
+            1 for issue in repo.issues.values() if issue.state == "open"
+        )
         data: JSON = {
             "id": repo.id,
             "node_id": node_id("R", repo.id),
@@ -602,6 +605,49 @@ class Renderer:
             "performed_via_github_app": None,
             "state_reason": None,
         }
+
+    def issue(self, repo: Repo, issue: Issue) -> JSON:
+        """A plain issue: the issues API's shape without the ``pull_request`` key."""
+        api_repo = f"{self.api}/repos/{repo.full_name}"
+        issue_url = f"{api_repo}/issues/{issue.number}"
+        comments = sum(1 for c in repo.comments.values() if c.number == issue.number)
+        return {
+            "url": issue_url,
+            "repository_url": api_repo,
+            "labels_url": f"{issue_url}/labels{{/name}}",
+            "comments_url": f"{issue_url}/comments",
+            "events_url": f"{issue_url}/events",
+            "html_url": f"{self.web}/{repo.full_name}/issues/{issue.number}",
+            "id": issue.id,
+            "node_id": node_id("I", issue.id),
+            "number": issue.number,
+            "title": issue.title,
+            "user": self.user(issue.user),
+            "labels": [self.label(repo, repo.labels[name.lower()]) for name in issue.labels],
+            "state": issue.state,
+            "locked": issue.locked,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": comments,
+            "created_at": iso(issue.created_at),
+            "updated_at": iso(issue.updated_at),
+            "closed_at": iso(issue.closed_at),
+            "author_association": self.author_association(repo, issue.user),
+            "active_lock_reason": None,
+            "draft": False,
+            "body": issue.body,
+            "reactions": self._reaction_rollup(f"{issue_url}/reactions", []),
+            "timeline_url": f"{issue_url}/timeline",
+            "performed_via_github_app": None,
+            "state_reason": "completed" if issue.state == "closed" else None,
+        }
+
+    def issue_or_pull(self, repo: Repo, item: Issue | PullRequest) -> JSON:
+        """``item`` through the issues API (``GET .../issues/{number}``, ``issue_comment``)."""
+        if isinstance(item, PullRequest):
+            return self.issue_of_pull(repo, item)
+        return self.issue(repo, item)
 
     def _reaction_rollup(self, url: str, reactions: list[Reaction]) -> JSON:
         counts: dict[str, Any] = {"url": url, "total_count": len(reactions)}

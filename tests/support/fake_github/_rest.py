@@ -35,6 +35,7 @@ from tests.support.fake_github._state import (
     REACTIONS,
     CheckRun,
     Installation,
+    Issue,
     Label,
     PullRequest,
     Reaction,
@@ -297,6 +298,27 @@ def get_pull(ctx: Ctx) -> PullRequest:
     if pr is None:
         raise not_found()
     return pr
+
+
+def _require_issues_permission(ctx: Ctx) -> None:
+    """Plain issues (and their comments) take the ``issues`` permission: ``pull_requests``
+    alone, which the issues routes accept for pull requests, does not cover them."""
+    level = "read" if ctx.method == "GET" else "write"
+    if not installation_level_ok(ctx.token.permissions.get("issues"), level):
+        raise ApiError(403, "Resource not accessible by integration")
+
+
+def get_issue_or_pull(ctx: Ctx) -> Issue | PullRequest:
+    """What ``/issues/{number}`` names: a pull request or a plain issue (the same sequence)."""
+    number = ctx.number()
+    pr = ctx.repo.pulls.get(number)
+    if pr is not None:
+        return pr
+    issue = ctx.repo.issues.get(number)
+    if issue is None:
+        raise not_found()
+    _require_issues_permission(ctx)
+    return issue
 
 
 def parse_time(value: Any, name: str) -> float:
@@ -836,7 +858,7 @@ def remove_reviewers(ctx: Ctx) -> Result:
 
 @route("GET", "/repos/{owner}/{repo}/issues/{number}", needs=READ_ISSUES)
 def get_issue(ctx: Ctx) -> Result:
-    return ok(ctx.fake.render.issue_of_pull(ctx.repo, get_pull(ctx)))
+    return ok(ctx.fake.render.issue_or_pull(ctx.repo, get_issue_or_pull(ctx)))
 
 
 def _label_names(data: Any) -> list[str]:
@@ -860,60 +882,60 @@ def _ensure_label(ctx: Ctx, name: str) -> Label:
     return label
 
 
-def _labels_of(ctx: Ctx, pr: PullRequest) -> list[JSON]:
+def _labels_of(ctx: Ctx, item: Issue | PullRequest) -> list[JSON]:
     render = ctx.fake.render
-    return [render.label(ctx.repo, ctx.repo.labels[n.lower()]) for n in pr.labels]
+    return [render.label(ctx.repo, ctx.repo.labels[n.lower()]) for n in item.labels]
 
 
 @route("GET", "/repos/{owner}/{repo}/issues/{number}/labels", needs=READ_ISSUES)
 def list_labels(ctx: Ctx) -> Result:
-    return page_of(ctx, _labels_of(ctx, get_pull(ctx)))
+    return page_of(ctx, _labels_of(ctx, get_issue_or_pull(ctx)))
 
 
 @route("POST", "/repos/{owner}/{repo}/issues/{number}/labels", needs=WRITE_ISSUES)
 @route("PUT", "/repos/{owner}/{repo}/issues/{number}/labels", needs=WRITE_ISSUES)
 def add_labels(ctx: Ctx) -> Result:
-    pr = get_pull(ctx)
+    item = get_issue_or_pull(ctx)
     names = _label_names(ctx.json())
     if ctx.method == "PUT":
-        pr.labels = []
-    present = {n.lower() for n in pr.labels}
+        item.labels = []
+    present = {n.lower() for n in item.labels}
     for name in names:
         label = _ensure_label(ctx, name)
         if label.name.lower() not in present:
-            pr.labels.append(label.name)
+            item.labels.append(label.name)
             present.add(label.name.lower())
-    pr.updated_at = time.time()
-    return ok(_labels_of(ctx, pr))
+    item.updated_at = time.time()
+    return ok(_labels_of(ctx, item))
 
 
 @route("DELETE", "/repos/{owner}/{repo}/issues/{number}/labels/{name}", needs=WRITE_ISSUES)
 def remove_label(ctx: Ctx) -> Result:
-    pr = get_pull(ctx)
+    item = get_issue_or_pull(ctx)
     name = ctx.params["name"].lower()
-    if name not in {n.lower() for n in pr.labels}:
+    if name not in {n.lower() for n in item.labels}:
         raise ApiError(404, "Label does not exist")
-    pr.labels = [n for n in pr.labels if n.lower() != name]
-    return ok(_labels_of(ctx, pr))
+    item.labels = [n for n in item.labels if n.lower() != name]
+    return ok(_labels_of(ctx, item))
 
 
 @route("GET", "/repos/{owner}/{repo}/issues/{number}/comments", needs=READ_ISSUES)
 def list_comments(ctx: Ctx) -> Result:
-    pr = get_pull(ctx)
+    item = get_issue_or_pull(ctx)
     render = ctx.fake.render
     comments = sorted(
-        (c for c in ctx.repo.comments.values() if c.number == pr.number), key=lambda c: c.id
+        (c for c in ctx.repo.comments.values() if c.number == item.number), key=lambda c: c.id
     )
     return page_of(ctx, [render.comment(ctx.repo, c) for c in comments])
 
 
 @route("POST", "/repos/{owner}/{repo}/issues/{number}/comments", needs=WRITE_ISSUES)
 def create_comment(ctx: Ctx) -> Result:
-    pr = get_pull(ctx)
-    if pr.locked:
+    item = get_issue_or_pull(ctx)
+    if item.locked:
         raise ApiError(403, "Unable to create comment because issue is locked.")
     body = require_str(ctx.obj(), "body", "IssueComment")
-    comment = ctx.fake.create_comment(ctx.repo, pr.number, body, ctx.actor, via_app=True)
+    comment = ctx.fake.create_comment(ctx.repo, item.number, body, ctx.actor, via_app=True)
     return ok(
         ctx.fake.render.comment(ctx.repo, comment),
         201,
@@ -925,6 +947,8 @@ def _comment(ctx: Ctx) -> Any:
     comment = ctx.repo.comments.get(ctx.number("comment_id"))
     if comment is None:
         raise not_found()
+    if comment.number in ctx.repo.issues:
+        _require_issues_permission(ctx)
     return comment
 
 

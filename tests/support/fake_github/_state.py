@@ -108,6 +108,23 @@ class IssueComment:
 
 
 @dataclass
+class Issue:
+    """A plain issue; its number comes from the same sequence as pull requests'."""
+
+    id: int
+    number: int
+    title: str
+    body: str | None  # None when empty, as GitHub stores it
+    user: str
+    created_at: float
+    updated_at: float
+    state: Literal["open", "closed"] = "open"
+    locked: bool = False
+    closed_at: float | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PullRequest:
     id: int
     issue_id: int  # the id of the pull request seen as an issue
@@ -170,12 +187,13 @@ class Repo:
     created_at: float
     git: BareRepo
     pulls: dict[int, PullRequest] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)  # plain issues only
     comments: dict[int, IssueComment] = field(default_factory=dict)  # by comment id
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
     check_suites: dict[str, int] = field(default_factory=dict)  # head sha -> suite id
     labels: dict[str, Label] = field(default_factory=dict)  # by lower-case name
     permissions: dict[str, str] = field(default_factory=dict)  # login -> role
-    next_number: int = 1
+    next_number: int = 1  # of the next issue or pull request
     pushed_at: float = 0.0
 
     @property

@@ -196,13 +196,14 @@ def pull_request_closed(
 def issue_comment_created(
     fake: FakeGitHub, *, repo: str, number: int, body: str, user: str = "alice"
 ) -> JSON:
-    """A human comments ``body`` on pull request ``number`` (the comment is stored)."""
+    """A human comments ``body`` on issue or pull request ``number`` (the comment is stored).
+    ``issue`` has a ``pull_request`` key only when ``number`` is a pull request."""
     target = fake.repo(repo)
-    pr = fake.pull(repo, number)
+    commented = fake.issue_or_pull(target, number)
     comment = fake.create_comment(target, number, body, fake.user(user).login, via_app=False)
     data: JSON = {
         "action": "created",
-        "issue": fake.render.issue_of_pull(target, pr),
+        "issue": fake.render.issue_or_pull(target, commented),
         "comment": fake.render.comment(target, comment),
     }
     data.update(_repo_event(fake, target, comment.user))
@@ -217,11 +218,11 @@ def issue_comment_edited(
     comment = target.comments[comment_id]
     old = comment.body
     fake.update_comment(comment, body)
-    pr = fake.pull(repo, comment.number)
+    commented = fake.issue_or_pull(target, comment.number)
     data: JSON = {
         "action": "edited",
         "changes": {"body": {"from": old}},
-        "issue": fake.render.issue_of_pull(target, pr),
+        "issue": fake.render.issue_or_pull(target, commented),
         "comment": fake.render.comment(target, comment),
     }
     data.update(_repo_event(fake, target, user or comment.user))

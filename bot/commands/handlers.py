@@ -1,0 +1,585 @@
+"""Run the slash commands of one comment.
+
+Reads top to bottom like a command's life: who wrote it (bots are ignored; people need
+write, maintain or admin permission, checked now, not when the webhook arrived) -> parse
+every line (one bad line and nothing runs) -> 👀 -> each command in order, each answered in
+one reply comment that is edited as it progresses -> 🚀 when all succeeded, 😕 otherwise.
+
+Commands that change what a pull request proposes (pin, unpin, ignore, unignore, rollback,
+refresh, rebase) edit the intent (a spec, the ignore rules) on a fresh clone of the default
+branch, carry over the branch's earlier edits and locks, recompile, rebuild, retest and
+update the bot branch and its pull request through :meth:`JobRunner.update_branch`. A
+compile failure publishes nothing: the reply says what failed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from githubkit import GitHub
+from packaging.utils import canonicalize_name
+
+from bot.commands import messages
+from bot.commands.grammar import (
+    Command,
+    Explain,
+    Help,
+    Ignore,
+    ParsedComment,
+    Pin,
+    Rebase,
+    Refresh,
+    Rollback,
+    Unignore,
+    Unpin,
+    describe,
+    parse_comment,
+)
+from bot.commands.spec_edit import pin_in_spec, pin_note, spec_requirement, unpin_in_spec
+from bot.config import EnvironmentConfig, RepoConfig, load_config
+from bot.errors import LockwardenError
+from bot.git import Clone, fetch_branch, read_file_at
+from bot.github.ensure import ensure_comment
+from bot.github.interactions import Reaction, add_reaction, can_write, get_pull, permission_of
+from bot.github_jobs import (
+    BOT_BRANCH_PREFIX,
+    REFRESH_BRANCH,
+    BranchOutcome,
+    BranchState,
+    BranchUpdate,
+    JobOutcome,
+    JobRunner,
+)
+from bot.jobs import JobRequest
+from bot.locks.diff import LockDiff, diff_locks
+from bot.locks.explain import dependency_chains, render_chain
+from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
+from bot.locks.lockfile import Lockfile, parse_lockfile
+from bot.locks.spec import read_spec_tree
+from bot.worker import RefreshOptions
+
+
+class CommandFailed(LockwardenError):
+    """A command could not run; ``user_message`` is the reply (what went wrong, what to do)."""
+
+    code = "command"
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    job: JobRequest
+    gh: GitHub[Any]
+    comment_id: int
+    number: int
+    author: str
+    is_pull_request: bool
+    key: str
+    """Identity of the comment's command text: replies to an edited comment are new ones."""
+
+
+class CommandRunner:
+    def __init__(self, runner: JobRunner, app_slug: str | None) -> None:
+        self._runner = runner
+        self._app_slug = app_slug
+
+    def run(self, job: JobRequest) -> JobOutcome:
+        payload = job.payload
+        author = str(payload.get("author", ""))
+        if payload.get("author_type") == "Bot" or author.endswith("[bot]"):
+            return JobOutcome("command", job.repo, "skipped", note="comment by a bot")
+        parsed = parse_comment(str(payload.get("body", "")), self._app_slug)
+        if not parsed.lines and parsed.error is None:
+            return JobOutcome("command", job.repo, "skipped", note="no command")
+        ctx = CommandContext(
+            job=job,
+            gh=self._runner.installation_client(job.installation_id),
+            comment_id=int(payload["comment_id"]),
+            number=int(payload["issue_number"]),
+            author=author,
+            is_pull_request=bool(payload.get("is_pull_request")),
+            key=parsed.key,
+        )
+
+        # who: write, maintain or admin on the repository, at the time of the command
+        role = permission_of(ctx.gh, job.repo, author)
+        if not can_write(role):
+            self._reply(ctx, 0, messages.REFUSED.format(login=author, role=role), quote=parsed)
+            return JobOutcome("command", job.repo, "refused", ctx.number, f"@{author} is {role}")
+
+        # what: every line must parse before anything runs
+        if parsed.error is not None or any(line.error for line in parsed.lines):
+            self._react(ctx, "confused")
+            self._reply_syntax_errors(ctx, parsed)
+            return JobOutcome("command", job.repo, "invalid", ctx.number)
+
+        self._react(ctx, "eyes")
+        failed = False
+        for index, line in enumerate(parsed.lines):
+            assert line.command is not None  # every line parsed (checked above)
+            if failed:
+                self._reply(ctx, index, messages.NOT_RUN, quote=line.text)
+                continue
+            self._reply(ctx, index, messages.WORKING, quote=line.text)
+            try:
+                answer = self._dispatch(ctx, line.command)
+            except LockwardenError as exc:
+                failed = True
+                self._reply(
+                    ctx, index, messages.FAILED.format(error=exc.user_message), quote=line.text
+                )
+                continue
+            self._reply(ctx, index, answer, quote=line.text)
+        self._react(ctx, "confused" if failed else "rocket")
+        return JobOutcome("command", job.repo, "failed" if failed else "done", ctx.number)
+
+    # -- replies -----------------------------------------------------------------------------
+
+    def _reply(
+        self, ctx: CommandContext, index: int, text: str, *, quote: str | ParsedComment
+    ) -> None:
+        quoted = quote if isinstance(quote, str) else "\n".join(x.text for x in quote.lines)
+        lines = [f"> {line}" for line in quoted.splitlines()[:10] if line.strip()] or ["> …"]
+        body = "\n".join(lines) + f"\n\n@{ctx.author} {text}"
+        ensure_comment(
+            ctx.gh,
+            ctx.job.repo,
+            ctx.number,
+            marker=f"lockwarden:reply:{ctx.comment_id}:{ctx.key[:16]}:{index}",
+            body=body,
+        )
+
+    def _reply_syntax_errors(self, ctx: CommandContext, parsed: ParsedComment) -> None:
+        if parsed.error is not None:
+            self._reply(ctx, 0, messages.INVALID.format(error=parsed.error), quote="(comment)")
+            return
+        for index, line in enumerate(parsed.lines):
+            text = (
+                messages.INVALID.format(error=line.error)
+                if line.error
+                else messages.NOT_RUN_INVALID
+            )
+            self._reply(ctx, index, text, quote=line.text[:200])
+
+    def _react(self, ctx: CommandContext, content: Reaction) -> None:
+        add_reaction(ctx.gh, ctx.job.repo, ctx.comment_id, content)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _dispatch(self, ctx: CommandContext, command: Command) -> str:
+        if isinstance(command, Help):
+            return messages.HELP_TEXT
+        if isinstance(command, Explain):
+            return self._explain(ctx, command)
+        if isinstance(command, Rollback) and command.to is not None:
+            return self._rollback_to(ctx, command.to)
+        if isinstance(command, Pin):
+            return self._edit(ctx, command, self._pin_edit(ctx, command))
+        if isinstance(command, Unpin):
+            return self._edit(ctx, command, self._unpin_edit(command))
+        if isinstance(command, Ignore):
+            return self._edit(ctx, command, self._ignore_edit(ctx, command))
+        if isinstance(command, Unignore):
+            return self._edit(ctx, command, self._unignore_edit(command))
+        if isinstance(command, Rollback):
+            return self._rollback(ctx, command)
+        if isinstance(command, Refresh):
+            return self._refresh(ctx, command)
+        assert isinstance(command, Rebase)
+        return self._rebase(ctx)
+
+    def _branch(self, ctx: CommandContext, *, bot_pr_only: bool) -> str:
+        """The bot branch a command acts on: the pull request's, when written on one of
+        Lockwarden's pull requests; the refresh branch when written on an issue."""
+        if not ctx.is_pull_request:
+            if bot_pr_only:
+                raise CommandFailed(messages.NEEDS_BOT_PR)
+            return REFRESH_BRANCH
+        pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
+        mine = pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo
+        if not mine:
+            raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=pull.head_ref))
+        if pull.state != "open":
+            raise CommandFailed(messages.PR_NOT_OPEN)
+        return pull.head_ref
+
+    def _update(
+        self,
+        ctx: CommandContext,
+        update: BranchUpdate,
+        *,
+        describe_change: Callable[[BranchOutcome], str] | None = None,
+    ) -> str:
+        with tempfile.TemporaryDirectory(prefix="lockwarden-command-") as tmp:
+            try:
+                repo = self._runner.clone(ctx.job, Path(tmp))
+            except LockwardenError as exc:
+                raise CommandFailed(messages.CLONE_FAILED.format(error=exc.user_message)) from exc
+            outcome = self._runner.update_branch(ctx.job, ctx.gh, repo, update)
+        return self._summarize(update, outcome, describe_change)
+
+    def _summarize(
+        self,
+        update: BranchUpdate,
+        outcome: BranchOutcome,
+        describe_change: Callable[[BranchOutcome], str] | None,
+    ) -> str:
+        if outcome.state.blocked:
+            raise CommandFailed(messages.BRANCH_NOT_OURS.format(branch=update.branch))
+        result = outcome.result
+        assert result is not None
+        failed = [r for r in result.compiled.results if r.status == "failed"]
+        if failed and outcome.published is None:
+            detail = "\n".join(f"- `{r.name}`: {r.error}" for r in failed)
+            raise CommandFailed(messages.COMPILE_FAILED.format(details=detail))
+        published = outcome.published
+        assert published is not None
+        parts = [describe_change(outcome) if describe_change else ""]
+        parts.append(_lock_changes(outcome))
+        tests = [f"`{t.name}` {t.status}" for t in result.tests]
+        if tests:
+            parts.append(messages.TESTS_LINE.format(tests=", ".join(tests)))
+        parts.append(_published_line(published.action, published.pull_number))
+        return "\n\n".join(p for p in parts if p)
+
+    # -- pin, unpin, ignore, unignore ------------------------------------------------------
+
+    def _edit(self, ctx: CommandContext, command: Command, edit: EditFn) -> str:
+        branch = self._branch(ctx, bot_pr_only=False)
+        options = RefreshOptions()
+        if isinstance(command, Unpin | Unignore):
+            # Released: the package goes back to the newest version the specs allow, as a
+            # refresh would have proposed it, not to the version the pin held it at.
+            options = RefreshOptions(upgrade_packages=(command.package,))
+        update = BranchUpdate(
+            options=options,
+            branch=branch,
+            edit=edit,
+            stop_on_failure=True,
+        )
+        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+
+    def _pin_edit(self, ctx: CommandContext, command: Pin) -> EditFn:
+        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            envs = _environments(config, command.environments)
+            current = _current_locks(repo, config, state)
+            if not command.environments:
+                envs = _holding(repo.path, config, command.package, current)
+                if not envs:
+                    raise CommandFailed(messages.NOT_IN_ANY_LOCK.format(package=command.package))
+            written: dict[str, str] = {}
+            for env in envs:
+                requirement = command.requirement
+                if requirement == command.package:  # a bare name: pin what is locked now
+                    version = _version(current.get(env.name), command.package)
+                    if version is None:
+                        raise CommandFailed(
+                            messages.NOT_LOCKED.format(package=command.package, env=env.name)
+                        )
+                    requirement = f"{command.package}=={version}"
+                written.update(
+                    _pin(repo, env, requirement, command.package, ctx, command.reason, "pinned")
+                )
+            return written
+
+        return edit
+
+    def _unpin_edit(self, command: Unpin) -> EditFn:
+        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            envs = _environments(config, command.environments) or list(config.environments)
+            written: dict[str, str] = {}
+            for spec in dict.fromkeys(env.spec for env in envs):
+                path = repo.path / spec
+                if not path.is_file():
+                    continue
+                text, removed = unpin_in_spec(path.read_text("utf-8"), command.package)
+                if removed:
+                    path.write_text(text, "utf-8")
+                    written[spec] = text
+            if not written:
+                specs = ", ".join(f"`{e.spec}`" for e in envs)
+                raise CommandFailed(messages.NO_PIN.format(package=command.package, specs=specs))
+            return written
+
+        return edit
+
+    def _ignore_edit(self, ctx: CommandContext, command: Ignore) -> EditFn:
+        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            path = repo.path / IGNORE_FILE
+            before = path.read_text("utf-8") if path.is_file() else None
+            note = messages.IGNORE_NOTE.format(login=ctx.author, number=ctx.number)
+            if command.reason:
+                note += f": {command.reason}"
+            text = add_ignore(before, command.package, command.specifier, note)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, "utf-8")
+            return {IGNORE_FILE: text}
+
+        return edit
+
+    def _unignore_edit(self, command: Unignore) -> EditFn:
+        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            path = repo.path / IGNORE_FILE
+            before = path.read_text("utf-8") if path.is_file() else ""
+            text, removed = remove_ignore(before, command.package)
+            if not removed:
+                raise CommandFailed(messages.NOT_IGNORED.format(package=command.package))
+            path.write_text(text, "utf-8")
+            return {IGNORE_FILE: text}
+
+        return edit
+
+    # -- rollback, refresh, rebase -----------------------------------------------------------
+
+    def _rollback(self, ctx: CommandContext, command: Rollback) -> str:
+        branch = self._branch(ctx, bot_pr_only=True)
+        if not command.packages:
+            if command.environments:
+                raise CommandFailed(messages.ROLLBACK_ENV_NEEDS_PACKAGE)
+            update = BranchUpdate(branch=branch, carry=False, stop_on_failure=True)
+            return (
+                messages.RESET.format(command=describe(command))
+                + "\n\n"
+                + self._update(ctx, update)
+            )
+
+        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            envs = _environments(config, command.environments) or list(config.environments)
+            current = _current_locks(repo, config, state)
+            written: dict[str, str] = {}
+            for package in command.packages:
+                done = False
+                for env in envs:
+                    base = _version(_parse(_lock_at(repo, env), env.lock_path), package)
+                    now = _version(current.get(env.name), package)
+                    if now == base:
+                        continue
+                    if base is None:
+                        raise CommandFailed(
+                            messages.ROLLBACK_NEW_PACKAGE.format(package=package, env=env.name)
+                        )
+                    written.update(
+                        _pin(repo, env, f"{package}=={base}", package, ctx, None, "rolled back")
+                    )
+                    done = True
+                if not done:
+                    raise CommandFailed(messages.ROLLBACK_UNCHANGED.format(package=package))
+            return written
+
+        update = BranchUpdate(branch=branch, edit=edit, stop_on_failure=True)
+        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+
+    def _refresh(self, ctx: CommandContext, command: Refresh) -> str:
+        branch = REFRESH_BRANCH
+        if ctx.is_pull_request:
+            pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
+            if pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo:
+                branch = pull.head_ref
+        options = RefreshOptions(
+            upgrade=not command.packages,
+            upgrade_packages=command.packages,
+            environments=command.environments,
+        )
+
+        def check(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+            _environments(config, command.environments)  # unknown names fail before compiling
+            return {}
+
+        update = BranchUpdate(options=options, branch=branch, edit=check, stop_on_failure=True)
+        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+
+    def _rebase(self, ctx: CommandContext) -> str:
+        branch = self._branch(ctx, bot_pr_only=True)
+        update = BranchUpdate(branch=branch, stop_on_failure=True)
+        return messages.REBASED + "\n\n" + self._update(ctx, update)
+
+    def _rollback_to(self, ctx: CommandContext, to: str) -> str:
+        try:
+            done = self._runner.rollback(ctx.job, to, requested_by=ctx.author, number=ctx.number)
+        except CommandFailed:
+            raise
+        except LockwardenError as exc:
+            raise CommandFailed(messages.ROLLBACK_FAILED.format(error=exc.user_message)) from exc
+        target = done.target
+        digests = "\n".join(
+            messages.REDEPLOY_ITEM.format(env=env, digest=digest)
+            for env, digest in sorted(target.digests.items())
+        )
+        head = messages.ROLLBACK_TO_DONE.format(to=target.to, sha=target.sha[:12])
+        if digests:
+            head += "\n\n" + messages.REDEPLOY_TITLE + "\n" + digests
+        update = BranchUpdate(branch=done.branch)
+        return head + "\n\n" + self._summarize(update, done.outcome, None)
+
+    # -- explain -------------------------------------------------------------------------------
+
+    def _explain(self, ctx: CommandContext, command: Explain) -> str:
+        package = command.package
+        with tempfile.TemporaryDirectory(prefix="lockwarden-command-") as tmp:
+            repo = self._runner.clone(ctx.job, Path(tmp))
+            config = load_config(repo.path).config
+            branch_locks: dict[str, str | None] = {}
+            if ctx.is_pull_request:
+                pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
+                if pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo:
+                    remote = fetch_branch(repo, pull.head_ref, token=self._runner.token(ctx.job))
+                    if remote is not None:
+                        branch_locks = {
+                            env.name: read_file_at(repo, remote, env.lock_path)
+                            for env in config.environments
+                        }
+            sections = []
+            for env in config.environments:
+                base = _parse(_lock_at(repo, env), env.lock_path)
+                new = _parse(branch_locks.get(env.name), env.lock_path) if branch_locks else None
+                lock = new or base
+                if lock is None:
+                    continue
+                chains = dependency_chains(lock, package)
+                before, after = _version(base, package), _version(new, package)
+                if not chains and before is None:
+                    continue
+                lines = [f"**`{env.name}`** (`{env.lock_path}`)"]
+                lines += [f"- {render_chain(chain)}" for chain in chains]
+                if new is not None and before != after:
+                    lines.append(
+                        messages.EXPLAIN_CHANGE.format(before=before or "—", after=after or "—")
+                    )
+                elif branch_locks:
+                    lines.append(messages.EXPLAIN_NO_CHANGE)
+                sections.append("\n".join(lines))
+        if not sections:
+            raise CommandFailed(messages.NOT_IN_ANY_LOCK.format(package=package))
+        return messages.EXPLAIN_TITLE.format(package=package) + "\n\n" + "\n\n".join(sections)
+
+
+EditFn = Callable[[Clone, RepoConfig, BranchState], Mapping[str, str]]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _environments(config: RepoConfig, names: Sequence[str]) -> list[EnvironmentConfig]:
+    known = {env.name: env for env in config.environments}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise CommandFailed(
+            messages.UNKNOWN_ENV.format(
+                names=", ".join(f"`{n}`" for n in unknown),
+                known=", ".join(f"`{n}`" for n in known) or "none",
+            )
+        )
+    return [known[name] for name in names]
+
+
+def _lock_at(repo: Clone, env: EnvironmentConfig) -> str | None:
+    """The default branch's lock of ``env``."""
+    return read_file_at(repo, "HEAD", env.lock_path)
+
+
+def _current_locks(
+    repo: Clone, config: RepoConfig, state: BranchState
+) -> dict[str, Lockfile | None]:
+    """Each environment's lock as the pull request has it now (the branch's where it still
+    changes it, else the default branch's)."""
+    out: dict[str, Lockfile | None] = {}
+    for env in config.environments:
+        text = state.seeds.get(env.lock_path) or _lock_at(repo, env)
+        out[env.name] = _parse(text, env.lock_path)
+    return out
+
+
+def _parse(text: str | None, path: str) -> Lockfile | None:
+    if text is None:
+        return None
+    try:
+        return parse_lockfile(text, path)
+    except LockwardenError:
+        return None
+
+
+def _version(lock: Lockfile | None, package: str) -> str | None:
+    if lock is None:
+        return None
+    return lock.versions().get(canonicalize_name(package))
+
+
+def _holding(
+    root: Path, config: RepoConfig, package: str, current: Mapping[str, Lockfile | None]
+) -> list[EnvironmentConfig]:
+    """The environments to pin ``package`` in when none is named: those whose lock has it,
+    except environments that follow another of them (through ``-c`` on its lock, or by
+    including its spec with ``-r``); the pin reaches those through the upstream one."""
+    having = [e for e in config.environments if _version(current.get(e.name), package)]
+    by_lock = {e.lock_path: e.name for e in having}
+    by_spec = {e.spec: e.name for e in having}
+    out = []
+    for env in having:
+        try:
+            tree = read_spec_tree(root, env.spec)
+        except LockwardenError:
+            out.append(env)
+            continue
+        upstream = {by_lock[p] for p in tree.constraint_files if p in by_lock}
+        upstream |= {by_spec[p] for p in tree.files if p in by_spec and p != env.spec}
+        upstream |= {name for name in env.constraints if name in by_spec.values()}
+        upstream.discard(env.name)
+        if not upstream:
+            out.append(env)
+    return out
+
+
+def _pin(
+    repo: Clone,
+    env: EnvironmentConfig,
+    requirement: str,
+    package: str,
+    ctx: CommandContext,
+    reason: str | None,
+    verb: str,
+) -> dict[str, str]:
+    path = repo.path / env.spec
+    if not path.is_file():
+        raise CommandFailed(messages.SPEC_MISSING.format(spec=env.spec, env=env.name))
+    text = path.read_text("utf-8")
+    was = spec_requirement(text, package)
+    note = pin_note(verb, ctx.author, ctx.number, reason, was)
+    new = pin_in_spec(text, requirement, note)
+    path.write_text(new, "utf-8")
+    return {env.spec: new}
+
+
+def _lock_changes(outcome: BranchOutcome) -> str:
+    """What this command changed in each lock, against the pull request before it."""
+    result = outcome.result
+    assert result is not None
+    rows = []
+    for r in result.compiled.results:
+        if r.new_text is None:
+            continue
+        before_text = outcome.state.seeds.get(r.lock, r.old_text)
+        before = _parse(before_text, r.lock)
+        after = _parse(r.new_text, r.lock)
+        if after is None:
+            continue
+        diff: LockDiff = diff_locks(before, after)
+        for change in diff.changes:
+            if change.change == "hash-only":
+                continue
+            rows.append(
+                f"| `{r.name}` | `{change.name}` | {change.before or '—'} | {change.after or '—'} |"
+            )
+    if not rows:
+        return messages.NO_LOCK_CHANGE
+    return "\n".join([messages.CHANGES_TITLE, "", messages.CHANGES_HEADER, *rows])
+
+
+def _published_line(action: str, number: int | None) -> str:
+    if action == "closed":
+        return messages.PUBLISHED_CLOSED
+    if number is None:
+        return messages.PUBLISHED_NOTHING
+    return messages.PUBLISHED.format(action=action, number=number)

@@ -1,0 +1,199 @@
+"""Pins written into a requirements spec (``.in``), as pure text edits.
+
+A pin replaces the package's line with ``<requirement>  # <note>``; the note says who pinned
+it and what the line said before, so ``unpin_in_spec`` can put that line back. Every other
+line is kept byte-for-byte, line endings included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from bot.errors import LockwardenError
+
+VERBS = ("pinned", "rolled back")
+
+PIN_NOTE_RE = re.compile(
+    r"^(?P<verb>pinned|rolled back) by @(?P<login>[A-Za-z0-9][A-Za-z0-9-]*(?:\[bot\])?)"
+    r"(?: in #(?P<number>\d+))?"
+    # The old requirement may hold parentheses (markers): it ends at the ``)`` the reason or
+    # the end of the note follows.
+    r"(?: \(was: (?P<was>.+?)\)(?=: |$))?"
+    r"(?:: (?P<reason>.*))?$"
+)
+"""The note Lockwarden writes after a pinned requirement (the comment text, without ``#``)."""
+
+# pip's comment rule: ``#`` at the start of a line or after whitespace (``#egg=`` is no comment).
+_COMMENT_RE = re.compile(r"(?:^|\s)#")
+# Where the options of a requirement line start (``pkg==1 --hash=...``), as pip splits them.
+_OPTIONS_START_RE = re.compile(r"\s-")
+
+
+def _one_line(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return " ".join(text.split()) or None
+
+
+def pin_note(verb: str, login: str, number: int | None, reason: str | None, was: str | None) -> str:
+    """``pinned by @alice in #12 (was: numpy>=1.20): breaks tokenizer``.
+
+    ``verb`` is ``pinned`` or ``rolled back``; ``number`` (the pull request or issue) and
+    ``was`` (the spec's requirement before) are left out when None.
+    """
+    if verb not in VERBS:
+        raise LockwardenError(f"unknown pin verb {verb!r}; use one of {', '.join(VERBS)}")
+    note = f"{verb} by @{login.removeprefix('@')}"
+    if number is not None:
+        note += f" in #{number}"
+    was = _one_line(was)
+    if was is not None:
+        note += f" (was: {was})"
+    reason = _one_line(reason)
+    if reason is not None:
+        note += f": {reason}"
+    return note
+
+
+@dataclass(frozen=True)
+class _Logical:
+    """A requirement-file line, possibly continued over several physical lines."""
+
+    first: int
+    """Index of its first physical line."""
+    last: int
+    continued: bool
+    """True when a physical line of it ends with ``\\``."""
+    code: str
+    """Code without comment, continuations joined, stripped."""
+    comment: str | None
+    """The comment of its last physical line, stripped, without ``#``."""
+
+
+def _physical(text: str) -> list[str]:
+    """Lines with their endings, split only at ``\\n`` as pip does."""
+    return [part for part in re.split(r"(?<=\n)", text) if part]
+
+
+def _logical(lines: list[str]) -> Iterator[_Logical]:
+    pending: list[str] = []
+    first = 0
+    for index, line in enumerate(lines):
+        body = line.rstrip("\r\n")
+        found = _COMMENT_RE.search(body)
+        code = body if found is None else body[: found.start()]
+        comment = None if found is None else body[found.end() :].strip()
+        if not pending:
+            first = index
+        if comment is None and code.rstrip().endswith("\\"):
+            pending.append(code.rstrip()[:-1])
+            continue
+        pending.append(code)
+        yield _Logical(first, index, len(pending) > 1, " ".join(pending).strip(), comment)
+        pending = []
+    if pending:  # the file ends on a continuation
+        yield _Logical(first, len(lines) - 1, True, " ".join(pending).strip(), None)
+
+
+def _requirement_text(code: str) -> str:
+    """The requirement part of a line's code, without trailing options (``--hash=...``)."""
+    options = _OPTIONS_START_RE.search(code)
+    return code[: options.start()].strip() if options else code
+
+
+def _names(line: _Logical, package: str) -> bool:
+    """True when ``line`` is a requirement of ``package`` (canonical name)."""
+    if not line.code or line.code.startswith("-"):
+        return False  # blank, comment, option, -r / -c / -e line
+    try:
+        req = Requirement(_requirement_text(line.code))
+    except InvalidRequirement:
+        return False  # a bare URL or path
+    return canonicalize_name(req.name) == package
+
+
+def spec_requirement(text: str, package: str) -> str | None:
+    """The requirement the spec writes for ``package`` (its first line, as written,
+    without comment or options); None when the spec does not name it."""
+    wanted = canonicalize_name(package)
+    for line in _logical(_physical(text)):
+        if _names(line, wanted):
+            return _requirement_text(line.code)
+    return None
+
+
+def _line_ending(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def pin_in_spec(text: str, requirement: str, note: str, *, path: str = "the spec") -> str:
+    """The spec with the package's line(s) replaced by ``<requirement>  # <note>``, or with
+    that line appended when the spec does not name the package.
+
+    Read the old requirement with ``spec_requirement`` first to put it into the note's
+    ``(was: ...)``. ``path`` names the spec in errors.
+    """
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement as exc:
+        raise LockwardenError(
+            f"cannot pin {requirement!r}: not a valid requirement ({exc}); write e.g. "
+            "'numpy==1.26.4'"
+        ) from exc
+    wanted = canonicalize_name(req.name)
+    comment = _one_line(note)
+    pinned = requirement.strip() + (f"  # {comment}" if comment else "")
+    lines = _physical(text)
+    matches = [line for line in _logical(lines) if _names(line, wanted)]
+    for line in matches:
+        if line.continued:
+            raise LockwardenError(
+                f"{path}:{line.first + 1}: the requirement for {wanted} is continued with '\\' "
+                "at the end of a line; join it into one line and run the command again"
+            )
+    if not matches:
+        eol = _line_ending(text)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += eol
+        return "".join(lines) + pinned + eol
+    replaced = {line.first for line in matches}
+    out = []
+    for index, line_text in enumerate(lines):
+        if index == matches[0].first:
+            out.append(pinned + line_text[len(line_text.rstrip("\r\n")) :])
+        elif index not in replaced:  # further lines of the package give way to the pin
+            out.append(line_text)
+    return "".join(out)
+
+
+def unpin_in_spec(text: str, package: str) -> tuple[str, bool]:
+    """The spec without the pin Lockwarden wrote for ``package``: the ``(was: ...)``
+    requirement goes back in its place, or the line goes when there was none.
+
+    ``(text, False)`` when the spec has no such pin (a hand-written pin is left alone).
+    """
+    wanted = canonicalize_name(package)
+    lines = _physical(text)
+    restore: dict[int, str | None] = {}
+    for line in _logical(lines):
+        if line.continued or line.comment is None or not _names(line, wanted):
+            continue
+        note = PIN_NOTE_RE.match(line.comment)
+        if note is not None:
+            restore[line.first] = note.group("was")
+    if not restore:
+        return text, False
+    out = []
+    for index, line_text in enumerate(lines):
+        if index not in restore:
+            out.append(line_text)
+            continue
+        was = restore[index]
+        if was is not None:
+            out.append(was + line_text[len(line_text.rstrip("\r\n")) :])
+    return "".join(out), True

@@ -1,0 +1,310 @@
+"""Versions kept out of lock refreshes, recorded in ``.github/lockwarden-ignore.txt``.
+
+One rule a line: a package name with at most one version clause, and an optional note in an
+inline comment::
+
+    numpy>=2.0  # ignored by @alice in #12: waiting for the 2.x migration
+    torch  # ignored by @bob in #15
+
+A compile turns the rules into a constraints file holding their complement (``numpy<2.0``;
+a rule without a version holds the locked version). That file is Lockwarden's own and not in
+the repository, so the compilers' ``-c <file>`` annotations are removed from the lock again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier
+from packaging.utils import canonicalize_name
+
+from bot.errors import LockfileParseError, LockwardenError
+
+IGNORE_FILE = ".github/lockwarden-ignore.txt"
+
+HEADER = (
+    "# Versions Lockwarden keeps out of lock refreshes: one package per line, with an\n"
+    "# optional version range. Edit by hand or with /lockwarden ignore and /lockwarden unignore.\n"
+)
+
+
+class IgnoreRuleError(LockwardenError):
+    """A rule given to ``add_ignore`` is not one Lockwarden can keep out of a compile."""
+
+    code = "ignore-rule"
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    package: str
+    """Canonical name."""
+    specifier: str | None
+    """One clause as normalised by ``packaging`` (``">=2.0"``, ``"==1.2.*"``); None ignores
+    every version newer than the locked one."""
+    note: str | None
+    """The inline comment, without its ``#``."""
+    line: int
+    """1-based line in the ignore file (0 for a rule not read from a file)."""
+
+    def __str__(self) -> str:
+        return f"{self.package}{self.specifier or ''}"
+
+
+# pip's comment rule, as in the lock parser: ``#`` at the start or after whitespace.
+_COMMENT_RE = re.compile(r"(?:^|\s)#")
+# The complement of each accepted operator: what the constraints file allows instead.
+_COMPLEMENT = {"==": "!=", ">=": "<", ">": "<=", "<=": ">", "<": ">="}
+_SUGGEST = {
+    "~=": "'~=' ignores a range pip constraints cannot exclude in one line; write "
+    "'{name}>={version}' to keep out this version and everything newer",
+    "!=": "'!=' would keep out every version but one; write '{name}' to hold the locked "
+    "version, or '{name}==VERSION' for the versions to keep out, one a line",
+    "===": "'===' is not supported; write '{name}=={version}'",
+}
+
+
+def _physical(text: str) -> list[str]:
+    """Lines with their endings, split only at ``\\n`` as pip does."""
+    return [part for part in re.split(r"(?<=\n)", text) if part]
+
+
+def _split_comment(raw: str) -> tuple[str, str | None]:
+    """(code, comment text or None) of one physical line."""
+    found = _COMMENT_RE.search(raw)
+    if found is None:
+        return raw.strip(), None
+    return raw[: found.start()].strip(), raw[found.end() :].strip()
+
+
+def _check_rule(code: str) -> tuple[str, str | None]:
+    """(canonical name, specifier) of a rule's code; ValueError says what is wrong and how to
+    write it instead."""
+    if code.startswith("-"):
+        raise ValueError(
+            f"options are not rules: {code!r}; write a package name with an optional version "
+            "range, e.g. 'numpy>=2.0'"
+        )
+    try:
+        req = Requirement(code)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "invalid"
+        raise ValueError(
+            f"invalid rule {code!r} ({reason}); write a package name with an optional version "
+            "range, e.g. 'numpy>=2.0'"
+        ) from exc
+    name = canonicalize_name(req.name)
+    if req.url is not None:
+        raise ValueError(f"{code!r} is a URL; rules name a package and a version range")
+    if req.extras or req.marker is not None:
+        raise ValueError(
+            f"{code!r}: extras and markers are not supported; write '{name}' with at most "
+            "one version clause"
+        )
+    clauses = list(req.specifier)
+    if not clauses:
+        return name, None
+    if len(clauses) > 1:
+        raise ValueError(
+            f"{code!r} has {len(clauses)} version clauses; a rule keeps out one range from one "
+            f"bound (pip constraints cannot say 'below X or above Y'): write '{name}>=X', or "
+            f"one '{name}==V' line per version"
+        )
+    clause = clauses[0]
+    if clause.operator not in _COMPLEMENT:
+        hint = _SUGGEST[clause.operator].format(name=name, version=clause.version)
+        raise ValueError(f"{code!r}: {hint}")
+    return name, str(clause)
+
+
+def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
+    """The rules of an ignore file; ``LockfileParseError`` names ``path`` and the bad line."""
+    rules = []
+    for number, raw in enumerate(_physical(text.removeprefix("\ufeff")), start=1):
+        code, comment = _split_comment(raw.rstrip("\r\n"))
+        if not code:
+            continue
+        if code.endswith("\\"):
+            raise LockfileParseError(
+                path, number, "line continuations are not supported; write one rule a line"
+            )
+        try:
+            package, specifier = _check_rule(code)
+        except ValueError as exc:
+            raise LockfileParseError(path, number, str(exc)) from exc
+        rules.append(IgnoreRule(package, specifier, comment or None, number))
+    return tuple(rules)
+
+
+def read_ignores(root: Path) -> tuple[IgnoreRule, ...]:
+    """The rules of ``root``'s ignore file; () when there is none."""
+    path = root / IGNORE_FILE
+    if not path.is_file():
+        return ()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LockfileParseError(
+            IGNORE_FILE, line, f"not valid UTF-8 ({exc.reason}); save the file as UTF-8"
+        ) from exc
+    return parse_ignores(text)
+
+
+def _one_line(text: str | None) -> str | None:
+    """A note fit for an inline comment: one line, no surrounding blanks."""
+    if text is None:
+        return None
+    return " ".join(text.split()) or None
+
+
+def _line_ending(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def add_ignore(text: str | None, package: str, specifier: str | None, note: str | None) -> str:
+    """The ignore file's text with the rule added (a new file when ``text`` is None).
+
+    A rule for the same package and specifier is replaced, so its note is updated; every
+    other line stays byte-for-byte.
+    """
+    code = f"{package}{specifier or ''}".strip()
+    try:
+        name, spec = _check_rule(code)
+    except ValueError as exc:
+        raise IgnoreRuleError(f"cannot ignore {code!r}: {exc}") from exc
+    note = _one_line(note)
+    new_line = f"{name}{spec or ''}" + (f"  # {note}" if note else "")
+    if text is None:
+        return f"{HEADER}{new_line}\n"
+    same = {
+        rule.line for rule in parse_ignores(text) if (rule.package, rule.specifier) == (name, spec)
+    }
+    lines = _physical(text)
+    eol = _line_ending(text)
+    if not same:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += eol
+        return "".join(lines) + new_line + eol
+    out = []
+    first = min(same)
+    for number, line in enumerate(lines, start=1):
+        if number == first:
+            out.append(new_line + line[len(line.rstrip("\r\n")) :])
+        elif number not in same:  # later copies of the same rule would only repeat it
+            out.append(line)
+    return "".join(out)
+
+
+def remove_ignore(text: str, package: str) -> tuple[str, int]:
+    """The text without any rule for ``package``, and how many rules were removed."""
+    wanted = canonicalize_name(package)
+    drop = {rule.line for rule in parse_ignores(text) if rule.package == wanted}
+    lines = _physical(text)
+    kept = [line for number, line in enumerate(lines, start=1) if number not in drop]
+    return "".join(kept), len(drop)
+
+
+def exclusion_constraints(rules: Sequence[IgnoreRule], locked: Mapping[str, str]) -> list[str]:
+    """Constraint lines that keep the ignored versions out of a compile.
+
+    ``locked`` maps canonical names to the versions of the environment's current lock: a
+    rule without a version holds that one (and says nothing where the package is not locked).
+    Several lines for one package all apply: pip combines constraint lines with AND.
+    """
+    out: list[str] = []
+    for rule in rules:
+        if rule.specifier is None:
+            version = locked.get(rule.package)
+            line = f"{rule.package}=={version}" if version is not None else None
+        else:
+            clause = Specifier(rule.specifier)
+            line = f"{rule.package}{_COMPLEMENT[clause.operator]}{clause.version}"
+        if line is not None and line not in out:
+            out.append(line)
+    return out
+
+
+def ignore_note(
+    rules: Sequence[IgnoreRule], locked: Mapping[str, str], present: Collection[str] | None
+) -> tuple[str, ...]:
+    """The note of a compile the rules applied to, e.g. ``kept out by
+    .github/lockwarden-ignore.txt: numpy>=2.0, torch (held at 2.1.0)``; () when none did.
+
+    ``present`` (canonical names in the lock) leaves out rules for packages the environment
+    does not have; None keeps every rule that produced a constraint.
+    """
+    used: list[str] = []
+    for rule in rules:
+        if present is not None and rule.package not in present:
+            continue
+        if rule.specifier is not None:
+            used.append(str(rule))
+        elif rule.package in locked:
+            used.append(f"{rule.package} (held at {locked[rule.package]})")
+    if not used:
+        return ()
+    return (f"kept out by {IGNORE_FILE}: {', '.join(dict.fromkeys(used))}",)
+
+
+# ``    # via`` opening a multi-line annotation block, and one ``    #   item`` inside it.
+_VIA_BLOCK_RE = re.compile(r"^(?P<indent>[ \t]+)# via$")
+_VIA_ITEM_RE = re.compile(r"^[ \t]+#   (?P<item>\S.*)$")
+# A one-line annotation, alone (``    # via a, b``) or after a requirement (``x==1  # via a``).
+_VIA_LINE_RE = re.compile(r"^(?P<head>(?:.*\s)?)# via (?P<items>\S.*)$")
+
+
+def strip_constraint_annotations(lock_text: str, constraint_path: str) -> str:
+    """Remove ``-c <constraint_path>`` from a lock's ``# via`` annotations.
+
+    A multi-line block left with a single source becomes the one-line ``# via source`` the
+    compilers write for a single source, so the lock reads as if compiled without the file.
+    Requirement, hash and header lines are not touched.
+    """
+    target = f"-c {constraint_path}"
+    lines = _physical(lock_text)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        body = line.rstrip("\r\n")
+        eol = line[len(body) :]
+        i += 1
+        if body.startswith("#"):  # the header and the unsafe-section comments
+            out.append(line)
+            continue
+        block = _VIA_BLOCK_RE.match(body)
+        if block is not None:
+            items: list[tuple[str, str]] = []  # (line, source)
+            while i < len(lines):
+                item = _VIA_ITEM_RE.match(lines[i].rstrip("\r\n"))
+                if item is None:
+                    break
+                items.append((lines[i], item.group("item").rstrip()))
+                i += 1
+            kept = [(text, source) for text, source in items if source != target]
+            if len(kept) == 1 and len(items) > 1:
+                out.append(f"{block.group('indent')}# via {kept[0][1]}{eol}")
+            elif kept or not items:
+                out.append(line)
+                out.extend(text for text, _ in kept)
+            # else every source was the constraint file: the block goes with it
+            continue
+        one = _VIA_LINE_RE.match(body)
+        if one is None:
+            out.append(line)
+            continue
+        sources = one.group("items").split(", ")
+        remaining = [s for s in sources if s != target]
+        head = one.group("head")
+        if len(remaining) == len(sources):
+            out.append(line)
+        elif remaining:
+            out.append(f"{head}# via {', '.join(remaining)}{eol}")
+        elif head.strip():
+            out.append(f"{head.rstrip()}{eol}")
+    return "".join(out)

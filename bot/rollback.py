@@ -1,0 +1,154 @@
+"""Rollback: the locks of an earlier, known state, ready to be restored.
+
+The target is a git ref (a sha, branch or tag) or ``known-good``: the newest ledger entry
+on the default branch whose tests all passed and whose locks differ from the current ones.
+Every environment's lock is read at that commit; the images built from those locks are
+named by the ledger's digest trailers, so the reply and the pull request can say which
+digests to redeploy. Nothing here talks to GitHub: the CLI restores into a working tree,
+the App opens a pull request from the same target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot import shell
+from bot.config import RepoConfig
+from bot.errors import LockwardenError
+from bot.ledger import LedgerEntry, read_ledger
+
+KNOWN_GOOD = "known-good"
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    to: str
+    """What was asked for: ``known-good`` or the ref as given."""
+    sha: str
+    entry: LedgerEntry | None
+    """The ledger entry of that commit, when it is one."""
+    locks: Mapping[str, str] = field(default_factory=dict)
+    """Lock path -> its text at the target, for every environment that had a lock there."""
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """Environment -> the image digest the ledger recorded for those locks."""
+    missing: tuple[str, ...] = ()
+    """Environments with no lock at the target (left as they are)."""
+
+
+def check_ref(ref: str) -> str:
+    """A ref a person typed, refused unless it is plainly a ref (never an option or a path
+    outside ``refs/``)."""
+    if ref == KNOWN_GOOD:
+        return ref
+    bad = (
+        not _REF.match(ref)
+        or ".." in ref
+        or "//" in ref
+        or ref.endswith(("/", ".lock", "."))
+        or "@{" in ref
+    )
+    if bad:
+        raise LockwardenError(
+            f"{ref[:80]!r} is not a git ref: give a commit sha, a branch, a tag or '{KNOWN_GOOD}'"
+        )
+    return ref
+
+
+def resolve_rollback(
+    root: Path,
+    to: str,
+    config: RepoConfig,
+    *,
+    resolve_ref: Callable[[str], str | None],
+) -> RollbackTarget:
+    """The locks to restore. ``root`` is a checkout of the default branch with its history;
+    ``resolve_ref`` turns a ref into a commit sha here (fetching it if needed) or None."""
+    check_ref(to)
+    current = {env.lock_path: _read(root / env.lock_path) for env in config.environments}
+    if to == KNOWN_GOOD:
+        entries = read_ledger(root, "HEAD")
+        good = [e for e in entries if e.known_good]
+        if not good:
+            raise LockwardenError(
+                "the ledger has no known-good set yet: merge a Lockwarden pull request whose "
+                "tests pass first, or give a commit, branch or tag"
+            )
+        for entry in good:
+            target = _target(root, to, entry.commit, entry, config)
+            if any(current.get(path) != text for path, text in target.locks.items()):
+                return target
+        raise LockwardenError(
+            f"the locks already match every known-good set (newest: {good[0].commit[:12]}); "
+            "nothing to roll back"
+        )
+    sha = resolve_ref(to)
+    if sha is None:
+        raise LockwardenError(f"no commit, branch or tag named {to!r} was found")
+    at = read_ledger(root, sha, limit=1)
+    target = _target(root, to, sha, at[0] if at and at[0].commit == sha else None, config)
+    if not target.locks:
+        raise LockwardenError(
+            f"{to} ({sha[:12]}) has none of the locks of this repository's environments"
+        )
+    return target
+
+
+def _target(
+    root: Path, to: str, sha: str, entry: LedgerEntry | None, config: RepoConfig
+) -> RollbackTarget:
+    locks: dict[str, str] = {}
+    missing = []
+    for env in config.environments:
+        text = file_at(root, sha, env.lock_path)
+        if text is None:
+            missing.append(env.name)
+        else:
+            locks[env.lock_path] = text
+    return RollbackTarget(
+        to=to,
+        sha=sha,
+        entry=entry,
+        locks=locks,
+        digests=_digests(root, sha, [e.name for e in config.environments]),
+        missing=tuple(missing),
+    )
+
+
+def _digests(root: Path, sha: str, names: list[str]) -> dict[str, str]:
+    """For each environment, the digest of the newest ledger entry at or before ``sha`` that
+    built it: the image of exactly those locks."""
+    out: dict[str, str] = {}
+    for entry in read_ledger(root, sha):
+        for env in entry.environments:
+            if env.name in names and env.name not in out and env.digest:
+                out[env.name] = env.digest
+        if len(out) == len(names):
+            break
+    return out
+
+
+def file_at(root: Path, rev: str, path: str) -> str | None:
+    result = shell.run(["git", "cat-file", "blob", f"{rev}:{path}"], cwd=root, timeout_s=60)
+    return result.stdout if result.ok else None
+
+
+def local_ref(root: Path) -> Callable[[str], str | None]:
+    """Resolve refs in a local checkout (``rev-parse``), for the CLI."""
+
+    def resolve(ref: str) -> str | None:
+        result = shell.run(
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            cwd=root,
+            timeout_s=60,
+        )
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    return resolve
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text("utf-8") if path.is_file() else None

@@ -1,0 +1,187 @@
+"""Rollback targets (a ref, or the newest known-good ledger entry) and ``lockwarden rollback``:
+locally it restores the locks in place; with ``--repo`` the App opens a rollback PR."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import main
+from bot.config import load_config
+from bot.errors import LockwardenError
+from bot.github_jobs import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.ledger import LockRecord, commit_message, trailers
+from bot.rollback import check_ref, local_ref, resolve_rollback
+from tests.pipeline.conftest import Repo, env_config, new_repo
+from tests.support.fake_github import FakeGitHub
+from tests.support.github_app import Bot
+from tests.support.index_server import PackageIndex
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Alice",
+    "GIT_AUTHOR_EMAIL": "alice@example.com",
+    "GIT_COMMITTER_NAME": "Alice",
+    "GIT_COMMITTER_EMAIL": "alice@example.com",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=root, env=GIT_ENV, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def lockwarden(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def commit_locks(repo: Repo, subject: str, tests: str | None = "passed") -> str:
+    """Commit everything with ledger trailers for the serve lock, as a merged refresh."""
+    text = repo.lock_text("serve")
+    record = LockRecord("serve", "requirements/serve.txt", text, "sha256:" + "ab" * 32, tests)
+    git(repo.root, "add", "-A")
+    message = commit_message(subject, "", trailers("full", [record]))
+    git(repo.root, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo.root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def history(tmp_path: Path, package_index: PackageIndex) -> tuple[Repo, str, str]:
+    """A repository whose serve lock went beta 1.0.0 (known-good) -> 2.0.0 (known-good)."""
+    package_index.publish("beta", "1.0.0")
+    repo = new_repo(tmp_path, package_index)
+    repo.spec("serve", "beta")
+    repo.configure(env_config("serve", backend="pip-tools"))
+    git(repo.root, "init", "-q", "-b", "main")
+    cache = {"LOCKWARDEN_CACHE_DIR": str(repo.cache_dir)}
+    assert lockwarden("run", "--no-build", str(repo.root), env=cache).exit_code == 0
+    first = commit_locks(repo, "Refresh locks: serve")
+    package_index.publish("beta", "2.0.0")
+    done = lockwarden("run", "--no-build", "--upgrade", str(repo.root), env=cache)
+    assert done.exit_code == 0, done.output
+    second = commit_locks(repo, "Refresh locks: serve")
+    assert "beta==2.0.0" in repo.lock_text("serve")
+    return repo, first, second
+
+
+@pytest.mark.slow
+def test_known_good_is_the_newest_set_that_differs_from_the_current_locks(
+    history: tuple[Repo, str, str],
+) -> None:
+    repo, first, _ = history
+    config = load_config(repo.root).config
+    target = resolve_rollback(repo.root, "known-good", config, resolve_ref=local_ref(repo.root))
+    assert target.sha == first
+    assert "beta==1.0.0" in target.locks["requirements/serve.txt"]
+    assert target.digests == {"serve": "sha256:" + "ab" * 32}
+    assert target.entry is None or target.entry.commit == first
+
+
+@pytest.mark.slow
+def test_cli_restores_the_locks_in_place_and_names_the_digests(
+    history: tuple[Repo, str, str],
+) -> None:
+    repo, first, _ = history
+    env = {"LOCKWARDEN_CACHE_DIR": str(repo.cache_dir)}
+    result = lockwarden("rollback", "--to", "known-good", "--no-build", str(repo.root), env=env)
+    assert result.exit_code == 0, result.output
+    assert f"Restored the locks of known-good ({first[:12]})" in result.output
+    assert "serve: sha256:" + "ab" * 32 in result.output
+    assert "beta==1.0.0" in repo.lock_text("serve")
+    assert repo.lock_text("serve") == git(repo.root, "show", f"{first}:requirements/serve.txt") + (
+        "\n"
+    )
+
+    # a ref works too; an unknown one and a malformed one are refused with exit 2
+    result = lockwarden("rollback", "--to", "HEAD", "--no-build", str(repo.root), env=env)
+    assert result.exit_code == 0, result.output
+    assert "beta==2.0.0" in repo.lock_text("serve")
+    for bad, said in (("no-such-branch", "no commit, branch or tag"), ("../x", "not a git ref")):
+        result = lockwarden("rollback", "--to", bad, "--no-build", str(repo.root), env=env)
+        assert result.exit_code == 2
+        assert said in result.output
+
+
+def test_known_good_needs_a_passing_entry(tmp_path: Path, package_index: PackageIndex) -> None:
+    package_index.publish("beta", "1.0.0")
+    repo = new_repo(tmp_path, package_index)
+    repo.spec("serve", "beta")
+    repo.write("requirements/serve.txt", "beta==1.0.0\n")
+    repo.configure(env_config("serve"))
+    git(repo.root, "init", "-q", "-b", "main")
+    commit_locks(repo, "Refresh locks: serve", tests="failed")
+    config = load_config(repo.root).config
+    with pytest.raises(LockwardenError, match="no known-good set yet"):
+        resolve_rollback(repo.root, "known-good", config, resolve_ref=local_ref(repo.root))
+    # the only known-good set is the current one: nothing to roll back to
+    repo.write("requirements/serve.txt", "beta==1.0.0\n")
+    commit_locks(repo, "Refresh locks: serve", tests="passed")
+    with pytest.raises(LockwardenError, match="already match every known-good set"):
+        resolve_rollback(repo.root, "known-good", config, resolve_ref=local_ref(repo.root))
+    # a commit without the locks
+    empty_tree = git(repo.root, "hash-object", "-t", "tree", "/dev/null")
+    empty = git(repo.root, "commit-tree", empty_tree, "-m", "empty")
+    git(repo.root, "branch", "empty", empty)
+    with pytest.raises(LockwardenError, match="has none of the locks"):
+        resolve_rollback(repo.root, "empty", config, resolve_ref=local_ref(repo.root))
+    assert local_ref(repo.root)(empty[:10]) == empty
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["-x", "../etc", "a..b", "a//b", "main/", "x.lock", "x@{1}", "a b", "", "x" * 101, "."],
+)
+def test_refs_that_are_not_plain_refs_are_refused(ref: str) -> None:
+    with pytest.raises(LockwardenError, match="not a git ref"):
+        check_ref(ref)
+
+
+@pytest.mark.parametrize("ref", ["known-good", "main", "v1.2.0", "release/2026-11", "a1b2c3d"])
+def test_plain_refs_are_accepted(ref: str) -> None:
+    assert check_ref(ref) == ref
+
+
+@pytest.mark.slow
+def test_cli_opens_the_rollback_pull_request_through_the_app(
+    tmp_path: Path, package_index: PackageIndex
+) -> None:
+    package_index.publish("beta", "1.0.0")
+    with FakeGitHub(tmp_path / "github") as fake:
+        installation = fake.create_installation("acme")
+        fake.create_repo(
+            "acme/svc",
+            files={"requirements/serve.in": f"--index-url {package_index.url}\nbeta\n"},
+            installation=installation,
+        )
+        bot = Bot(fake, tmp_path / "cache")
+        bot.run_all(bot.deliver("push", fake.payload("push", repo="acme/svc")))
+        first = next(p for p in fake.pulls("acme/svc") if p.head == REFRESH_BRANCH)
+        good = fake.merge_pull("acme/svc", first.number, method="squash")
+        fake.push_files("acme/svc", {"requirements/serve.txt": "beta==1.0.0\n"})
+
+        env = {
+            "LOCKWARDEN_APP_ID": str(fake.app_id),
+            "LOCKWARDEN_PRIVATE_KEY": fake.private_key_pem,
+            "LOCKWARDEN_GITHUB_API_URL": fake.api_url,
+            "LOCKWARDEN_CACHE_DIR": str(tmp_path / "cache"),
+            "LOCKWARDEN_BUILDER": "none",
+        }
+        result = lockwarden("rollback", "--to", good[:12], "--repo", "acme/svc", env=env)
+        assert result.exit_code == 0, result.output
+        rollback = [p for p in fake.pulls("acme/svc", state="open") if p.head == ROLLBACK_BRANCH]
+        assert len(rollback) == 1
+        assert f"/pull/{rollback[0].number} (opened)" in result.output
+        lock = fake.read_file("acme/svc", "requirements/serve.txt", ref=ROLLBACK_BRANCH)
+        assert lock == fake.read_file("acme/svc", "requirements/serve.txt", ref=good)
+
+        result = lockwarden("rollback", "--to", "main", "--repo", "acme/nope", env=env)
+        assert result.exit_code == 2
+        assert "not installed" in result.output
