@@ -46,6 +46,7 @@ from bot.github.ensure import (
 )
 from bot.jobs import JobRequest
 from bot.ledger import LedgerEntry, parse_trailers
+from bot.locks.spec import read_spec_tree
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
 from bot.pipeline.results import RunResult
@@ -101,6 +102,8 @@ class BranchUpdate:
     """Publish nothing when a compile fails (a command's error goes in its reply instead)."""
     title: str | None = None
     notes: str = ""
+    narrow: bool = False
+    """Recompile only the environments whose specs the edit changed (and those downstream)."""
 
 
 @dataclass(frozen=True)
@@ -232,11 +235,18 @@ class JobRunner:
         if state.blocked and update.stop_on_failure:
             return BranchOutcome(None, None, state, {})
         edited: dict[str, str] = dict(state.carried)
+        options = update.options
         if update.edit is not None:
-            edited.update(update.edit(repo, config, state))
+            changed = update.edit(repo, config, state)
+            edited.update(changed)
+            touched = reading(repo.path, config, changed)
+            if update.narrow and touched and not options.environments:
+                # Only the edited environments and those they constrain are recompiled;
+                # the others keep the branch's locks.
+                options = replace(options, environments=touched)
         result = refresh(
             Workspace(root=repo.path, repo=job.repo),
-            replace(update.options, write=False, seed_locks={**state.seeds, **update.seeds}),
+            replace(options, write=False, seed_locks={**state.seeds, **update.seeds}),
             self._settings,
         )
         if update.stop_on_failure and any(r.status == "failed" for r in result.compiled.results):
@@ -426,6 +436,25 @@ class JobRunner:
             raise
         except Exception as exc:  # pragma: no cover - defensive: every clone error is reported
             raise LockwardenError(f"{job.repo}: clone failed: {exc}") from exc
+
+
+def reading(root: Path, config: RepoConfig, files: Mapping[str, str]) -> tuple[str, ...]:
+    """Environments whose spec (or a spec it includes) is one of ``files``; () when a file is
+    no spec (the ignore rules): then every environment is concerned."""
+    names = []
+    for path in files:
+        found = []
+        for env in config.environments:
+            try:
+                spec_files = read_spec_tree(root, env.spec).files
+            except LockwardenError:
+                spec_files = (env.spec,)
+            if path in spec_files:
+                found.append(env.name)
+        if not found:
+            return ()
+        names += found
+    return tuple(dict.fromkeys(names))
 
 
 def _ledger_entry(gh: GitHub[Any], repo: str, sha: str) -> LedgerEntry | None:

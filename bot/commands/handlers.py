@@ -259,6 +259,7 @@ class CommandRunner:
             branch=branch,
             edit=edit,
             stop_on_failure=True,
+            narrow=True,
         )
         return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
 
@@ -369,7 +370,7 @@ class CommandRunner:
                     raise CommandFailed(messages.ROLLBACK_UNCHANGED.format(package=package))
             return written
 
-        update = BranchUpdate(branch=branch, edit=edit, stop_on_failure=True)
+        update = BranchUpdate(branch=branch, edit=edit, stop_on_failure=True, narrow=True)
         return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
 
     def _refresh(self, ctx: CommandContext, command: Refresh) -> str:

@@ -112,3 +112,17 @@ def test_edits_that_conflict_with_the_default_branch(world: World) -> None:
     assert "beta<3" in world.file("requirements/serve.in")
     body = fake.pull(REPO, world.pull.number).body or ""
     assert "were dropped" in body
+
+
+def test_a_pin_in_one_environment_leaves_the_others_as_the_pull_request_has_them(
+    world: World,
+) -> None:
+    serve = world.file("requirements/serve.txt")
+    world.comment("/lockwarden pin gamma==1.0.0 --env train")
+    assert "gamma==1.0.0  # pinned by @alice" in world.file("requirements/train.in")
+    assert "gamma==1.0.0" in world.file("requirements/train.txt")
+    assert "beta==2.0.0" in world.file("requirements/train.txt")
+    assert world.file("requirements/serve.txt") == serve
+    reply = world.reply_to("/lockwarden pin gamma==1.0.0 --env train")
+    assert "| `train` | `gamma` | 1.1.0 | 1.0.0 |" in reply
+    assert "`serve`" not in reply.split("| environment |")[-1]
