@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -13,6 +16,7 @@ from bot import __version__
 from bot.errors import LockwardenError
 
 if TYPE_CHECKING:
+    from bot.queue_postgres import JobRow, ProcrastinateQueue
     from bot.settings import Settings
 
 
@@ -251,6 +255,69 @@ def _rollback_on_github(full_name: str, to: str) -> None:
         click.echo(f"  redeploy {env}: {digest}")
 
 
+@main.command("refresh")
+@click.argument("full_name", metavar="OWNER/NAME")
+@click.option("--env", "environments", multiple=True, help="Only this environment (repeatable).")
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    metavar="PKG[==VER]",
+    help="Targeted refresh of one package (repeatable); default: a full refresh.",
+)
+def refresh_command(
+    full_name: str, environments: tuple[str, ...], packages: tuple[str, ...]
+) -> None:
+    """Queue a refresh of OWNER/NAME now (LOCKWARDEN_DATABASE_URL and App settings)."""
+    import uuid
+
+    import psycopg
+
+    from bot.github.client import GitHubApp, installation_id_for
+    from bot.jobs import JobRequest
+    from bot.pipeline.compile import parse_targets
+    from bot.settings import app_credentials, load_settings
+
+    try:
+        targets = parse_targets(packages)
+        settings = load_settings()
+        installation = installation_id_for(GitHubApp(app_credentials(settings)), full_name)
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    request = JobRequest(
+        kind="refresh",
+        repo=full_name,
+        installation_id=installation,
+        delivery_id=f"cli:{uuid.uuid4().hex}",
+        payload={
+            "mode": "targeted" if targets else "full",
+            "packages": list(targets),
+            "environments": list(environments),
+            "trigger": "cli",
+        },
+    )
+    with _queue(settings) as queue:
+        try:
+            job_id = queue.enqueue(request)
+        except psycopg.Error as exc:
+            _unreachable(exc)
+    click.echo(f"queued refresh of {full_name} as job {job_id}")
+
+
+def _queue(settings: Settings) -> ProcrastinateQueue:
+    from bot.queue_postgres import ProcrastinateQueue
+    from bot.schedules import Pace
+
+    return ProcrastinateQueue(
+        _database_url(settings),
+        spread_s=settings.schedule_spread_s,
+        pace=Pace(settings.schedule_per_minute, settings.schedule_per_hour),
+        heartbeat_s=settings.worker_heartbeat_s,
+        stalled_after_s=settings.stalled_after_s,
+    )
+
+
 def _database_url(settings: Settings) -> str:
     """``LOCKWARDEN_DATABASE_URL``, or exit 2 saying it is needed."""
     if settings.database_url is None or not settings.database_url.get_secret_value():
@@ -274,6 +341,7 @@ def migrate() -> None:
     """Create or update the job queue's tables in LOCKWARDEN_DATABASE_URL (idempotent)."""
     import psycopg
 
+    from bot.logs import configure_logging
     from bot.queue_postgres import ProcrastinateQueue
     from bot.settings import load_settings
 
@@ -282,6 +350,7 @@ def migrate() -> None:
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    configure_logging(settings)
     try:
         with ProcrastinateQueue(_database_url(settings)) as queue:
             queue.migrate()
@@ -298,7 +367,12 @@ def migrate() -> None:
     type=click.IntRange(min=1),
     help="Jobs run at once (jobs of one repository still run one at a time).",
 )
-def worker(concurrency: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    help="Serve Prometheus metrics on this port (0: off). Default: LOCKWARDEN_METRICS_PORT.",
+)
+def worker(concurrency: int, metrics_port: int | None) -> None:
     """Run the jobs queued in LOCKWARDEN_DATABASE_URL until SIGINT or SIGTERM.
 
     A failing job is retried with backoff; run `lockwarden migrate` once before.
@@ -307,7 +381,7 @@ def worker(concurrency: int) -> None:
 
     from bot.github.client import GitHubApp
     from bot.github_jobs import JobRunner
-    from bot.queue_postgres import ProcrastinateQueue
+    from bot.logs import configure_logging
     from bot.settings import app_credentials, load_settings
 
     try:
@@ -316,12 +390,15 @@ def worker(concurrency: int) -> None:
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    with ProcrastinateQueue(_database_url(settings)) as queue:
+    configure_logging(settings)
+    with _queue(settings) as queue:
         try:
             queue.ping()
         except psycopg.Error as exc:
             _unreachable(exc)
-        queue.run_worker(JobRunner(app, settings).run, concurrency=concurrency)
+        port = settings.metrics_port if metrics_port is None else metrics_port
+        with _serving_metrics(port, queue):
+            queue.run_worker(JobRunner(app, settings, schedules=queue).run, concurrency=concurrency)
 
 
 @main.command()
@@ -347,7 +424,8 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     from bot.github.client import GitHubApp
     from bot.github_jobs import JobRunner
     from bot.jobs import InMemoryQueue, run_worker
-    from bot.queue_postgres import ProcrastinateQueue
+    from bot.logs import configure_logging
+    from bot.queue_postgres import SCHEDULER_QUEUE, ProcrastinateQueue
     from bot.server.app import create_app
     from bot.settings import app_credentials, load_settings
 
@@ -355,18 +433,17 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     try:
         settings = load_settings()
         app = GitHubApp(app_credentials(settings))
-        if settings.database_url is not None:
-            queue = ProcrastinateQueue(_database_url(settings))
-        else:
-            queue = InMemoryQueue()
+        queue = _queue(settings) if settings.database_url is not None else InMemoryQueue()
         web = create_app(settings, queue)
     except LockwardenError as exc:
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    configure_logging(settings)
     stop = threading.Event()
-    handle = JobRunner(app, settings).run
+    schedules = queue if isinstance(queue, ProcrastinateQueue) else None
+    handle = JobRunner(app, settings, schedules=schedules).run
     worker: threading.Thread | None = None
     if isinstance(queue, InMemoryQueue):
         worker = threading.Thread(
@@ -383,15 +460,140 @@ def serve(host: str, port: int, with_worker: bool) -> None:
             name="lockwarden-worker",
             daemon=True,
         )
+    else:
+        # The receiver is also the scheduler: it runs the periodic scheduling pass (workers
+        # run it too when no receiver does; it never runs twice at once).
+        worker = threading.Thread(
+            target=queue.run_worker,
+            args=(None,),
+            kwargs={
+                "queues": (SCHEDULER_QUEUE,),
+                "install_signal_handlers": False,
+                "stop": stop,
+            },
+            name="lockwarden-scheduler",
+            daemon=True,
+        )
     if worker is not None:
         worker.start()
     try:
         # One access-log line per delivery costs more than handling it; the receiver counts
-        # deliveries in /metrics instead.
-        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+        # deliveries in /metrics instead. No log_config: uvicorn's lines go through ours.
+        uvicorn.run(
+            web,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            log_config=None,
+        )
     finally:
         stop.set()
         if worker is not None:
             worker.join(timeout=30)
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
+
+
+@contextlib.contextmanager
+def _serving_metrics(port: int, queue: object) -> Iterator[None]:
+    """Prometheus metrics on ``port`` for the block (0: none); a port that cannot be bound
+    stops start-up."""
+    from bot.metrics import start_metrics_server
+
+    try:
+        server = start_metrics_server(port, queue)
+    except OSError as exc:
+        click.echo(
+            f"error: cannot serve metrics on port {port} (--metrics-port, "
+            f"LOCKWARDEN_METRICS_PORT): {exc.strerror or exc}",
+            err=True,
+        )
+        sys.exit(2)
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
+_JOB_STATES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+
+
+@main.command("jobs")
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Jobs to show."
+)
+@click.option("--state", type=click.Choice(_JOB_STATES), help="Only jobs in this state.")
+@click.option("--repo", metavar="OWNER/NAME", help="Only jobs of this repository.")
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+def jobs_command(limit: int, state: str | None, repo: str | None, as_json: bool) -> None:
+    """List the newest jobs of the queue in LOCKWARDEN_DATABASE_URL, newest first.
+
+    Times are UTC: queued, scheduled (a retry's earliest start), last started, finished.
+    """
+    import psycopg
+
+    from bot.queue_postgres import ProcrastinateQueue
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        with ProcrastinateQueue(_database_url(settings)) as queue:
+            rows = queue.recent_jobs(limit, state=state, repo=repo)
+    except psycopg.errors.UndefinedTable:
+        click.echo("error: the job queue has no tables yet: run `lockwarden migrate`", err=True)
+        sys.exit(2)
+    except psycopg.Error as exc:
+        _unreachable(exc)
+    if as_json:
+        click.echo(json.dumps([_job_json(row) for row in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no jobs")
+        return
+    click.echo(_jobs_table(rows))
+
+
+def _job_json(row: JobRow) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(row).items()
+    }
+
+
+def _jobs_table(rows: list[JobRow]) -> str:
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+    header = ["ID", "KIND", "REPO", "STATE", "ATTEMPTS", "QUEUED", "STARTED", "FINISHED"]
+    # Most jobs never have a scheduled time; the column appears when one does (retries).
+    scheduled = any(row.scheduled_at is not None for row in rows)
+    if scheduled:
+        header.insert(6, "SCHEDULED")
+    table = [header]
+    for row in rows:
+        cells = [
+            str(row.id),
+            row.kind or "-",
+            row.repo or "-",
+            row.state,
+            str(row.attempts),
+            when(row.queued_at),
+            when(row.started_at),
+            when(row.finished_at),
+        ]
+        if scheduled:
+            cells.insert(6, when(row.scheduled_at))
+        table.append(cells)
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )

@@ -19,7 +19,7 @@ import yaml
 from githubkit import GitHub
 from githubkit.exception import GitHubException
 
-from bot.config import RepoConfig, load_config
+from bot.config import RepoConfig, Schedule, load_config
 from bot.errors import LockwardenError
 from bot.git import (
     BotIdentity,
@@ -44,9 +44,10 @@ from bot.github.ensure import (
     ensure_pull_request,
     split_repo,
 )
-from bot.jobs import JobRequest
+from bot.jobs import JobRequest, ScheduleBook
 from bot.ledger import LedgerEntry, parse_trailers
 from bot.locks.spec import read_spec_tree
+from bot.observe import stage
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
 from bot.pipeline.results import RunResult
@@ -154,9 +155,11 @@ class JobRunner:
         *,
         identity: BotIdentity | None = None,
         git_base_url: str | None = None,
+        schedules: ScheduleBook | None = None,
     ) -> None:
         self._app = app
         self._settings = settings
+        self._schedules = schedules
         self._identity = identity or BotIdentity()
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
@@ -171,6 +174,7 @@ class JobRunner:
             "refresh": self.refresh,
             "onboard": self.onboard,
             "cleanup": self.cleanup,
+            "forget": self.forget,
             "command": CommandRunner(self, self._settings.app_slug).run,
         }
         handler = handlers.get(job.kind)
@@ -199,6 +203,8 @@ class JobRunner:
             # configure -> compile -> build -> verify -> publish, keeping the review edits
             # and pins already on the branch
             update = self.update_branch(job, gh, repo, BranchUpdate(options=options))
+        if update.result is not None:
+            self._remember_schedule(job, update.result.config.config.schedule)
         published = update.published
         if published is None:  # pragma: no cover - only commands stop before publishing
             return JobOutcome("refresh", job.repo, "skipped")
@@ -350,10 +356,11 @@ class JobRunner:
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             repo = self.clone(job, Path(tmp))
             loaded = load_config(repo.path)
-            if loaded.source != "discovery":
-                return JobOutcome("onboard", job.repo, "skipped", note="already configured")
             if not loaded.config.environments:
                 return JobOutcome("onboard", job.repo, "skipped", note="no environments found")
+            self._remember_schedule(job, loaded.config.schedule)
+            if loaded.source != "discovery":
+                return JobOutcome("onboard", job.repo, "skipped", note="already configured")
             text = onboarding_config(loaded.config.model_dump(mode="json", exclude_defaults=True))
             remote = fetch_branch(repo, ONBOARDING_BRANCH, token=self._token(job))
             if remote is not None and not bot_owns_branch(repo, ONBOARDING_BRANCH, self._identity):
@@ -416,7 +423,17 @@ class JobRunner:
             )
         return JobOutcome("cleanup", job.repo, "deleted" if deleted else "already gone", number)
 
+    def forget(self, job: JobRequest) -> JobOutcome:
+        """The App was uninstalled from the repository: no more scheduled refreshes."""
+        if self._schedules is not None:
+            self._schedules.forget_schedule(job.repo)
+        return JobOutcome("forget", job.repo, "forgotten")
+
     # -- helpers ---------------------------------------------------------------------------
+
+    def _remember_schedule(self, job: JobRequest, schedule: Schedule) -> None:
+        if self._schedules is not None:
+            self._schedules.upsert_schedule(job.repo, job.installation_id, schedule)
 
     def token(self, job: JobRequest) -> Any:
         return self._token(job)
@@ -427,6 +444,7 @@ class JobRunner:
 
         return current
 
+    @stage("checkout")
     def clone(self, job: JobRequest, into: Path, *, depth: int | None = 50) -> Clone:
         base = self._git_base_url or _git_base(self._settings.github_api_url)
         url = f"{base.rstrip('/')}/{job.repo}.git"

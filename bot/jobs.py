@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
+from bot.observe import run_job
+
 logger = logging.getLogger(__name__)
 
 JobKind: TypeAlias = Literal["refresh", "onboard", "cleanup", "command", "forget"]
@@ -69,6 +71,15 @@ class JobQueue(Protocol):
         """Store the job durably and return its id; ``None`` when a job with the same
         ``dedupe_key`` was already accepted. Raises when the job could not be stored."""
         ...
+
+
+class ScheduleBook(Protocol):
+    """Where the workers record each repository's refresh schedule (read from its config by
+    every refresh), for the scheduler to act on."""
+
+    def upsert_schedule(self, repo: str, installation_id: int, schedule: Any) -> None: ...
+
+    def forget_schedule(self, repo: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,6 @@ def run_worker(
             stop.wait(poll_s)
             continue
         try:
-            handle(job.request)
+            run_job(handle, job.request, job.id)
         except Exception:
             logger.exception("job %s (%s %s) failed", job.id, job.request.kind, job.request.repo)

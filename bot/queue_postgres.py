@@ -23,20 +23,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
 import psycopg
 import psycopg_pool
-from procrastinate import App, PsycopgConnector, RetryStrategy, SyncPsycopgConnector
+from procrastinate import (
+    App,
+    JobContext,
+    PsycopgConnector,
+    RetryStrategy,
+    SyncPsycopgConnector,
+)
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import JobDeferrer
 from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
 
+from bot.config import Schedule
 from bot.jobs import JOB_KINDS, JobKind, JobRequest
+from bot.observe import run_job
+from bot.schedules import DueRepo, Pace, Recent, admit, next_run
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,31 @@ CREATE TABLE IF NOT EXISTS lockwarden_deliveries (
     job_id bigint,
     accepted_at timestamptz NOT NULL DEFAULT now()
 )
+"""
+
+SCHEDULER_QUEUE = "lockwarden-scheduler"
+TICK_TASK_NAME = "lockwarden.schedule_tick"
+TICK_BATCH = 1000
+"""Due repositories looked at per tick; the rest are due at the next one."""
+
+SCHEDULES_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS lockwarden_schedules (
+    repo text PRIMARY KEY,
+    installation_id bigint NOT NULL,
+    cron text NOT NULL,
+    timezone text NOT NULL,
+    next_run_at timestamptz NOT NULL,
+    last_enqueued_at timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS lockwarden_schedules_due ON lockwarden_schedules (next_run_at);
+CREATE TABLE IF NOT EXISTS lockwarden_schedule_runs (
+    installation_id bigint NOT NULL,
+    repo text NOT NULL,
+    enqueued_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lockwarden_schedule_runs_recent
+    ON lockwarden_schedule_runs (installation_id, enqueued_at);
 """
 
 
@@ -101,6 +138,11 @@ class ProcrastinateQueue:
         timeout_s: float = 5.0,
         max_pool_size: int = 4,
         retry_exponential_wait: int = EXPONENTIAL_WAIT_S,
+        spread_s: int = 3600,
+        pace: Pace | None = None,
+        tick_cron: str = "* * * * *",
+        heartbeat_s: float = 10.0,
+        stalled_after_s: float = 60.0,
     ) -> None:
         self._database_url = database_url
         self._connect_timeout = max(1, int(timeout_s))
@@ -109,9 +151,25 @@ class ProcrastinateQueue:
         self.task = self.app.task(
             name=TASK_NAME,
             queue=QUEUE_NAME,
-            pass_context=False,
+            pass_context=True,  # the job's id, for the log context
             retry=RetryStrategy(max_attempts=MAX_RETRIES, exponential_wait=retry_exponential_wait),
         )(self._run_job)
+        self._spread_s = spread_s
+        self._pace = pace or Pace()
+        self._heartbeat_s = heartbeat_s
+        self._stalled_after_s = stalled_after_s
+        # One scheduling pass a minute across every process: Procrastinate defers a periodic
+        # job once per period (a unique row per timestamp), the queueing lock keeps at most
+        # one waiting and the lock runs them one at a time.
+        self.tick_task = self.app.periodic(cron=tick_cron, periodic_id="schedules")(
+            self.app.task(
+                name=TICK_TASK_NAME,
+                queue=SCHEDULER_QUEUE,
+                lock="schedule-tick",
+                queueing_lock="schedule-tick",
+                pass_context=False,
+            )(self._tick)
+        )
         # Deferring goes through Procrastinate's job manager on a connection of this pool, so
         # the job insert joins the transaction that records the delivery.
         self._defer_manager = JobManager(SyncPsycopgConnector())
@@ -165,22 +223,27 @@ class ProcrastinateQueue:
                 conn.execute(SchemaManager.get_schema())
                 logger.info("applied the Procrastinate schema")
             conn.execute(DELIVERIES_TABLE_SQL)
+            conn.execute(SCHEDULES_TABLE_SQL)
 
     def enqueue(self, request: JobRequest) -> str | None:
-        kwargs = request_to_kwargs(request)
         with self._connection() as conn, conn.transaction():
-            inserted = conn.execute(
-                "INSERT INTO lockwarden_deliveries (dedupe_key) VALUES (%s) "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
-                (request.dedupe_key,),
-            ).fetchone()
-            if inserted is None:
-                return None
-            job_id = self._defer(conn, request, kwargs)
-            conn.execute(
-                "UPDATE lockwarden_deliveries SET job_id = %s WHERE dedupe_key = %s",
-                (job_id, request.dedupe_key),
-            )
+            return self._enqueue_in(conn, request)
+
+    def _enqueue_in(self, conn: psycopg.Connection[Any], request: JobRequest) -> str | None:
+        """Record the key and insert the job inside the caller's transaction."""
+        kwargs = request_to_kwargs(request)
+        inserted = conn.execute(
+            "INSERT INTO lockwarden_deliveries (dedupe_key) VALUES (%s) "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+            (request.dedupe_key,),
+        ).fetchone()
+        if inserted is None:
+            return None
+        job_id = self._defer(conn, request, kwargs)
+        conn.execute(
+            "UPDATE lockwarden_deliveries SET job_id = %s WHERE dedupe_key = %s",
+            (job_id, request.dedupe_key),
+        )
         return str(job_id)
 
     def _defer(self, conn: psycopg.Connection[Any], request: JobRequest, kwargs: Any) -> int:
@@ -209,19 +272,107 @@ class ProcrastinateQueue:
                 # The waiting job started in between: its queueing lock is free again.
         raise RuntimeError(f"could not queue a refresh of {request.repo}: queueing lock busy")
 
+    # -- schedules -------------------------------------------------------------------------
+
+    def upsert_schedule(
+        self, repo: str, installation_id: int, schedule: Schedule, *, now: datetime | None = None
+    ) -> None:
+        """Remember ``repo``'s schedule (from its config); its next run is kept unless the
+        schedule itself changed."""
+        moment = now or datetime.now(UTC)
+        due = next_run(schedule, repo, moment, spread_s=self._spread_s)
+        with self._connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO lockwarden_schedules "
+                "(repo, installation_id, cron, timezone, next_run_at) "
+                "VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (repo) DO UPDATE SET "
+                "installation_id = EXCLUDED.installation_id, cron = EXCLUDED.cron, "
+                "timezone = EXCLUDED.timezone, updated_at = now(), next_run_at = CASE "
+                "WHEN lockwarden_schedules.cron = EXCLUDED.cron "
+                "AND lockwarden_schedules.timezone = EXCLUDED.timezone "
+                "THEN lockwarden_schedules.next_run_at ELSE EXCLUDED.next_run_at END",
+                (repo, installation_id, schedule.cron, schedule.timezone, due),
+            )
+
+    def forget_schedule(self, repo: str) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM lockwarden_schedules WHERE repo = %s", (repo,))
+
+    def run_schedules(self, now: datetime | None = None) -> tuple[str, ...]:
+        """One scheduling pass: enqueue a full refresh for every due repository the pace
+        admits and move each to its next run, in one transaction (a pass that fails
+        enqueues nothing and moves nothing). Returns the repositories enqueued."""
+        moment = now or datetime.now(UTC)
+        with self._connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT repo, installation_id, cron, timezone, next_run_at "
+                "FROM lockwarden_schedules WHERE next_run_at <= %s "
+                "ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                (moment, TICK_BATCH),
+            ).fetchall()
+            if not rows:
+                return ()
+            due = [DueRepo(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
+            counts = conn.execute(
+                "SELECT installation_id, "
+                "count(*) FILTER (WHERE enqueued_at > %s - interval '1 minute'), count(*) "
+                "FROM lockwarden_schedule_runs "
+                "WHERE installation_id = ANY(%s) AND enqueued_at > %s - interval '1 hour' "
+                "GROUP BY installation_id",
+                (moment, list({d.installation_id for d in due}), moment),
+            ).fetchall()
+            recent = {int(r[0]): Recent(int(r[1]), int(r[2])) for r in counts}
+            enqueued = []
+            for row in admit(due, recent, self._pace):
+                request = JobRequest(
+                    kind="refresh",
+                    repo=row.repo,
+                    installation_id=row.installation_id,
+                    delivery_id=f"schedule:{row.repo}:{row.due_at.isoformat()}",
+                    payload={"mode": "full", "trigger": "schedule"},
+                )
+                self._enqueue_in(conn, request)
+                schedule = Schedule(cron=row.cron, timezone=row.timezone)
+                conn.execute(
+                    "UPDATE lockwarden_schedules SET next_run_at = %s, last_enqueued_at = %s "
+                    "WHERE repo = %s",
+                    (
+                        next_run(schedule, row.repo, moment, spread_s=self._spread_s),
+                        moment,
+                        row.repo,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO lockwarden_schedule_runs (installation_id, repo, enqueued_at) "
+                    "VALUES (%s, %s, %s)",
+                    (row.installation_id, row.repo, moment),
+                )
+                enqueued.append(row.repo)
+            conn.execute(
+                "DELETE FROM lockwarden_schedule_runs WHERE enqueued_at < %s - interval '1 hour'",
+                (moment,),
+            )
+        if enqueued:
+            logger.info("scheduled refreshes enqueued: %s", ", ".join(enqueued))
+        return tuple(enqueued)
+
+    def _tick(self, timestamp: int) -> None:
+        self.run_schedules()
+
     # -- the worker's side -----------------------------------------------------------------
 
-    def _run_job(self, **kwargs: Any) -> None:
+    def _run_job(self, context: JobContext, /, **kwargs: Any) -> None:
         if self._handle is None:
             raise _Unhandled("this process has no job handler")
         request = request_from_kwargs(kwargs)
-        logger.info("job %s %s (delivery %s)", request.kind, request.repo, request.delivery_id)
-        self._handle(request)
+        run_job(self._handle, request, str(context.job.id))
 
     def run_worker(
         self,
-        handle: Callable[[JobRequest], object],
+        handle: Callable[[JobRequest], object] | None,
         *,
+        queues: tuple[str, ...] = (QUEUE_NAME, SCHEDULER_QUEUE),
         concurrency: int = 1,
         install_signal_handlers: bool = True,
         wait: bool = True,
@@ -234,6 +385,7 @@ class ProcrastinateQueue:
         self._handle = handle
         asyncio.run(
             self._work(
+                queues=queues,
                 concurrency=concurrency,
                 install_signal_handlers=install_signal_handlers,
                 wait=wait,
@@ -244,21 +396,28 @@ class ProcrastinateQueue:
     async def _work(
         self,
         *,
+        queues: tuple[str, ...],
         concurrency: int,
         install_signal_handlers: bool,
         wait: bool,
         stop: threading.Event | None,
     ) -> None:
         async with self.app.open_async():
+            # SIGTERM: Procrastinate stops taking jobs and lets the running ones finish; a
+            # worker killed before that is noticed by its missing heartbeats, and another
+            # worker's stalled-job check hands its job back to the queue.
             worker = asyncio.create_task(
                 self.app.run_worker_async(
-                    queues=[QUEUE_NAME],
+                    queues=list(queues),
                     concurrency=concurrency,
                     wait=wait,
                     install_signal_handlers=install_signal_handlers,
                     name="lockwarden",
+                    update_heartbeat_interval=self._heartbeat_s,
+                    stalled_worker_timeout=self._stalled_after_s,
                 )
             )
+            recovery = asyncio.create_task(self._retry_stalled_jobs(worker))
             while stop is not None and not worker.done():
                 if stop.is_set():
                     worker.cancel()
@@ -266,3 +425,110 @@ class ProcrastinateQueue:
                 await asyncio.wait({worker}, timeout=0.2)
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+
+    async def _retry_stalled_jobs(self, worker: asyncio.Task[None]) -> None:
+        """Hand back the jobs of workers that stopped sending heartbeats (killed, or their
+        machine gone): they run again, from the start, on a live worker."""
+        interval = max(1.0, self._stalled_after_s / 2)
+        while not worker.done():
+            try:
+                stalled = await self.app.job_manager.get_stalled_jobs(
+                    queue=QUEUE_NAME, seconds_since_heartbeat=self._stalled_after_s
+                )
+                for job in stalled:
+                    logger.warning("job %s stalled (its worker is gone): retrying it", job.id)
+                    await self.app.job_manager.retry_job(job)
+            except Exception:  # the database may be restarting: try again next time
+                logger.warning("could not check for stalled jobs", exc_info=True)
+            await asyncio.sleep(interval)
+
+    # -- what the queue holds (metrics, `lockwarden jobs`) -----------------------------------
+
+    def job_counts(self, *, timeout_s: float = 2.0) -> dict[str, int]:
+        """Jobs of the ``lockwarden`` queue by state; states without jobs are left out.
+        Raises ``psycopg.Error`` when the database does not answer within ``timeout_s``."""
+        rows = self._read(
+            "SELECT status::text, count(*) FROM procrastinate_jobs "
+            "WHERE queue_name = %s GROUP BY status",
+            (QUEUE_NAME,),
+            timeout_s,
+        )
+        return {str(state): int(count) for state, count in rows}
+
+    def recent_jobs(
+        self,
+        limit: int = 20,
+        *,
+        state: str | None = None,
+        repo: str | None = None,
+        timeout_s: float = 5.0,
+    ) -> list[JobRow]:
+        """The newest ``limit`` jobs of the ``lockwarden`` queue, newest first, optionally
+        only those in ``state`` or of ``repo``. Times come from Procrastinate's event log."""
+        params = (QUEUE_NAME, state, state, repo, repo, limit)
+        rows = self._read(RECENT_JOBS_SQL, params, timeout_s, pooled=False)
+        return [JobRow(*row) for row in rows]
+
+    def _read(
+        self, query: str, params: tuple[Any, ...], timeout_s: float, *, pooled: bool = True
+    ) -> list[Any]:
+        """Rows of a read-only query; connecting and running the query each give up after
+        ``timeout_s`` (a scrape must not hang on a database that is down). ``pooled=False``:
+        a connection of its own, for a one-off command, which then fails at once with the
+        database's own reason instead of the pool's retries."""
+        connection: contextlib.AbstractContextManager[psycopg.Connection[Any]]
+        if pooled:
+            self._pool.open(wait=False)  # no-op once open
+            connection = self._pool.connection(timeout=timeout_s)
+        else:
+            connection = psycopg.connect(
+                self._database_url, connect_timeout=max(1, math.ceil(timeout_s))
+            )
+        with connection as conn, conn.transaction():
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout_s * 1000)}",)
+            )
+            return conn.execute(query, params).fetchall()
+
+
+RECENT_JOBS_SQL = """
+SELECT j.id, j.args->>'kind', j.args->>'repo', j.args->>'delivery_id', j.status::text,
+    j.attempts, e.queued_at, j.scheduled_at, e.started_at,
+    -- a failed job retried by hand is waiting again: its old end is no end
+    CASE WHEN j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+        THEN e.finished_at END
+FROM procrastinate_jobs j
+LEFT JOIN LATERAL (
+    SELECT min(at) FILTER (WHERE type = 'deferred') AS queued_at,
+        max(at) FILTER (WHERE type = 'started') AS started_at,
+        max(at) FILTER (WHERE type IN ('succeeded', 'failed', 'cancelled', 'aborted'))
+            AS finished_at
+    FROM procrastinate_events WHERE job_id = j.id
+) e ON true
+WHERE j.queue_name = %s
+    AND (%s::procrastinate_job_status IS NULL OR j.status = %s::procrastinate_job_status)
+    AND (%s::text IS NULL OR j.args->>'repo' = %s)
+ORDER BY j.id DESC
+LIMIT %s
+"""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job of the queue, as ``lockwarden jobs`` shows it."""
+
+    id: int
+    kind: str | None
+    repo: str | None
+    delivery_id: str | None
+    state: str
+    attempts: int
+    queued_at: datetime | None
+    scheduled_at: datetime | None
+    """When a retry (or a deferred job) may run; None: as soon as possible."""
+    started_at: datetime | None
+    """The last start; a job waiting for its retry keeps it."""
+    finished_at: datetime | None

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import LockwardenError
@@ -105,6 +105,55 @@ class Settings(BaseSettings):
         description="PostgreSQL URL for the durable job queue; without it `serve` keeps jobs "
         "in memory.",
     )
+    schedule_spread_s: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Scheduled refreshes of different repositories due at the same time are "
+        "spread over this many seconds (each repository has a fixed offset).",
+    )
+    schedule_per_minute: int = Field(
+        default=10,
+        gt=0,
+        description="Scheduled refreshes started per installation per minute at most (GitHub "
+        "limits content creation to about 80 requests a minute).",
+    )
+    schedule_per_hour: int = Field(
+        default=80,
+        gt=0,
+        description="Scheduled refreshes started per installation per hour at most (GitHub: "
+        "about 500 content-creating requests an hour).",
+    )
+    worker_heartbeat_s: float = Field(
+        default=10.0, gt=0, description="How often a worker records that it is alive."
+    )
+    stalled_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job whose worker has sent no heartbeat for this long is handed "
+        "back to the queue and run again by another worker.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO",
+        description="Least severe log level written by `serve`, `worker` and `migrate`.",
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        description="Log lines as JSON objects (for log collectors) or as aligned text "
+        "(`console`, for people).",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port on which `lockwarden worker` serves Prometheus metrics (0: off).",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        # LOCKWARDEN_LOG_LEVEL=debug is as clear as DEBUG.
+        return value.upper() if isinstance(value, str) else value
 
 
 def load_settings() -> Settings:

@@ -16,6 +16,7 @@ from bot.locks.backends import CompileMode, LockBackend, tool_environment
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
+from bot.observe import stage
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import against_baseline, compile_environments, parse_targets
 from bot.pipeline.configure import configure
@@ -82,26 +83,28 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
     mode = _mode(options)
 
     # configure: environments from .github/lockwarden.yml or discovery
-    loaded = configure(workspace, options.environments)
+    with stage("configure"):
+        loaded = configure(workspace, options.environments)
     config = loaded.config
 
     # compile: in a staging copy, in constraint order; failures are values
-    with staging_copy(workspace) as stage:
-        for lock, text in options.seed_locks.items():
-            seeded = stage / lock
-            seeded.parent.mkdir(parents=True, exist_ok=True)
-            seeded.write_text(text, "utf-8")
-        compiled = compile_environments(
-            stage,
-            config,
-            make_backends(settings),
-            selected=options.environments,
-            mode=mode,
-            max_parallel=settings.max_parallel_compiles,
-            timeout_s=settings.compile_timeout_s,
-        )
-        if options.seed_locks:
-            compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
+    with staging_copy(workspace) as staging:
+        with stage("compile"):
+            for lock, text in options.seed_locks.items():
+                seeded = staging / lock
+                seeded.parent.mkdir(parents=True, exist_ok=True)
+                seeded.write_text(text, "utf-8")
+            compiled = compile_environments(
+                staging,
+                config,
+                make_backends(settings),
+                selected=options.environments,
+                mode=mode,
+                max_parallel=settings.max_parallel_compiles,
+                timeout_s=settings.compile_timeout_s,
+            )
+            if options.seed_locks:
+                compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
         locks = {r.name: r for r in compiled.results}
 
         # build: before (the workspace as it is) and after (the staging tree, new locks)
@@ -115,31 +118,33 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
             from bot.pipeline.build import build_images
             from bot.pipeline.verify import verify_images
 
-            images = build_images(
-                workspace.root,
-                stage,
-                workspace.repo,
-                config,
-                locks,
-                builder,
-                ImageCache(settings.cache_dir),
-                verify_reproducible=bool(
-                    options.verify_reproducible
-                    if options.verify_reproducible is not None
-                    else config.verify_reproducible
-                ),
-                timeout_s=settings.build_timeout_s,
-            )
+            with stage("build"):
+                images = build_images(
+                    workspace.root,
+                    staging,
+                    workspace.repo,
+                    config,
+                    locks,
+                    builder,
+                    ImageCache(settings.cache_dir),
+                    verify_reproducible=bool(
+                        options.verify_reproducible
+                        if options.verify_reproducible is not None
+                        else config.verify_reproducible
+                    ),
+                    timeout_s=settings.build_timeout_s,
+                )
 
             # verify: the lock installs as locked, and the tests pass, inside each image
-            tests = verify_images(stage, config, images, builder, run_tests=options.test)
+            with stage("test"):
+                tests = verify_images(staging, config, images, builder, run_tests=options.test)
 
-    # publish: write the new locks in place (never on a dry run)
-    written = (
-        write_locks(workspace.root, compiled.results)
-        if options.write and not options.dry_run
-        else ()
-    )
+    # publish: write the new locks in place (never on a dry run; GitHub jobs publish a pull
+    # request instead, timed as their own "publish" stage)
+    written: tuple[str, ...] = ()
+    if options.write and not options.dry_run:
+        with stage("publish"):
+            written = write_locks(workspace.root, compiled.results)
     return RunResult(
         repo=workspace.repo,
         config=loaded,

@@ -130,3 +130,24 @@ def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
     """A fresh fake GitHub (REST, git over HTTP, webhooks) for one test."""
     with FakeGitHub(tmp_path / "github") as github:
         yield github
+
+
+@pytest.fixture(autouse=True)
+def _undo_logging_configuration() -> Iterator[None]:
+    """`serve`, `worker` and `migrate` configure the process's logging (bot.logs): undo it
+    after each test, so no handler outlives the stream a test gave it."""
+    import logging
+
+    import structlog
+
+    from bot.logs import HANDLER_NAME
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()

@@ -51,11 +51,12 @@ def rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def jobs(url: str) -> list[tuple[Any, ...]]:
-    """(id, status, lock, queueing_lock, delivery id, attempts) of every job, oldest first."""
+    """(id, status, lock, queueing_lock, delivery id, attempts) of every repository job,
+    oldest first (the scheduler's periodic passes are left out)."""
     return rows(
         url,
         "SELECT id, status::text, lock, queueing_lock, args->>'delivery_id', attempts "
-        "FROM procrastinate_jobs ORDER BY id",
+        "FROM procrastinate_jobs WHERE queue_name = 'lockwarden' ORDER BY id",
     )
 
 

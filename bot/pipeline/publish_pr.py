@@ -28,6 +28,7 @@ from bot.github.ensure import (
     find_open_pull_request,
 )
 from bot.images import Finding
+from bot.observe import stage
 from bot.pipeline.results import RunResult
 from bot.report import messages
 from bot.report.pull_request import (
@@ -54,6 +55,7 @@ class PublishResult:
     note: str | None = None
 
 
+@stage("publish")
 def publish_pull_request(
     gh: GitHub[Any],
     clone: Clone,

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.responses import JSONResponse, Response
 
 from bot.jobs import JobQueue
+from bot.metrics import expose
 from bot.server import check_run, installation, issue_comment, messages, pull_request, push
 from bot.server.webhook import Router, WebhookMetrics, WebhookReceiver
 from bot.settings import Settings
@@ -35,6 +36,8 @@ def build_router() -> Router:
 def create_app(settings: Settings, queue: JobQueue) -> FastAPI:
     """The receiver. Raises ``SettingsError`` when ``LOCKWARDEN_WEBHOOK_SECRET`` is not set."""
     metrics = WebhookMetrics(CollectorRegistry(auto_describe=True))
+    # One /metrics: the receiver's, the jobs run in this process, and the queue's state.
+    expose(metrics.registry, queue)
     receiver = WebhookReceiver(settings, queue, build_router(), metrics)
 
     app = FastAPI(title="Lockwarden", docs_url=None, redoc_url=None, openapi_url=None)
@@ -64,6 +67,8 @@ def create_app(settings: Settings, queue: JobQueue) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # The queue's numbers come from the database: never on the event loop.
+        body = await anyio.to_thread.run_sync(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
