@@ -393,9 +393,14 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
     configure_logging(settings)
     with _queue(settings) as queue:
         try:
-            queue.ping()
+            ready = queue.schema_ready()
         except psycopg.Error as exc:
             _unreachable(exc)
+        if not ready:
+            click.echo(
+                "error: the queue's tables are missing: run `lockwarden migrate` first", err=True
+            )
+            sys.exit(2)
         port = settings.metrics_port if metrics_port is None else metrics_port
         with _serving_metrics(port, queue):
             queue.run_worker(JobRunner(app, settings, schedules=queue).run, concurrency=concurrency)

@@ -211,6 +211,16 @@ class ProcrastinateQueue:
         with self._connection() as conn:
             conn.execute("SELECT 1").fetchone()
 
+    def schema_ready(self) -> bool:
+        """True when ``lockwarden migrate`` has created every table the queue uses."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT to_regclass('procrastinate_jobs') IS NOT NULL "
+                "AND to_regclass('lockwarden_deliveries') IS NOT NULL "
+                "AND to_regclass('lockwarden_schedules') IS NOT NULL"
+            ).fetchone()
+        return bool(row and row[0])
+
     def migrate(self) -> None:
         """Apply Procrastinate's schema (once) and create the deliveries table."""
         with (

@@ -382,3 +382,16 @@ def test_cli_serve_picks_the_queue(
     assert result.exit_code == 0, result.output
     assert type(seen["queue"]) is queue_type
     assert ("lockwarden-worker" in seen["threads"]) is worker
+
+
+def test_a_worker_on_a_database_without_the_schema_says_to_migrate(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.github.client
+    import bot.settings
+
+    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
+    monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
+    result = CliRunner().invoke(main, ["worker"], env={"LOCKWARDEN_DATABASE_URL": database_url})
+    assert result.exit_code == 2
+    assert "run `lockwarden migrate` first" in result.output
