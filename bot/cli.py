@@ -16,6 +16,7 @@ from bot import __version__
 from bot.errors import LockwardenError
 
 if TYPE_CHECKING:
+    from bot.github.client import GitHubApp
     from bot.queue_postgres import JobRow, ProcrastinateQueue
     from bot.settings import Settings
 
@@ -305,16 +306,26 @@ def refresh_command(
     click.echo(f"queued refresh of {full_name} as job {job_id}")
 
 
-def _queue(settings: Settings) -> ProcrastinateQueue:
+def _queue(settings: Settings, app: GitHubApp | None = None) -> ProcrastinateQueue:
+    """The queue; with the App's credentials it also asks GitHub to redeliver failed webhooks."""
+    from datetime import timedelta
+    from functools import partial
+
+    from bot.github.deliveries import redeliver_failed
     from bot.queue_postgres import ProcrastinateQueue
     from bot.schedules import Pace
 
+    redeliver = None
+    if app is not None and settings.redeliver_window_s > 0:
+        window = timedelta(seconds=settings.redeliver_window_s)
+        redeliver = partial(redeliver_failed, app, since=window)
     return ProcrastinateQueue(
         _database_url(settings),
         spread_s=settings.schedule_spread_s,
         pace=Pace(settings.schedule_per_minute, settings.schedule_per_hour),
         heartbeat_s=settings.worker_heartbeat_s,
         stalled_after_s=settings.stalled_after_s,
+        redeliver=redeliver,
     )
 
 
@@ -391,7 +402,7 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     configure_logging(settings)
-    with _queue(settings) as queue:
+    with _queue(settings, app) as queue:
         try:
             ready = queue.schema_ready()
         except psycopg.Error as exc:
@@ -438,7 +449,7 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     try:
         settings = load_settings()
         app = GitHubApp(app_credentials(settings))
-        queue = _queue(settings) if settings.database_url is not None else InMemoryQueue()
+        queue = _queue(settings, app) if settings.database_url is not None else InMemoryQueue()
         web = create_app(settings, queue)
     except LockwardenError as exc:
         if isinstance(queue, ProcrastinateQueue):

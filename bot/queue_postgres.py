@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS lockwarden_deliveries (
 
 SCHEDULER_QUEUE = "lockwarden-scheduler"
 TICK_TASK_NAME = "lockwarden.schedule_tick"
+REDELIVER_TASK_NAME = "lockwarden.redeliver"
 TICK_BATCH = 1000
 """Due repositories looked at per tick; the rest are due at the next one."""
 
@@ -143,6 +144,8 @@ class ProcrastinateQueue:
         tick_cron: str = "* * * * *",
         heartbeat_s: float = 10.0,
         stalled_after_s: float = 60.0,
+        redeliver: Callable[[], object] | None = None,
+        redeliver_cron: str = "*/5 * * * *",
     ) -> None:
         self._database_url = database_url
         self._connect_timeout = max(1, int(timeout_s))
@@ -169,6 +172,22 @@ class ProcrastinateQueue:
                 queueing_lock="schedule-tick",
                 pass_context=False,
             )(self._tick)
+        )
+        # Asking GitHub to redeliver failed webhooks, once per period across every process
+        # (like the tick); only processes that can authenticate as the App register it.
+        self._redeliver = redeliver
+        self.redeliver_task = (
+            None
+            if redeliver is None
+            else self.app.periodic(cron=redeliver_cron, periodic_id="redeliver")(
+                self.app.task(
+                    name=REDELIVER_TASK_NAME,
+                    queue=SCHEDULER_QUEUE,
+                    lock="redeliver",
+                    queueing_lock="redeliver",
+                    pass_context=False,
+                )(self._redeliver_tick)
+            )
         )
         # Deferring goes through Procrastinate's job manager on a connection of this pool, so
         # the job insert joins the transaction that records the delivery.
@@ -369,6 +388,10 @@ class ProcrastinateQueue:
 
     def _tick(self, timestamp: int) -> None:
         self.run_schedules()
+
+    def _redeliver_tick(self, timestamp: int) -> None:
+        if self._redeliver is not None:
+            self._redeliver()
 
     # -- the worker's side -----------------------------------------------------------------
 

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Delivery ids remembered in memory to drop GitHub redeliveries early "
         "(0: off). The job queue still refuses a delivery twice.",
     )
+    redeliver_window_s: int = Field(
+        default=3600,
+        ge=0,
+        description="Webhook deliveries that failed (no 2xx from the receiver) within this "
+        "many seconds are redelivered once; Lockwarden looks every 5 minutes (0: off).",
+    )
     database_url: SecretStr | None = Field(
         default=None,
         description="PostgreSQL URL for the durable job queue; without it `serve` keeps jobs "

@@ -16,7 +16,12 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.jobs import InMemoryQueue, JobRequest
-from bot.queue_postgres import MAX_RETRIES, ProcrastinateQueue
+from bot.queue_postgres import (
+    MAX_RETRIES,
+    REDELIVER_TASK_NAME,
+    SCHEDULER_QUEUE,
+    ProcrastinateQueue,
+)
 from bot.server import messages
 from tests.server import client, make_app, new_delivery_id, post
 from tests.support.postgres import PostgresCluster
@@ -395,3 +400,78 @@ def test_a_worker_on_a_database_without_the_schema_says_to_migrate(
     result = CliRunner().invoke(main, ["worker"], env={"LOCKWARDEN_DATABASE_URL": database_url})
     assert result.exit_code == 2
     assert "run `lockwarden migrate` first" in result.output
+
+
+def test_a_database_restart_under_a_stream_of_deliveries_loses_nothing_acknowledged(
+    postgres_cluster: PostgresCluster, database_url: str
+) -> None:
+    """Deliveries keep arriving while PostgreSQL stops and starts again: each is answered
+    2xx with its job stored, or 5xx (GitHub can redeliver it); never 2xx without the job."""
+    answers: list[tuple[str, int]] = []
+    stop = threading.Event()
+    with ProcrastinateQueue(database_url, timeout_s=1) as queue:
+        queue.migrate()
+        web = client(make_app(queue))
+
+        def send() -> None:
+            while not stop.is_set():
+                delivery = new_delivery_id()
+                answers.append(
+                    (delivery, post(web, "installation", INSTALLED, delivery=delivery).status_code)
+                )
+                time.sleep(0.02)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            time.sleep(1)
+            postgres_cluster.stop()
+            time.sleep(2)
+        finally:
+            postgres_cluster.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(s == 202 for _, s in answers[-3:]):
+            time.sleep(0.2)
+        stop.set()
+        sender.join(timeout=30)
+    statuses = {status for _, status in answers}
+    assert statuses <= {202, 503}
+    assert 503 in statuses  # some arrived while the database was down
+    accepted = sorted(d for d, s in answers if s == 202)
+    stored = sorted(job[4] for job in jobs(database_url))
+    # two jobs per accepted delivery (two repositories), none for a refused one
+    assert stored == sorted(accepted * 2)
+
+
+# -- redelivering failed webhooks --------------------------------------------------------------
+
+
+def test_the_redeliver_task_runs_periodically_on_the_scheduler_queue(database_url: str) -> None:
+    with ProcrastinateQueue(database_url) as setup:
+        setup.migrate()
+    calls = threading.Event()
+    stop = threading.Event()
+    with ProcrastinateQueue(
+        database_url, redeliver=calls.set, redeliver_cron="* * * * * *"
+    ) as periodic:
+        thread = threading.Thread(
+            target=periodic.run_worker,
+            args=(None,),
+            kwargs={
+                "queues": (SCHEDULER_QUEUE,),
+                "install_signal_handlers": False,
+                "stop": stop,
+            },
+        )
+        thread.start()
+        try:
+            assert calls.wait(timeout=15)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    (done,) = rows(
+        database_url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'",
+        REDELIVER_TASK_NAME,
+    )
+    assert done[0] >= 1

@@ -12,7 +12,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
@@ -965,3 +965,138 @@ def test_deliver_posts_signed_payloads(fake: FakeGitHub, inst: Installation) -> 
     assert fake.deliveries[-1].status == 202
     with pytest.raises(ValueError, match="loopback"):
         fake.deliver("http://192.0.2.1/hook", "push", {})
+
+
+# -- the App's webhook deliveries -------------------------------------------------------------
+
+
+class _Receiver:
+    """A webhook receiver on 127.0.0.1 answering the given statuses in turn (then 202)."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers.items()), body))
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[_Receiver]:
+    served = _Receiver()
+    yield served
+    served.close()
+
+
+def test_deliveries_are_listed_newest_first_in_cursor_pages(
+    fake: FakeGitHub, inst: Installation, receiver: _Receiver
+) -> None:
+    receiver.statuses = [503, 202, 500]
+    for _ in range(3):
+        fake.deliver(receiver.url, "push", fake.payload("push", repo=REPO))
+    first, second, third = fake.deliveries
+    gh = app_client(fake)
+
+    page = gh.rest.apps.list_webhook_deliveries(per_page=2)
+    assert [d.id for d in page.parsed_data] == [third.id, second.id]
+    assert [(d.status, d.status_code) for d in page.parsed_data] == [
+        ("Invalid HTTP Response: 500", 500),
+        ("OK", 202),
+    ]
+    item = page.parsed_data[0]
+    assert (item.guid, item.event, item.action, item.redelivery) == (
+        third.guid,
+        "push",
+        None,
+        False,
+    )
+    assert item.installation_id == inst.id
+    assert item.repository_id == fake.repo(REPO).id
+    link = page.headers["link"]
+    assert link.endswith('>; rel="next"')
+    assert f"cursor=v1_{second.id}" in link
+
+    rest = gh.rest.apps.list_webhook_deliveries(per_page=2, cursor=f"v1_{second.id}")
+    assert [d.id for d in rest.parsed_data] == [first.id]
+    assert "link" not in rest.headers
+    failed = gh.rest.apps.list_webhook_deliveries(status="failure").parsed_data
+    assert [d.id for d in failed] == [third.id, first.id]
+    assert len(gh.rest.apps.list_webhook_deliveries().parsed_data) == 3
+
+
+def test_a_delivery_shows_its_request_and_response(
+    fake: FakeGitHub, inst: Installation, receiver: _Receiver
+) -> None:
+    payload = fake.payload("push", repo=REPO)
+    fake.deliver(receiver.url, "push", payload)
+    delivery = fake.deliveries[-1]
+    gh = app_client(fake)
+    found = gh.rest.apps.get_webhook_delivery(delivery.id).parsed_data
+    assert (found.guid, found.url, found.status_code) == (delivery.guid, receiver.url, 202)
+    assert found.request.headers is not None
+    assert found.request.payload is not None
+    assert found.request.headers.model_dump()["X-GitHub-Delivery"] == delivery.guid
+    assert found.request.payload.model_dump()["after"] == payload["after"]
+    with pytest.raises(RequestFailed) as missing:
+        gh.rest.apps.get_webhook_delivery(1)
+    assert missing.value.response.status_code == 404
+
+
+def test_an_attempt_resends_the_delivery_under_the_same_guid(
+    fake: FakeGitHub, inst: Installation, receiver: _Receiver
+) -> None:
+    receiver.statuses = [503]
+    fake.deliver(receiver.url, "push", fake.payload("push", repo=REPO))
+    original = fake.deliveries[-1]
+    assert original.status_text == "Invalid HTTP Response: 503"
+
+    gh = app_client(fake)
+    answer = gh.rest.apps.redeliver_webhook_delivery(original.id)
+
+    assert answer.status_code == 202
+    again = fake.deliveries[-1]
+    assert (again.guid, again.redelivery, again.status, again.status_text) == (
+        original.guid,
+        True,
+        202,
+        "OK",
+    )
+    assert again.id > original.id
+    (first_headers, first_body), (headers, body) = receiver.received
+    assert body == first_body
+    assert headers["X-GitHub-Delivery"] == first_headers["X-GitHub-Delivery"] == original.guid
+    assert hmac.compare_digest(headers["X-Hub-Signature-256"], fake.sign(body))
+    installation_client = token_client(fake, fake.issue_token(inst).token)
+    with pytest.raises(RequestFailed) as refused:
+        installation_client.rest.apps.redeliver_webhook_delivery(original.id)
+    assert refused.value.response.status_code == 401
+    with pytest.raises(RequestFailed) as missing:
+        gh.rest.apps.redeliver_webhook_delivery(1)
+    assert missing.value.response.status_code == 404
+
+
+def test_an_unreachable_receiver_is_a_failed_delivery(fake: FakeGitHub, inst: Installation) -> None:
+    closed = _Receiver()
+    closed.close()
+    with pytest.raises(httpx.ConnectError):
+        fake.deliver(closed.url, "push", fake.payload("push", repo=REPO))
+    failed = fake.deliveries[-1]
+    assert (failed.status, failed.status_text) == (0, "failed to connect to host")

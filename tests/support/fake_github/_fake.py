@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -841,21 +842,92 @@ class FakeGitHub:
         delivery: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        delivered_at: float | None = None,
     ) -> httpx.Response:
-        """POST a signed delivery to ``url`` (a loopback address) and record it."""
+        """POST a signed delivery to ``url`` (a loopback address) and record it (with an id,
+        as ``/app/hook/deliveries`` lists it). ``delivered_at`` backdates the record."""
         host = urllib.parse.urlsplit(url).hostname
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"webhooks go to loopback addresses only, not {url}")
         body = self.encode(payload)
         sent = self.webhook_headers(event, body, delivery)
         sent.update(headers or {})
-        with httpx.Client(trust_env=False, timeout=timeout) as client:
-            response = client.post(url, content=body, headers=sent)
-        with self.lock:
-            self.deliveries.append(
-                Delivery(event, sent["X-GitHub-Delivery"], url, response.status_code)
-            )
+        action = payload.get("action")
+        installation = payload.get("installation")
+        repository = payload.get("repository")
+        _, response = self._send(
+            url,
+            body,
+            sent,
+            Delivery(
+                event,
+                sent["X-GitHub-Delivery"],
+                url,
+                0,
+                action=action if isinstance(action, str) else None,
+                installation_id=_id_of(installation),
+                repository_id=_id_of(repository),
+            ),
+            timeout=timeout,
+            delivered_at=delivered_at,
+        )
+        if response is None:
+            raise httpx.ConnectError(f"could not deliver to {url}")
         return response
+
+    def redeliver(self, delivery_id: int, *, timeout: float = 30.0) -> Delivery:
+        """Send a recorded delivery again (same body, headers and guid) as a new attempt,
+        like ``POST /app/hook/deliveries/{id}/attempts``; raises ``KeyError`` when unknown."""
+        with self.lock:
+            original = next((d for d in self.deliveries if d.id == delivery_id), None)
+        if original is None:
+            raise KeyError(delivery_id)
+        record, _ = self._send(
+            original.url,
+            original.body,
+            dict(original.headers),
+            dataclasses.replace(original, redelivery=True),
+            timeout=timeout,
+        )
+        return record
+
+    def _send(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        template: Delivery,
+        *,
+        timeout: float,
+        delivered_at: float | None = None,
+    ) -> tuple[Delivery, httpx.Response | None]:
+        started = time.time()
+        response: httpx.Response | None = None
+        try:
+            with httpx.Client(trust_env=False, timeout=timeout) as client:
+                response = client.post(url, content=body, headers=headers)
+        except httpx.TransportError:
+            pass  # recorded as a failed attempt, as GitHub does
+        record = dataclasses.replace(
+            template,
+            status=response.status_code if response is not None else 0,
+            id=self.new_id(),
+            delivered_at=started if delivered_at is None else delivered_at,
+            duration=time.time() - started,
+            body=body,
+            headers=dict(headers),
+            response_headers=dict(response.headers) if response is not None else {},
+            response_body=response.text if response is not None else "",
+        )
+        with self.lock:
+            self.deliveries.append(record)
+        return record, response
+
+
+def _id_of(value: Any) -> int | None:
+    if isinstance(value, Mapping) and isinstance(value.get("id"), int):
+        return int(value["id"])
+    return None
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

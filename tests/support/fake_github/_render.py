@@ -7,6 +7,7 @@ field that the description marks required is present, with the same null-ness.
 from __future__ import annotations
 
 import base64
+import json
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from tests.support.fake_github._state import (
     JSON,
     PERMISSION_LEVELS,
     CheckRun,
+    Delivery,
     Installation,
     Issue,
     IssueComment,
@@ -174,6 +176,35 @@ class Renderer:
         }
 
     # -- app and installations -----------------------------------------------------------
+
+    def delivery(self, item: Delivery, *, full: bool = False) -> JSON:
+        """An entry of ``/app/hook/deliveries``; ``full``: with its request and response."""
+        result: JSON = {
+            "id": item.id,
+            "guid": item.guid,
+            "delivered_at": iso(item.delivered_at),
+            "redelivery": item.redelivery,
+            "duration": round(item.duration, 3),
+            "status": item.status_text,
+            "status_code": item.status,
+            "event": item.event,
+            "action": item.action,
+            "installation_id": item.installation_id,
+            "repository_id": item.repository_id,
+            "throttled_at": None,
+        }
+        if full:
+            try:
+                payload: Any = json.loads(item.body) if item.body else None
+            except ValueError:
+                payload = None
+            result["url"] = item.url
+            result["request"] = {"headers": dict(item.headers), "payload": payload}
+            result["response"] = {
+                "headers": dict(item.response_headers),
+                "payload": item.response_body,
+            }
+        return result
 
     def app(self) -> JSON:
         fake = self.fake

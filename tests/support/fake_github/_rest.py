@@ -34,6 +34,7 @@ from tests.support.fake_github._state import (
     JSON,
     REACTIONS,
     CheckRun,
+    Delivery,
     Installation,
     Issue,
     Label,
@@ -340,6 +341,51 @@ def parse_time(value: Any, name: str) -> float:
 @route("GET", "/app", auth="app")
 def get_app(ctx: Ctx) -> Result:
     return ok(ctx.fake.render.app())
+
+
+@route("GET", "/app/hook/deliveries", auth="app")
+def list_deliveries(ctx: Ctx) -> Result:
+    """Newest first; GitHub pages these with an opaque ``cursor`` (here ``v1_<last id>``)."""
+    per_page = min(max(ctx.int_arg("per_page", 30), 1), 100)
+    found = sorted(ctx.fake.deliveries, key=lambda d: d.id, reverse=True)
+    wanted = ctx.arg("status")
+    if wanted in ("success", "failure"):
+        found = [d for d in found if (d.status_text == "OK") == (wanted == "success")]
+    cursor = ctx.arg("cursor")
+    if cursor:
+        prefix, _, last = cursor.partition("_")
+        if prefix != "v1" or not last.isdigit():
+            raise validation_failed("HookDelivery", "Invalid cursor")
+        found = [d for d in found if d.id < int(last)]
+    chunk = found[:per_page]
+    headers: dict[str, str] = {}
+    if len(found) > per_page:
+        params = [(k, v) for k, v in ctx.query if k not in ("cursor", "per_page")]
+        params += [("per_page", str(per_page)), ("cursor", f"v1_{chunk[-1].id}")]
+        url = f"{ctx.fake.api_url}{ctx.path}?{urllib.parse.urlencode(params)}"
+        headers["Link"] = f'<{url}>; rel="next"'
+    return ok([ctx.fake.render.delivery(d) for d in chunk], headers=headers)
+
+
+def _delivery(ctx: Ctx) -> Delivery:
+    wanted = ctx.params["delivery_id"]
+    found = next((d for d in ctx.fake.deliveries if str(d.id) == wanted), None)
+    if found is None:
+        raise not_found()
+    return found
+
+
+@route("GET", "/app/hook/deliveries/{delivery_id}", auth="app")
+def get_delivery(ctx: Ctx) -> Result:
+    return ok(ctx.fake.render.delivery(_delivery(ctx), full=True))
+
+
+@route("POST", "/app/hook/deliveries/{delivery_id}/attempts", auth="app")
+def redeliver(ctx: Ctx) -> Result:
+    """Sends the delivery again before answering, so a test sees its outcome at once. The
+    fake's lock is held meanwhile: the receiver must not call the fake while handling it."""
+    ctx.fake.redeliver(_delivery(ctx).id)
+    return ok({}, 202)
 
 
 @route("GET", "/app/installations", auth="app")

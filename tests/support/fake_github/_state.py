@@ -235,12 +235,39 @@ class Push:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A webhook delivery made by ``FakeGitHub.deliver``."""
+    """A webhook delivery made by ``FakeGitHub.deliver`` (or a redelivery of one), with what
+    ``/app/hook/deliveries`` shows of it and what resending it takes."""
 
     event: str
     delivery: str
+    """The guid (``X-GitHub-Delivery``), shared by a delivery and its redeliveries."""
     url: str
     status: int
+    """The receiver's HTTP status code; 0 when it could not be reached."""
+    id: int = 0
+    delivered_at: float = 0.0
+    redelivery: bool = False
+    action: str | None = None
+    installation_id: int | None = None
+    repository_id: int | None = None
+    duration: float = 0.0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+
+    @property
+    def guid(self) -> str:
+        return self.delivery
+
+    @property
+    def status_text(self) -> str:
+        """GitHub's ``status``: ``OK`` for a 2xx answer."""
+        if 200 <= self.status < 300:
+            return "OK"
+        if self.status == 0:
+            return "failed to connect to host"
+        return f"Invalid HTTP Response: {self.status}"
 
 
 @dataclass
