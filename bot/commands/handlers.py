@@ -44,7 +44,14 @@ from bot.config import EnvironmentConfig, RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.git import Clone, fetch_branch, read_file_at
 from bot.github.ensure import ensure_comment
-from bot.github.interactions import Reaction, add_reaction, can_write, get_pull, permission_of
+from bot.github.interactions import (
+    PullInfo,
+    Reaction,
+    add_reaction,
+    can_write,
+    get_pull,
+    permission_of,
+)
 from bot.github_jobs import (
     BOT_BRANCH_PREFIX,
     REFRESH_BRANCH,
@@ -199,8 +206,7 @@ class CommandRunner:
                 raise CommandFailed(messages.NEEDS_BOT_PR)
             return REFRESH_BRANCH
         pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
-        mine = pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo
-        if not mine:
+        if not _lockwarden_pull(pull, ctx.job.repo):
             raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=pull.head_ref))
         if pull.state != "open":
             raise CommandFailed(messages.PR_NOT_OPEN)
@@ -377,7 +383,7 @@ class CommandRunner:
         branch = REFRESH_BRANCH
         if ctx.is_pull_request:
             pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
-            if pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo:
+            if _lockwarden_pull(pull, ctx.job.repo):
                 branch = pull.head_ref
         options = RefreshOptions(
             upgrade=not command.packages,
@@ -425,7 +431,7 @@ class CommandRunner:
             branch_locks: dict[str, str | None] = {}
             if ctx.is_pull_request:
                 pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
-                if pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == ctx.job.repo:
+                if _lockwarden_pull(pull, ctx.job.repo):
                     remote = fetch_branch(repo, pull.head_ref, token=self._runner.token(ctx.job))
                     if remote is not None:
                         branch_locks = {
@@ -461,6 +467,11 @@ EditFn = Callable[[Clone, RepoConfig, BranchState], Mapping[str, str]]
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _lockwarden_pull(pull: PullInfo, repo: str) -> bool:
+    """A pull request from one of Lockwarden's branches of this repository (not a fork's)."""
+    return pull.head_ref.startswith(BOT_BRANCH_PREFIX) and pull.head_repo == repo
 
 
 def _environments(config: RepoConfig, names: Sequence[str]) -> list[EnvironmentConfig]:
