@@ -21,7 +21,11 @@ from bot.locks.spec import read_spec_tree
 CONFIG_PATH = ".github/lockwarden.yml"
 CONFIG_PATHS = (CONFIG_PATH, ".github/lockwarden.yaml")
 
-Backend = Literal["pip-tools", "uv"]
+Backend = Literal["pip-tools", "uv", "poetry", "conda"]
+REQUIREMENTS_BACKENDS: frozenset[str] = frozenset({"pip-tools", "uv"})
+"""Backends whose spec is a requirements file (``.in``) and whose lock is a requirements file."""
+
+CONDA_LOCK_PATTERN = "conda-{platform}.lock"
 
 _ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _PYTHON_VERSION = r"^3\.\d{1,2}$"
@@ -78,7 +82,50 @@ class EnvironmentConfig(_Model):
         description="Python version to resolve for (3.11). Default: the lock header's, "
         "else the interpreter Lockwarden runs on.",
     )
-    backend: Backend = Field(default="pip-tools", description="pip-tools or uv.")
+    backend: Backend = Field(
+        default="pip-tools",
+        description="pip-tools or uv (spec: a requirements .in file), poetry (spec: "
+        "pyproject.toml, lock: poetry.lock beside it) or conda (spec: environment.yml, one "
+        "explicit lock per platform).",
+    )
+    platforms: tuple[str, ...] = Field(
+        default=(),
+        description="Target platforms, e.g. [linux/amd64, linux/arm64]. Locks are checked for "
+        "a wheel of every pinned package on each; conda and uv per-platform resolution write "
+        "one lock per platform. Default: the platform Lockwarden runs on (conda: linux-64).",
+    )
+    resolution: Literal["universal", "per-platform"] = Field(
+        default="universal",
+        description="uv with several platforms: one lock valid everywhere (--universal), or "
+        "one lock per platform (--python-platform); the first platform's is 'lock'.",
+    )
+    require_wheels: bool = Field(
+        default=False,
+        description="Fail the environment when a pinned package has no wheel for a target "
+        "platform (off: reported as a warning).",
+    )
+    index_url: str | None = Field(
+        default=None,
+        description="Package index for this environment only (replaces the repository's).",
+    )
+    extra_index_urls: tuple[str, ...] = Field(
+        default=(),
+        description="Extra indexes for this environment only, added to the repository's "
+        "(e.g. an accelerator index serving +cu121 builds to the train environment).",
+    )
+    export: str | None = Field(
+        default=None,
+        description="Poetry: the requirements file exported from poetry.lock for the image "
+        "(poetry export). Default: the file the Dockerfile installs with -r, if any.",
+    )
+    export_groups: tuple[str, ...] = Field(
+        default=("main",), description="Poetry: the dependency groups exported."
+    )
+    export_extras: tuple[str, ...] = Field(default=(), description="Poetry: extras exported.")
+    export_hashes: bool = Field(
+        default=True,
+        description="Poetry: export with hashes, so the image installs with --require-hashes.",
+    )
     compile_args: tuple[str, ...] = Field(
         default=(),
         description="Extra arguments for the compiler, e.g. ['--no-emit-index-url'].",
@@ -105,7 +152,62 @@ class EnvironmentConfig(_Model):
         description="Give the test container network access (off: the tests run offline).",
     )
 
-    @field_validator("spec", "lock", "dockerfile", "context")
+    @field_validator("platforms")
+    @classmethod
+    def _known_platforms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from bot.locks.conda import conda_subdir
+
+        for item in value:
+            conda_subdir(item)  # ValueError names the accepted platforms
+        if len(set(value)) != len(value):
+            raise ValueError("a platform is listed twice")
+        return value
+
+    @field_validator("index_url", "extra_index_urls")
+    @classmethod
+    def _index_urls(cls, value: Any) -> Any:
+        for url in (value,) if isinstance(value, str) else (value or ()):
+            if not re.match(r"^(https?|file)://", url):
+                raise ValueError(f"{url!r} is not an http(s):// or file:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _flavour_fields(self) -> EnvironmentConfig:
+        name = PurePosixPath(self.spec).name
+        if self.backend == "poetry" and name != "pyproject.toml":
+            raise _FieldError(("spec",), "a poetry environment's spec is its pyproject.toml")
+        if self.backend == "conda" and not name.endswith((".yml", ".yaml")):
+            raise _FieldError(("spec",), "a conda environment's spec is an environment.yml")
+        if self.backend == "conda" and self.lock is not None and "{platform}" not in self.lock:
+            raise _FieldError(
+                ("lock",), "a conda lock path needs {platform}, e.g. conda-{platform}.lock"
+            )
+        if self.backend in ("poetry", "conda"):
+            for field_name in ("constraints", "compile_args"):
+                if getattr(self, field_name):
+                    raise _FieldError(
+                        (field_name,), f"not supported with the {self.backend} backend"
+                    )
+        else:
+            for field_name in ("export", "export_extras"):
+                if getattr(self, field_name):
+                    raise _FieldError((field_name,), "only for the poetry backend")
+        if self.resolution == "per-platform" and self.backend != "uv":
+            raise _FieldError(
+                ("resolution",),
+                "per-platform resolution needs the uv backend (conda locks per platform anyway)",
+            )
+        if self.backend != "conda" and self.platforms:
+            from bot.locks.platforms import parse_platform
+
+            for index, item in enumerate(self.platforms):
+                try:
+                    parse_platform(item)
+                except ValueError as exc:
+                    raise _FieldError(("platforms", index), str(exc)) from exc
+        return self
+
+    @field_validator("spec", "lock", "dockerfile", "context", "export")
     @classmethod
     def _relative_path(cls, value: str | None) -> str | None:
         if value is None:
@@ -150,9 +252,61 @@ class EnvironmentConfig(_Model):
 
     @property
     def lock_path(self) -> str:
+        """The main lock (for conda and per-platform uv: the first platform's)."""
+        if self.backend == "conda":
+            return self.platform_lock(self.lock_platforms[0])
         if self.lock is not None:
             return self.lock
+        if self.backend == "poetry":
+            return str(PurePosixPath(self.spec).with_name("poetry.lock"))
         return str(PurePosixPath(self.spec).with_suffix(".txt"))
+
+    @property
+    def installed_lock(self) -> str | None:
+        """The requirements file the image installs with pip: the lock, a Poetry project's
+        export; None for conda (the image installs the explicit lock with conda/micromamba)."""
+        if self.backend == "poetry":
+            return self.export
+        if self.backend == "conda":
+            return None
+        return self.lock_path
+
+    @property
+    def lock_platforms(self) -> tuple[str, ...]:
+        """Platforms with a lock of their own, main lock first; empty: one lock for all."""
+        if self.backend == "conda":
+            return self.platforms or ("linux-64",)
+        if self.backend == "uv" and self.resolution == "per-platform":
+            return self.platforms
+        return ()
+
+    def platform_lock(self, platform: str) -> str:
+        """The lock path of one platform (conda: from the ``{platform}`` pattern)."""
+        if self.backend == "conda":
+            from bot.locks.conda import conda_subdir, lock_path_for
+
+            pattern = self.lock or str(PurePosixPath(self.spec).with_name(CONDA_LOCK_PATTERN))
+            return lock_path_for(pattern, conda_subdir(platform))
+        main = PurePosixPath(self.lock or PurePosixPath(self.spec).with_suffix(".txt"))
+        if self.lock_platforms and platform == self.lock_platforms[0]:
+            return str(main)
+        slug = platform.replace("/", "-")
+        return str(main.with_name(f"{main.stem}.{slug}{main.suffix}"))
+
+    @property
+    def outputs(self) -> tuple[tuple[str, Literal["platform-lock", "export"], str | None], ...]:
+        """Files the compile writes besides the main lock: (path, kind, platform)."""
+        out: list[tuple[str, Literal["platform-lock", "export"], str | None]] = [
+            (self.platform_lock(p), "platform-lock", p) for p in self.lock_platforms[1:]
+        ]
+        if self.export is not None:
+            out.append((self.export, "export", None))
+        return tuple(out)
+
+    @property
+    def lock_paths(self) -> tuple[str, ...]:
+        """Every file the compile owns: the main lock first, then ``outputs``."""
+        return (self.lock_path, *(path for path, _, _ in self.outputs))
 
 
 class DockerfileChecks(_Model):
@@ -206,6 +360,21 @@ class RepoConfig(_Model):
         description="Fixed timestamp (SOURCE_DATE_EPOCH) for reproducible image builds.",
     )
     dockerfile_checks: DockerfileChecks = Field(default_factory=lambda: DockerfileChecks())
+    pin_base_images: bool = Field(
+        default=False,
+        description="Pin every FROM image to its digest (image:tag@sha256:...) and refresh the "
+        "digests on full refreshes, resolved from the registry.",
+    )
+    refresh_os_packages: bool = Field(
+        default=True,
+        description="On full refreshes, move pinned apt/apk packages (pkg=version) in the "
+        "Dockerfiles to the version their base image offers now.",
+    )
+    insecure_registries: tuple[str, ...] = Field(
+        default=(),
+        description="Registries (host:port) reached over plain HTTP when resolving base-image "
+        "digests; localhost and 127.0.0.0/8 always are.",
+    )
 
     @model_validator(mode="after")
     def _environments_agree(self) -> RepoConfig:
@@ -224,12 +393,12 @@ class RepoConfig(_Model):
                         ("environments", index, "constraints", position),
                         "an environment cannot constrain itself",
                     )
-        locks = [env.lock_path for env in self.environments]
+        owner: dict[str, int] = {}
         for index, env in enumerate(self.environments):
-            if locks.index(env.lock_path) != index:
-                raise _FieldError(
-                    ("environments", index, "lock"), f"lock {env.lock_path} is used twice"
-                )
+            for path in env.lock_paths:
+                if path in owner:
+                    raise _FieldError(("environments", index, "lock"), f"lock {path} is used twice")
+                owner[path] = index
         return self
 
     def environment(self, name: str) -> EnvironmentConfig:
@@ -272,10 +441,43 @@ def load_config(root: Path) -> LoadedConfig:
     for relative in CONFIG_PATHS:
         path = root / relative
         if path.is_file():
-            return LoadedConfig(
-                config=parse_config(path.read_text("utf-8"), relative), source=relative
-            )
+            config = parse_config(path.read_text("utf-8"), relative)
+            return LoadedConfig(config=with_detected_exports(root, config), source=relative)
     return discover(root)
+
+
+_REQUIREMENT_ARG_RE = re.compile(r"(?:^|\s)(?:-r|--requirement)(?:=|\s+)(?P<path>[^\s;&|]+)")
+
+
+def detected_export(root: Path, env: EnvironmentConfig) -> str | None:
+    """The requirements file a Poetry environment's Dockerfile installs with ``-r``, when it
+    sits beside the project: Lockwarden regenerates it from the lock with ``poetry export``."""
+    if env.backend != "poetry" or env.dockerfile is None:
+        return None
+    dockerfile = root / env.dockerfile
+    if not dockerfile.is_file():
+        return None
+    project = PurePosixPath(env.spec).parent
+    for match in _REQUIREMENT_ARG_RE.finditer(dockerfile.read_text("utf-8", errors="replace")):
+        name = PurePosixPath(match.group("path").strip("'\"")).name
+        candidate = project / name
+        if name.endswith(".txt") and (root / candidate).is_file():
+            return str(candidate)
+    return None
+
+
+def with_detected_exports(root: Path, config: RepoConfig) -> RepoConfig:
+    """Fill in ``export`` for Poetry environments whose Dockerfile installs an exported file."""
+    envs = []
+    for env in config.environments:
+        if env.backend == "poetry" and env.export is None:
+            found = detected_export(root, env)
+            if found is not None and found not in {
+                p for e in config.environments for p in e.lock_paths
+            }:
+                env = env.model_copy(update={"export": found})
+        envs.append(env)
+    return config.model_copy(update={"environments": tuple(envs)})
 
 
 def parse_config(text: str, path: str) -> RepoConfig:
@@ -303,7 +505,7 @@ def parse_config(text: str, path: str) -> RepoConfig:
         loc = tuple(first["loc"])
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, _FieldError):
-            loc, message = cause.loc, str(cause)
+            loc, message = (*loc, *cause.loc), str(cause)
         else:
             message = _pydantic_message(first)
         raise ConfigError(
@@ -430,8 +632,94 @@ def discover(root: Path) -> LoadedConfig:
         if dockerfile:
             parts.append(f"image from {dockerfile}")
         notes.append("; ".join(parts))
+    taken = set(found)
+    for env in (*_discover_poetry(root, taken), *_discover_conda(root, taken)):
+        taken.add(env.name)
+        environments.append(env)
+        parts = [f"{env.name}: {env.spec} -> {', '.join(env.lock_paths)} ({env.backend})"]
+        if not (root / env.lock_path).is_file():
+            parts[0] += " (new lock)"
+        if env.dockerfile:
+            parts.append(f"image from {env.dockerfile}")
+        notes.append("; ".join(parts))
     return LoadedConfig(
         config=RepoConfig(environments=tuple(environments)),
         source="discovery",
         discovered=tuple(notes),
     )
+
+
+def _free_name(wanted: str, taken: set[str], fallback: str) -> str:
+    for name in (wanted, fallback, *(f"{fallback}-{i}" for i in range(2, 100))):
+        if re.match(_ENV_NAME, name) and name not in taken:
+            return name
+    raise ConfigError("discovery", f"no free environment name for {wanted!r}")
+
+
+def _project_dockerfile(
+    root: Path, directory: PurePosixPath, name: str, *, plain: bool = True
+) -> str | None:
+    """The environment's Dockerfile by the discovery patterns; with ``plain``, a project's own
+    ``Dockerfile`` too (one project directory, one image)."""
+    for pattern in (*_DOCKERFILE_PATTERNS, *(("Dockerfile",) if plain else ())):
+        candidate = directory / pattern.format(env=name)
+        if (root / candidate).is_file():
+            return str(candidate)
+    return None
+
+
+def _discover_poetry(root: Path, taken: set[str]) -> list[EnvironmentConfig]:
+    """A Poetry project (``pyproject.toml`` with ``poetry.lock`` beside it) at the top level
+    or one directory down."""
+    from bot.locks.poetry import is_poetry_project
+
+    out: list[EnvironmentConfig] = []
+    for pyproject in sorted((root.glob("pyproject.toml")), key=str) + sorted(
+        root.glob("*/pyproject.toml"), key=str
+    ):
+        spec = pyproject.relative_to(root).as_posix()
+        if not is_poetry_project(root, spec):
+            continue
+        directory = PurePosixPath(spec).parent
+        wanted = "main" if str(directory) == "." else directory.name
+        name = _free_name(wanted, taken | {e.name for e in out}, "poetry")
+        env = EnvironmentConfig(
+            name=name,
+            spec=spec,
+            backend="poetry",
+            dockerfile=_project_dockerfile(root, directory, name),
+        )
+        found = detected_export(root, env)
+        out.append(env.model_copy(update={"export": found}) if found else env)
+    return out
+
+
+def _discover_conda(root: Path, taken: set[str]) -> list[EnvironmentConfig]:
+    """``environment.yml`` (or ``.yaml``) at the top level, named by its ``name:``."""
+    out: list[EnvironmentConfig] = []
+    for candidate in ("environment.yml", "environment.yaml"):
+        if not (root / candidate).is_file():
+            continue
+        try:
+            data = yaml.safe_load((root / candidate).read_text("utf-8"))
+        except yaml.YAMLError:
+            data = None  # the compile stage reports the file's error with its line
+        wanted = str(data.get("name", "conda")) if isinstance(data, dict) else "conda"
+        name = _free_name(wanted, taken, "conda")
+        platforms = data.get("platforms") if isinstance(data, dict) else None
+        dockerfile = _project_dockerfile(root, PurePosixPath("."), name, plain=False)
+        try:
+            env = EnvironmentConfig(
+                name=name,
+                spec=candidate,
+                backend="conda",
+                platforms=tuple(platforms) if isinstance(platforms, list) else (),
+                dockerfile=dockerfile,
+            )
+        except ValidationError:  # unknown platforms: the solver reports them
+            env = EnvironmentConfig(
+                name=name, spec=candidate, backend="conda", dockerfile=dockerfile
+            )
+        out.append(env)
+        break
+    return out

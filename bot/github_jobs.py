@@ -295,7 +295,7 @@ class JobRunner:
             return BranchState(remote, blocked=True)
         if not carry:
             return BranchState(remote)
-        lock_paths = {env.lock_path for env in config.environments}
+        lock_paths = {path for env in config.environments for path in env.lock_paths}
         paths = commit_paths(repo, remote) if remote != repo.base_sha else ()
         seeds: dict[str, str] = {}
         for path in paths:

@@ -65,6 +65,9 @@ class LockRecord:
     text: str
     digest: str | None = None
     tests: str | None = None
+    files: tuple[tuple[str, str], ...] = ()
+    """Every file the environment's refresh commits (path, text): the lock, its other
+    platforms' locks, its export."""
 
 
 def lock_sha256(text: str) -> str:

@@ -68,7 +68,7 @@ def resolve_rollback(
     """The locks to restore. ``root`` is a checkout of the default branch with its history;
     ``resolve_ref`` turns a ref into a commit sha here (fetching it if needed) or None."""
     check_ref(to)
-    current = {env.lock_path: _read(root / env.lock_path) for env in config.environments}
+    current = {path: _read(root / path) for env in config.environments for path in env.lock_paths}
     if to == KNOWN_GOOD:
         entries = read_ledger(root, "HEAD")
         good = [e for e in entries if e.known_good]
@@ -106,8 +106,13 @@ def _target(
         text = file_at(root, sha, env.lock_path)
         if text is None:
             missing.append(env.name)
-        else:
-            locks[env.lock_path] = text
+            continue
+        locks[env.lock_path] = text
+        # The environment's other files (per-platform locks, the Poetry export) go back with it.
+        for path in env.lock_paths[1:]:
+            other = file_at(root, sha, path)
+            if other is not None:
+                locks[path] = other
     return RollbackTarget(
         to=to,
         sha=sha,

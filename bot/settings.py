@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     uv_bin: str | None = Field(
         default=None, description="The uv executable. Default: the one installed with Lockwarden."
     )
+    poetry_bin: str | None = Field(
+        default=None,
+        description="The Poetry executable (with poetry-plugin-export) for Poetry environments. "
+        "Default: poetry on PATH.",
+    )
+    conda_channel_alias: str = Field(
+        default="https://conda.anaconda.org",
+        description="Where conda channel names (conda-forge) resolve, for conda environments.",
+    )
     builder: Literal["auto", "buildah", "docker", "none"] = Field(
         default="auto",
         description="Image builder: auto (buildah, else docker when a daemon answers), "

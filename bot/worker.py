@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.locks.backends import CompileMode, LockBackend, tool_environment
+from bot.errors import ToolNotFoundError
+from bot.locks.backends import (
+    CompileMode,
+    CompileOutcome,
+    CompileRequest,
+    LockBackend,
+    tool_environment,
+)
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.options import Tool
@@ -20,13 +27,15 @@ from bot.observe import stage
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import against_baseline, compile_environments, parse_targets
 from bot.pipeline.configure import configure
-from bot.pipeline.publish import write_locks
+from bot.pipeline.publish import write_files, write_locks
 from bot.pipeline.results import RunResult
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.config import RepoConfig
     from bot.images import Builder
     from bot.pipeline.build import ImageResult
+    from bot.pipeline.image_pins import DockerfilePins
     from bot.pipeline.verify import TestResult
 
 
@@ -56,7 +65,46 @@ def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
     return {
         "pip-tools": PipToolsBackend(env, settings.cache_dir),
         "uv": UvBackend(env, find_uv(settings.uv_bin)),
+        "poetry": _LazyBackend("poetry", lambda: _poetry_backend(env, settings)),
+        "conda": _LazyBackend("conda", lambda: _conda_backend(settings)),
     }
+
+
+class _LazyBackend:
+    """A backend built on first use: a repository without Poetry or conda environments does
+    not need Poetry installed, nor pays for importing the conda solver."""
+
+    def __init__(self, name: Tool, factory: Callable[[], LockBackend]) -> None:
+        self.name: Tool = name
+        self._factory = factory
+        self._backend: LockBackend | None = None
+
+    def compile(self, request: CompileRequest) -> CompileOutcome:
+        if self._backend is None:
+            try:
+                self._backend = self._factory()
+            except ToolNotFoundError as exc:  # fails this environment, not the run
+                return CompileOutcome(
+                    ok=False,
+                    argv=(),
+                    header_command="",
+                    duration_s=0.0,
+                    error=exc.user_message,
+                    failure="tool-error",
+                )
+        return self._backend.compile(request)
+
+
+def _poetry_backend(env: Mapping[str, str], settings: Settings) -> LockBackend:
+    from bot.locks.backends.poetry import PoetryBackend, find_poetry
+
+    return PoetryBackend(env, find_poetry(settings.poetry_bin), settings.cache_dir)
+
+
+def _conda_backend(settings: Settings) -> LockBackend:
+    from bot.locks.backends.conda import CondaBackend
+
+    return CondaBackend(settings.cache_dir, channel_alias=settings.conda_channel_alias)
 
 
 def select_builder(settings: Settings) -> Builder | None:
@@ -107,9 +155,29 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
                 compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
         locks = {r.name: r for r in compiled.results}
 
-        # build: before (the workspace as it is) and after (the staging tree, new locks)
         wants_images = options.build and any(e.dockerfile for e in config.environments)
         builder = select_builder(settings) if wants_images else None
+
+        # image inputs: base-image digests and OS package pins in the Dockerfiles, refreshed
+        # in the staging tree so the "after" images are built from them
+        image_pins: tuple[DockerfilePins, ...] = ()
+        dockerfiles = _dockerfiles(config, options.environments)
+        if dockerfiles and (config.pin_base_images or config.refresh_os_packages):
+            from bot.pipeline.image_pins import refresh_image_pins
+
+            with stage("pins"):
+                image_pins = refresh_image_pins(
+                    staging,
+                    dockerfiles,
+                    builder,
+                    upgrade=mode.kind == "full",
+                    pin_base_images=config.pin_base_images,
+                    refresh_os_packages=config.refresh_os_packages and builder is not None,
+                    insecure_registries=config.insecure_registries,
+                    timeout_s=settings.build_timeout_s,
+                )
+
+        # build: before (the workspace as it is) and after (the staging tree, new locks)
         images: tuple[ImageResult, ...] = ()
         tests: tuple[TestResult, ...] = ()
         if wants_images:
@@ -145,6 +213,9 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
     if options.write and not options.dry_run:
         with stage("publish"):
             written = write_locks(workspace.root, compiled.results)
+            written += write_files(
+                workspace.root, {p.dockerfile: p.new_text for p in image_pins if p.changed}
+            )
     return RunResult(
         repo=workspace.repo,
         config=loaded,
@@ -156,7 +227,17 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
         written=written,
         dry_run=options.dry_run,
         duration_s=time.perf_counter() - started,
+        image_pins=image_pins,
     )
+
+
+def _dockerfiles(config: RepoConfig, selected: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Dockerfile -> the environments built from it (the selected ones only)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for env in config.environments:
+        if env.dockerfile is not None and (not selected or env.name in selected):
+            out[env.dockerfile] = (*out.get(env.dockerfile, ()), env.name)
+    return out
 
 
 def _mode(options: RefreshOptions) -> CompileMode:

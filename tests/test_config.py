@@ -161,10 +161,10 @@ ERROR_CASES = [
     ),
     pytest.param("labels: dependencies\n", 1, "labels", "valid tuple", id="wrong-type-top-level"),
     pytest.param(
-        ONE_ENV + "  - name: b\n    spec: b.in\n    backend: poetry\n",
+        ONE_ENV + "  - name: b\n    spec: b.in\n    backend: pdm\n",
         6,
         "environments[1].backend",
-        "'pip-tools' or 'uv'",
+        "'pip-tools', 'uv', 'poetry' or 'conda'",
         id="invalid-backend",
     ),
     pytest.param(
@@ -593,7 +593,7 @@ def test_json_schema() -> None:
     assert schema["additionalProperties"] is False
     env = schema["$defs"]["EnvironmentConfig"]
     assert env["required"] == ["name", "spec"]
-    assert env["properties"]["backend"]["enum"] == ["pip-tools", "uv"]
+    assert env["properties"]["backend"]["enum"] == ["pip-tools", "uv", "poetry", "conda"]
 
 
 @pytest.mark.parametrize(

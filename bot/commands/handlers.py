@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from githubkit import GitHub
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot.commands import messages
@@ -62,11 +63,13 @@ from bot.github_jobs import (
     JobRunner,
 )
 from bot.jobs import JobRequest
+from bot.locks.conda import environment_dependency, pin_in_environment, unpin_in_environment
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
+from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
-from bot.locks.lockfile import Lockfile, parse_lockfile
-from bot.locks.spec import read_spec_tree
+from bot.locks.lockfile import Lockfile
+from bot.locks.poetry import pin_in_pyproject, pyproject_dependency, unpin_in_pyproject
 from bot.worker import RefreshOptions
 
 
@@ -298,11 +301,16 @@ class CommandRunner:
         def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
             envs = _environments(config, command.environments) or list(config.environments)
             written: dict[str, str] = {}
-            for spec in dict.fromkeys(env.spec for env in envs):
+            for spec, env in {env.spec: env for env in envs}.items():
                 path = repo.path / spec
                 if not path.is_file():
                     continue
-                text, removed = unpin_in_spec(path.read_text("utf-8"), command.package)
+                try:
+                    text, removed = _unpin(env, path.read_text("utf-8"), command.package)
+                except LockwardenError as exc:
+                    raise CommandFailed(
+                        messages.SPEC_EDIT_FAILED.format(error=exc.user_message)
+                    ) from exc
                 if removed:
                     path.write_text(text, "utf-8")
                     written[spec] = text
@@ -508,7 +516,7 @@ def _parse(text: str | None, path: str) -> Lockfile | None:
     if text is None:
         return None
     try:
-        return parse_lockfile(text, path)
+        return parse_any_lock(text, path)
     except LockwardenError:
         return None
 
@@ -531,7 +539,7 @@ def _holding(
     out = []
     for env in having:
         try:
-            tree = read_spec_tree(root, env.spec)
+            tree = read_spec(root, env.backend, env.spec)
         except LockwardenError:
             out.append(env)
             continue
@@ -557,11 +565,54 @@ def _pin(
     if not path.is_file():
         raise CommandFailed(messages.SPEC_MISSING.format(spec=env.spec, env=env.name))
     text = path.read_text("utf-8")
-    was = spec_requirement(text, package)
-    note = pin_note(verb, ctx.author, ctx.number, reason, was)
-    new = pin_in_spec(text, requirement, note)
+    if env.backend in ("poetry", "conda"):
+        new = _pin_in_project(env, text, requirement, package, ctx, reason, verb)
+    else:
+        was = spec_requirement(text, package)
+        note = pin_note(verb, ctx.author, ctx.number, reason, was)
+        new = pin_in_spec(text, requirement, note)
     path.write_text(new, "utf-8")
     return {env.spec: new}
+
+
+def _pin_in_project(
+    env: EnvironmentConfig,
+    text: str,
+    requirement: str,
+    package: str,
+    ctx: CommandContext,
+    reason: str | None,
+    verb: str,
+) -> str:
+    """A pin in a Poetry project's ``pyproject.toml`` or a conda ``environment.yml``: both
+    take exact versions only (``name==version``)."""
+    pins = list(Requirement(requirement).specifier)
+    if len(pins) != 1 or pins[0].operator != "==":
+        raise CommandFailed(
+            messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
+        )
+    version = pins[0].version
+    try:
+        if env.backend == "poetry":
+            was = pyproject_dependency(text, env.spec, package)
+            note = pin_note(verb, ctx.author, ctx.number, reason, was)
+            return pin_in_pyproject(text, env.spec, package, version, note)
+        was = environment_dependency(text, env.spec, package)
+        note = pin_note(verb, ctx.author, ctx.number, reason, was)
+        return pin_in_environment(text, env.spec, package, version, note)
+    except LockwardenError as exc:
+        raise CommandFailed(messages.SPEC_EDIT_FAILED.format(error=exc.user_message)) from exc
+
+
+def _unpin(env: EnvironmentConfig, text: str, package: str) -> tuple[str, bool]:
+    """The spec without Lockwarden's pin of ``package``, and whether there was one."""
+    if env.backend == "poetry":
+        new = unpin_in_pyproject(text, env.spec, package)
+        return new, new != text
+    if env.backend == "conda":
+        new = unpin_in_environment(text, env.spec, package)
+        return new, new != text
+    return unpin_in_spec(text, package)
 
 
 def _lock_changes(outcome: BranchOutcome) -> str:

@@ -232,3 +232,8 @@ EXPLAIN_TITLE = "Why `{package}` is locked:"
 EXPLAIN_CHANGE = "- this pull request changes it: {before} → {after}"
 EXPLAIN_NO_CHANGE = "- this pull request does not change it"
 IGNORE_NOTE = "ignored by @{login} in #{number}"
+
+PIN_EXACT_ONLY = (
+    "`{requirement}`: a {backend} environment takes exact pins only; write `name==version`."
+)
+SPEC_EDIT_FAILED = "The spec could not be edited: {error}"

@@ -90,14 +90,14 @@ _INSTRUCTIONS = frozenset(
     | {"LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME"}
     | {"WORKDIR"}
 )
-_HEREDOC_RE = re.compile(
+HEREDOC_RE = re.compile(
     r"(?:^|(?<=\s))\d*<<(-?)(?:\"([^\"\s]+)\"|'([^'\s]+)'|\\?([A-Za-z_][\w.-]*))"
 )
 _PRAGMA_RE = re.compile(r"^\s*#\s*lockwarden\s+ignore\s*=\s*([\w\s,]+?)\s*$", re.IGNORECASE)
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _PIP_RE = re.compile(r"^pip\d*(\.\d+)?$")
 _PYTHON_RE = re.compile(r"^python\d*(\.\d+)?$")
-_SHELLS = frozenset(("sh", "bash", "ash", "dash", "zsh"))
+SHELLS = frozenset(("sh", "bash", "ash", "dash", "zsh"))
 _WRAPPERS = frozenset(("sudo", "exec", "time", "nohup", "command", "nice"))
 _SHELL_KEYWORDS = frozenset(("then", "do", "else", "elif", "if", "while", "until", "!", "{", "}"))
 
@@ -118,13 +118,13 @@ _PY_VALUE_LONG = frozenset(
     | {"--config-file", "--allow-insecure-host", "--output-file", "--pip-args"}
 )
 _PY_VALUE_SHORT = frozenset("rceiftpCPbo")
-_APT_VALUE_LONG = frozenset({"--option", "--target-release", "--config-file", "--default-release"})
-_APT_VALUE_SHORT = frozenset("otc")
-_APK_VALUE_LONG = frozenset(
+APT_VALUE_LONG = frozenset({"--option", "--target-release", "--config-file", "--default-release"})
+APT_VALUE_SHORT = frozenset("otc")
+APK_VALUE_LONG = frozenset(
     {"--repository", "--virtual", "--root", "--keys-dir", "--repositories-file", "--arch"}
     | {"--cache-dir", "--cache-max-age", "--timeout", "--progress-fd", "--wait"}
 )
-_APK_VALUE_SHORT = frozenset("Xtp")
+APK_VALUE_SHORT = frozenset("Xtp")
 
 _PY_BUILD_TOOLS = frozenset({"pip-tools", "uv", "poetry", "pdm", "pipenv"})
 _OS_BUILD_TOOLS = frozenset(
@@ -259,7 +259,7 @@ def _parse(raw: bytes) -> _Parsed | _ParseFailure:
             if start in done or keyword not in ("RUN", "COPY", "ADD"):
                 continue
             done.add(start)
-            markers = list(_HEREDOC_RE.finditer(value))
+            markers = list(HEREDOC_RE.finditer(value))
             if not markers:
                 continue
             position = end + 1
@@ -400,7 +400,7 @@ def _commands(script: str, cwd: str, depth: int = 0) -> list[_Command]:
     result: list[_Command] = []
     exported: dict[str, str] = {}
     for words in _simple_commands(script):
-        argv, env = _strip_prefix(words)
+        argv, env = strip_prefix(words)
         if not argv:
             continue
         name = posixpath.basename(argv[0])
@@ -410,7 +410,7 @@ def _commands(script: str, cwd: str, depth: int = 0) -> list[_Command]:
         if name == "export":
             exported.update(_assignment(a) for a in argv[1:] if _ENV_NAME_RE.match(a))
             continue
-        if name in _SHELLS and depth < 3:
+        if name in SHELLS and depth < 3:
             script_arg = _shell_c_script(argv)
             if script_arg is not None:
                 result.extend(_commands(script_arg, cwd, depth + 1))
@@ -424,7 +424,7 @@ def _assignment(word: str) -> tuple[str, str]:
     return key, value
 
 
-def _strip_prefix(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def strip_prefix(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     argv = list(words)
     env: dict[str, str] = {}
     while argv:
@@ -652,7 +652,7 @@ class _Checker:
 
     def _copy(self, ins: _Instruction) -> None:
         stage = self.stages[-1]
-        value = _HEREDOC_RE.sub("", ins.value) if ins.heredocs else ins.value
+        value = HEREDOC_RE.sub("", ins.value) if ins.heredocs else ins.value
         words = _exec_form(value) or _words(value)
         origin: _Stage | str | None = None
         args: list[str] = []
@@ -714,16 +714,16 @@ class _Checker:
                     mounts.append(_Copy(ins.line, (_clean(source),), dest, False, origin))
         script = value
         if ins.heredocs:
-            script = _HEREDOC_RE.sub("", script)
+            script = HEREDOC_RE.sub("", script)
         exec_argv = _exec_form(script)
         if exec_argv is not None:
             inner = (
-                _shell_c_script(exec_argv) if posixpath.basename(exec_argv[0]) in _SHELLS else None
+                _shell_c_script(exec_argv) if posixpath.basename(exec_argv[0]) in SHELLS else None
             )
             script = inner if inner is not None else shlex.join(exec_argv)
         commands = _commands(script, stage.workdir)
-        if ins.heredocs and (not commands or posixpath.basename(commands[0].argv[0]) in _SHELLS):
-            commands = [c for c in commands if posixpath.basename(c.argv[0]) not in _SHELLS]
+        if ins.heredocs and (not commands or posixpath.basename(commands[0].argv[0]) in SHELLS):
+            commands = [c for c in commands if posixpath.basename(c.argv[0]) not in SHELLS]
             commands.extend(_commands("\n".join(ins.heredocs[0].body), stage.workdir))
         run = _Run(
             ins.line,
@@ -1076,7 +1076,7 @@ class _Checker:
     # ----------------------------------------------------------------- OS packages
 
     def _apt(self, run: _Run, tool: str, args: Sequence[str]) -> None:
-        opts = _options(args, _APT_VALUE_LONG, _APT_VALUE_SHORT)
+        opts = _options(args, APT_VALUE_LONG, APT_VALUE_SHORT)
         if not opts.positionals:
             return
         sub, packages = opts.positionals[0], [p for p in opts.positionals[1:] if "$" not in p]
@@ -1099,7 +1099,7 @@ class _Checker:
             )
 
     def _apk(self, run: _Run, args: Sequence[str]) -> None:
-        opts = _options(args, _APK_VALUE_LONG, _APK_VALUE_SHORT)
+        opts = _options(args, APK_VALUE_LONG, APK_VALUE_SHORT)
         if not opts.positionals:
             return
         sub, packages = opts.positionals[0], [p for p in opts.positionals[1:] if "$" not in p]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar, get_args
 
 from packaging.utils import canonicalize_name
@@ -17,7 +17,11 @@ from packaging.version import InvalidVersion, Version
 
 from bot.locks.lockfile import Lockfile, RequirementEntry
 
-ChangeType = Literal["added", "removed", "upgraded", "downgraded", "hash-only", "source"]
+ChangeType = Literal[
+    "added", "removed", "upgraded", "downgraded", "hash-only", "source", "rebuilt", "group"
+]
+"""``rebuilt``: same version, another conda build or channel; ``group``: same pin, other
+Poetry dependency groups (a dev tool moving into ``main`` reaches production)."""
 ChangeKind = Literal["major", "minor", "patch", "pre-release", "post", "local"]
 
 _K = TypeVar("_K")
@@ -46,6 +50,13 @@ class PackageChange:
     marker: str | None = None
     hashes_added: tuple[str, ...] = ()
     hashes_removed: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    """Poetry groups of the package (after the change; before it when removed)."""
+    groups_before: tuple[str, ...] | None = None
+    """The groups before, when they changed."""
+    build_before: str | None = None
+    """Conda build string (and channel, when it changed) before and after."""
+    build_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,9 +206,15 @@ def _compare(
     if old.version is not None and new.version is not None and old.url == new.url:
         direction, kind = classify_version_change(old.version, new.version)
         if direction != "same":
-            return _change(new, direct, old.version, new.version, direction, kind)
+            return _with_context(
+                _change(new, direct, old.version, new.version, direction, kind), old, new
+            )
+        if _build(old) != _build(new):
+            return _with_context(
+                _change(new, direct, old.version, new.version, "rebuilt"), old, new
+            )
     elif _identity(old) != _identity(new):
-        return _change(new, direct, _value(old), _value(new), "source")
+        return _with_context(_change(new, direct, _value(old), _value(new), "source"), old, new)
     if old.hashes and new.hashes and set(old.hashes) != set(new.hashes):
         old_set, new_set = set(old.hashes), set(new.hashes)
         return _change(
@@ -209,8 +226,31 @@ def _compare(
             hashes_added=tuple(h for h in new.hashes if h not in old_set),
             hashes_removed=tuple(h for h in old.hashes if h not in new_set),
         )
+    if old.groups != new.groups:
+        return _with_context(_change(new, direct, _value(old), _value(new), "group"), old, new)
     # Same pin and same hashes: a changed ``# via`` list alone is no change.
     return None
+
+
+def _build(entry: RequirementEntry) -> str | None:
+    """A conda package's build, with its channel: ``py311h_0 (conda-forge)``."""
+    if entry.build is None and entry.channel is None:
+        return None
+    return f"{entry.build or ''} ({entry.channel})" if entry.channel else entry.build
+
+
+def _with_context(
+    change: PackageChange, old: RequirementEntry, new: RequirementEntry
+) -> PackageChange:
+    """Add what a reviewer of a Poetry or conda lock needs: groups moved, build changed."""
+    builds = (_build(old), _build(new))
+    return replace(
+        change,
+        groups=new.groups,
+        groups_before=old.groups if old.groups != new.groups else None,
+        build_before=builds[0] if builds[0] != builds[1] else None,
+        build_after=builds[1] if builds[0] != builds[1] else None,
+    )
 
 
 def _change(
@@ -235,6 +275,7 @@ def _change(
         marker=entry.marker,
         hashes_added=hashes_added,
         hashes_removed=hashes_removed,
+        groups=entry.groups,
     )
 
 

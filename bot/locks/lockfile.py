@@ -32,6 +32,7 @@ from packaging.utils import (
 from bot.errors import LockfileParseError
 
 HeaderTool = Literal["pip-compile", "uv", "other", "none"]
+LockFlavour = Literal["requirements", "poetry", "conda"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,12 @@ class RequirementEntry:
     """1-based line where the entry starts."""
     unsafe: bool = False
     """True when listed after the "unsafe in a requirements file" comment."""
+    groups: tuple[str, ...] = ()
+    """Poetry dependency groups the package belongs to (``main``, ``dev``), sorted."""
+    build: str | None = None
+    """Conda build string (``py311h64a7726_0``)."""
+    channel: str | None = None
+    """Conda channel (``conda-forge``, or the channel URL)."""
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -113,6 +120,11 @@ class Lockfile:
     """Names listed only as comments in the unsafe section (``#   setuptools``)."""
     other_options: tuple[str, ...] = ()
     """Option lines the model does not interpret (``--prefer-binary``, ...), verbatim."""
+    flavour: LockFlavour = "requirements"
+    """requirements (pip-compile, uv, poetry export), poetry (``poetry.lock``) or conda
+    (an ``@EXPLICIT`` lock)."""
+    platform: str | None = None
+    """The platform a per-platform lock is for (conda subdir, ``linux-64``)."""
 
     @property
     def has_hashes(self) -> bool:

@@ -16,15 +16,19 @@ from typing import Literal
 
 from bot.locks.lockfile import Lockfile
 
-Tool = Literal["pip-tools", "uv"]
+RequirementsTool = Literal["pip-tools", "uv"]
+"""Tools that write requirements-file locks (whose headers this module replays)."""
 
-NEW_LOCK_FLAGS: dict[Tool, tuple[str, ...]] = {
+Tool = Literal["pip-tools", "uv", "poetry", "conda"]
+"""Every lock backend."""
+
+NEW_LOCK_FLAGS: dict[RequirementsTool, tuple[str, ...]] = {
     "pip-tools": ("--allow-unsafe", "--generate-hashes", "--strip-extras"),
     "uv": ("--allow-unsafe", "--generate-hashes", "--strip-extras"),
 }
 
 # Options that take a value, per tool (both spellings of the short forms).
-_VALUE_OPTIONS: dict[Tool, frozenset[str]] = {
+_VALUE_OPTIONS: dict[RequirementsTool, frozenset[str]] = {
     "pip-tools": frozenset(
         {
             "-o",
@@ -195,7 +199,7 @@ class ReplayedOptions:
     """The Python version the lock was compiled for, when the header records one."""
 
 
-def replay_options(existing: Lockfile | None, tool: Tool) -> ReplayedOptions:
+def replay_options(existing: Lockfile | None, tool: RequirementsTool) -> ReplayedOptions:
     """Options for recompiling ``existing`` with ``tool`` (defaults for a new lock)."""
     if existing is None:
         return ReplayedOptions(NEW_LOCK_FLAGS[tool], (), None, (), "defaults")
@@ -225,7 +229,7 @@ def _short_python(version: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _recorded_tool(command: tuple[str, ...]) -> Tool | None:
+def _recorded_tool(command: tuple[str, ...]) -> RequirementsTool | None:
     if not command:
         return None
     program = command[0].rsplit("/", 1)[-1]
@@ -237,7 +241,7 @@ def _recorded_tool(command: tuple[str, ...]) -> Tool | None:
 
 
 def _split_recorded(
-    command: tuple[str, ...], tool: Tool, existing: Lockfile
+    command: tuple[str, ...], tool: RequirementsTool, existing: Lockfile
 ) -> tuple[list[str], list[str], list[str], str | None]:
     tokens = list(command[3:] if tool == "uv" else command[1:])
     value_options = _VALUE_OPTIONS[tool]
@@ -282,7 +286,9 @@ def _split_recorded(
     return args, constraints, notes, python
 
 
-def _translate(args: list[str], source: Tool, target: Tool) -> tuple[list[str], list[str]]:
+def _translate(
+    args: list[str], source: RequirementsTool, target: RequirementsTool
+) -> tuple[list[str], list[str]]:
     table = _PIP_TOOLS_TO_UV if source == "pip-tools" else _UV_TO_PIP_TOOLS
     out: list[str] = []
     notes: list[str] = []
@@ -298,7 +304,7 @@ def _translate(args: list[str], source: Tool, target: Tool) -> tuple[list[str], 
     return out, notes
 
 
-def _infer_from_body(existing: Lockfile, tool: Tool) -> tuple[str, ...]:
+def _infer_from_body(existing: Lockfile, tool: RequirementsTool) -> tuple[str, ...]:
     """For locks whose header names no compiler: keep what the file visibly relies on."""
     args: list[str] = []
     if any(r.unsafe for r in existing.requirements) or tool == "uv":
@@ -311,7 +317,11 @@ def _infer_from_body(existing: Lockfile, tool: Tool) -> tuple[str, ...]:
 
 
 def canonical_command(
-    tool: Tool, args: tuple[str, ...], constraints: tuple[str, ...], lock: str, spec: str
+    tool: RequirementsTool,
+    args: tuple[str, ...],
+    constraints: tuple[str, ...],
+    lock: str,
+    spec: str,
 ) -> str:
     """The command recorded in a header Lockwarden writes: what a person would run by hand."""
     options = sorted({*args, *(f"--constraint={c}" for c in constraints)})

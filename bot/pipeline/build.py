@@ -53,17 +53,36 @@ def lint_environments(
     for env in config.environments:
         if env.dockerfile is None or not (root / env.dockerfile).is_file():
             continue
-        lock = locks.get(env.name)
-        has_hashes = "--hash=" in (lock.new_text or lock.old_text or "") if lock else False
+        installed = env.installed_lock
+        has_hashes = "--hash=" in _installed_text(root, env, locks.get(env.name))
         out[env.name] = check_dockerfile(
             root / env.dockerfile,
             display_path=env.dockerfile,
-            lock_path=env.lock_path,
+            lock_path=installed,
             lock_has_hashes=has_hashes,
             severities=checks.severity,
             ignore=checks.ignore,
         )
     return out
+
+
+def _same_file(first: Path, second: Path, relative: str) -> bool:
+    return (first / relative).read_bytes() == (second / relative).read_bytes()
+
+
+def _installed_text(root: Path, env: EnvironmentConfig, lock: LockResult | None) -> str:
+    """The text of the file the image installs (the lock, or a Poetry export) as it will be
+    committed: this run's result where there is one, else the tree's file."""
+    installed = env.installed_lock
+    if installed is None:
+        return ""
+    if installed == env.lock_path:
+        return (lock.new_text or lock.old_text or "") if lock is not None else ""
+    output = next((o for o in lock.outputs if o.path == installed), None) if lock else None
+    if output is not None:
+        return output.new_text or output.old_text or ""
+    path = root / installed
+    return path.read_text("utf-8", errors="replace") if path.is_file() else ""
 
 
 def build_images(
@@ -171,8 +190,11 @@ def _build_one(
     before: ImageInfo | None = None
     before_cached = False
     note: str | None = None
-    if lock.status == "unchanged" or not (before_root / dockerfile).is_file():
-        before = after if lock.status == "unchanged" else None
+    if not (before_root / dockerfile).is_file():
+        before = None
+    elif lock.status == "unchanged" and _same_file(before_root, after_root, dockerfile):
+        # Neither the lock nor the Dockerfile's pins moved: the same image.
+        before = after
     else:
         before_key = key_of(before_root)
         cached = cache.get(before_key)

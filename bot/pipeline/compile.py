@@ -8,20 +8,29 @@ failure is a value, so one broken environment never loses the others' results.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot.config import EnvironmentConfig, RepoConfig
+from bot.config import REQUIREMENTS_BACKENDS, EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
-from bot.locks.backends import CompileMode, CompileRequest, FailureKind, LockBackend
+from bot.locks.backends import (
+    CompileMode,
+    CompileRequest,
+    ExportRequest,
+    ExtraOutput,
+    FailureKind,
+    LockBackend,
+)
 from bot.locks.diff import LockDiff, diff_locks
+from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.graph import downstream_closure, topological_order
 from bot.locks.ignore import (
     IgnoreRule,
@@ -30,11 +39,31 @@ from bot.locks.ignore import (
     read_ignores,
     strip_constraint_annotations,
 )
-from bot.locks.lockfile import Lockfile, parse_lockfile
+from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool
-from bot.locks.spec import SpecTree, read_spec_tree
+from bot.locks.spec import SpecTree
+
+if TYPE_CHECKING:
+    from bot.locks.wheels import WheelGap
 
 Status = Literal["changed", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file an environment's compile writes besides its main lock: another platform's lock,
+    or the requirements file exported from a Poetry lock."""
+
+    path: str
+    kind: Literal["platform-lock", "export"]
+    platform: str | None
+    old_text: str | None
+    new_text: str | None
+    diff: LockDiff | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text is not None and self.new_text != self.old_text
 
 
 @dataclass(frozen=True)
@@ -46,7 +75,7 @@ class LockResult:
     status: Status
     constrained_by: tuple[str, ...] = ()
     error: str | None = None
-    failure: FailureKind | Literal["spec", "consistency", "upstream"] | None = None
+    failure: FailureKind | Literal["spec", "consistency", "upstream", "wheels"] | None = None
     tool_output: str = ""
     diff: LockDiff | None = None
     old_text: str | None = None
@@ -55,6 +84,22 @@ class LockResult:
     header_command: str = ""
     compile_s: float = 0.0
     notes: tuple[str, ...] = ()
+    platform: str | None = None
+    """The platform the main lock is for, when each platform has its own."""
+    outputs: tuple[OutputFile, ...] = ()
+    wheel_gaps: tuple[WheelGap, ...] = ()
+    """Pinned packages with no wheel for a target platform (``platforms``)."""
+    wheels_unchecked: tuple[str, ...] = ()
+    """Why some packages' files could not be listed for the wheel check."""
+
+    def files(self) -> dict[str, str]:
+        """Every file this result writes: lock path -> new text (changed ones only)."""
+        out: dict[str, str] = {}
+        if self.status == "changed" and self.new_text is not None:
+            if self.new_text != self.old_text:
+                out[self.lock] = self.new_text
+            out.update({o.path: o.new_text for o in self.outputs if o.changed and o.new_text})
+        return out
 
 
 @dataclass(frozen=True)
@@ -109,13 +154,13 @@ def compile_environments(
     timeout_s: float = 900.0,
 ) -> CompileStageResult:
     envs = {env.name: env for env in config.environments}
-    lock_owner = {env.lock_path: env.name for env in config.environments}
+    lock_owner = {path: env.name for env in config.environments for path in env.lock_paths}
     trees: dict[str, SpecTree | LockwardenError] = {}
     edges: dict[str, list[str]] = {}
     for env in config.environments:
         upstream = list(env.constraints)
         try:
-            tree = read_spec_tree(stage_root, env.spec)
+            tree = read_spec(stage_root, env.backend, env.spec)
             trees[env.name] = tree
             upstream += sorted(
                 lock_owner[path]
@@ -214,7 +259,11 @@ def _compile_one(
         backend=env.backend,
         status="failed",
         constrained_by=upstream,
+        platform=env.lock_platforms[0] if env.lock_platforms else None,
     )
+    pip_style = env.backend in REQUIREMENTS_BACKENDS
+    if not pip_style:
+        ignores = ()  # ignore rules are constraints files: only pip-tools and uv take them
     if isinstance(ignores, LockwardenError):
         return replace(base, error=ignores.user_message, failure="spec")
     if isinstance(tree, LockwardenError):
@@ -235,7 +284,7 @@ def _compile_one(
     if lock_path.is_file():
         old_text = lock_path.read_text("utf-8")
         try:
-            existing = parse_lockfile(old_text, env.lock_path)
+            existing = parse_any_lock(old_text, env.lock_path)
         except LockwardenError as exc:
             return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
     # Upstream locks the spec does not already reference with its own -c line.
@@ -246,6 +295,24 @@ def _compile_one(
     output = lock_path.with_name(f".{lock_path.name}.lockwarden.tmp")
     # Both compilers read existing pins from the output file: seed it with the current lock.
     output.write_text(old_text or "", "utf-8")
+    extras = tuple(
+        ExtraOutput(path=path, output=_temp_output(root, path), kind=kind, platform=platform)
+        for path, kind, platform in env.outputs
+    )
+    old_extras = {extra.path: _read_text(root / extra.path) for extra in extras}
+    export = next(
+        (
+            ExportRequest(
+                output=extra,
+                groups=env.export_groups,
+                extras=env.export_extras,
+                with_hashes=env.export_hashes,
+            )
+            for extra in extras
+            if extra.kind == "export"
+        ),
+        None,
+    )
     notes = tuple(
         f"compiled against the current {name} lock: {name} failed" for name in failed_upstream
     )
@@ -256,6 +323,7 @@ def _compile_one(
     hidden_name = f".{lock_path.name}.lockwarden-ignore.txt"
     hidden_rel = str(PurePosixPath(env.lock_path).with_name(hidden_name))
     hidden = root / hidden_rel
+    platforms = env.platforms or env.lock_platforms
     request = CompileRequest(
         root=root,
         spec=env.spec,
@@ -267,14 +335,28 @@ def _compile_one(
         python_version=env.python,
         mode=mode,
         extra_args=env.compile_args,
-        index_url=config.index_url,
-        extra_index_urls=config.extra_index_urls,
+        index_url=env.index_url or config.index_url,
+        extra_index_urls=tuple(dict.fromkeys((*config.extra_index_urls, *env.extra_index_urls))),
         timeout_s=timeout_s,
+        platforms=platforms,
+        python_platform=_uv_platform(env),
+        universal=env.backend == "uv" and len(env.platforms) > 1 and env.resolution == "universal",
+        extra_outputs=tuple(e for e in extras if e.kind == "platform-lock"),
+        export=export,
     )
     try:
         if exclusions:
             hidden.write_text("".join(f"{line}\n" for line in exclusions), "utf-8")
-        outcome = backend.compile(request)
+        try:
+            outcome = backend.compile(request)
+        except LockwardenError as exc:  # the backend could not start: this environment fails
+            return replace(
+                base,
+                error=exc.user_message,
+                failure="tool-error",
+                old_text=old_text,
+                compile_s=time.perf_counter() - started,
+            )
         if not outcome.ok:
             return replace(
                 base,
@@ -294,18 +376,27 @@ def _compile_one(
             new_text = strip_constraint_annotations(new_text, hidden_rel)
             output.write_text(new_text, "utf-8")
         try:
-            new_lock = parse_lockfile(new_text, env.lock_path)
+            new_lock = parse_any_lock(new_text, env.lock_path)
+            outputs = tuple(
+                _output_file(extra, old_extras[extra.path], tree.direct_names) for extra in extras
+            )
         except LockwardenError as exc:  # a compiler wrote something we cannot read
             return replace(base, error=exc.user_message, failure="tool-error", old_text=old_text)
-        os.replace(output, lock_path)  # downstream environments now see the new pins
+        # Every file or none: downstream environments now see the new pins.
+        for extra in extras:
+            os.replace(extra.output, root / extra.path)
+        os.replace(output, lock_path)
     finally:
         output.unlink(missing_ok=True)
+        for extra in extras:
+            extra.output.unlink(missing_ok=True)
         if exclusions:
             hidden.unlink(missing_ok=True)
     diff = diff_locks(existing, new_lock, direct_names=tree.direct_names)
-    return replace(
+    changed = new_text != old_text or any(o.changed for o in outputs)
+    result = replace(
         base,
-        status="unchanged" if new_text == old_text else "changed",
+        status="changed" if changed else "unchanged",
         diff=diff,
         old_text=old_text,
         new_text=new_text,
@@ -313,7 +404,106 @@ def _compile_one(
         header_command=outcome.header_command,
         compile_s=time.perf_counter() - started,
         notes=notes + outcome.notes + ignore_note(ignores, locked, _names(new_lock)),
+        outputs=outputs,
     )
+    if env.platforms and env.backend != "conda":
+        result = _check_wheels(result, env, config, new_lock, outputs, timeout_s)
+    return result
+
+
+def _temp_output(root: Path, path: str) -> Path:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.lockwarden.tmp")
+    temp.write_text("", "utf-8")
+    return temp
+
+
+def _read_text(path: Path) -> str | None:
+    return path.read_text("utf-8") if path.is_file() else None
+
+
+def _output_file(extra: ExtraOutput, old_text: str | None, direct: frozenset[str]) -> OutputFile:
+    """Read back one extra output; a file the backend left empty keeps its old text."""
+    new_text = extra.output.read_text("utf-8") if extra.output.is_file() else ""
+    if not new_text:
+        raise LockwardenError(f"{extra.path}: the compiler wrote nothing")
+    old = parse_any_lock(old_text, extra.path) if old_text is not None else None
+    new = parse_any_lock(new_text, extra.path)
+    return OutputFile(
+        path=extra.path,
+        kind=extra.kind,
+        platform=extra.platform,
+        old_text=old_text,
+        new_text=new_text,
+        diff=diff_locks(old, new, direct_names=direct),
+    )
+
+
+def _uv_platform(env: EnvironmentConfig) -> str | None:
+    """uv's ``--python-platform`` for the main lock of a per-platform environment."""
+    if env.backend != "uv" or not env.lock_platforms:
+        return None
+    from bot.locks.platforms import parse_platform
+
+    return parse_platform(env.lock_platforms[0]).uv_platform
+
+
+def _check_wheels(
+    result: LockResult,
+    env: EnvironmentConfig,
+    config: RepoConfig,
+    lock: Lockfile,
+    outputs: tuple[OutputFile, ...],
+    timeout_s: float,
+) -> LockResult:
+    """Report pinned packages that have no wheel for a target platform (pip would build the
+    sdist in the image, or fail); with ``require_wheels`` they fail the environment."""
+    from bot.locks.platforms import parse_platform
+    from bot.locks.wheels import check_wheels
+
+    python = env.python or lock.header.python_version or "{}.{}".format(*sys.version_info[:2])
+    indexes = tuple(
+        dict.fromkeys(
+            (
+                env.index_url or config.index_url or "https://pypi.org/simple",
+                *config.extra_index_urls,
+                *env.extra_index_urls,
+            )
+        )
+    )
+    # One lock for all platforms, or each platform's own lock against that platform.
+    checks: list[tuple[Lockfile, tuple[str, ...]]]
+    if env.lock_platforms:
+        checks = [(lock, env.lock_platforms[:1])]
+        for output in outputs:
+            if output.kind == "platform-lock" and output.new_text and output.platform:
+                checks.append((parse_any_lock(output.new_text, output.path), (output.platform,)))
+    else:
+        checks = [(lock, env.platforms)]
+    gaps: list[WheelGap] = []
+    unchecked: list[str] = []
+    for checked_lock, names in checks:
+        report = check_wheels(
+            checked_lock,
+            [parse_platform(name) for name in names],
+            python,
+            indexes,
+            timeout_s=min(timeout_s, 60.0),
+        )
+        gaps.extend(report.gaps)
+        unchecked.extend(report.unchecked)
+    result = replace(result, wheel_gaps=tuple(gaps), wheels_unchecked=tuple(unchecked))
+    if gaps and env.require_wheels:
+        listed = ", ".join(f"{g.package}=={g.version} on {g.platform}" for g in gaps[:5])
+        more = f" and {len(gaps) - 5} more" if len(gaps) > 5 else ""
+        return replace(
+            result,
+            status="failed",
+            failure="wheels",
+            error=f"no wheel for a target platform: {listed}{more} ('require_wheels' is on)",
+        )
+    return result
 
 
 def _names(lock: Lockfile) -> frozenset[str]:
@@ -355,7 +545,7 @@ def _current_lock(root: Path, env: EnvironmentConfig, result: LockResult | None)
             return None
         text = path.read_text("utf-8")
     try:
-        return parse_lockfile(text, env.lock_path)
+        return parse_any_lock(text, env.lock_path)
     except LockwardenError:
         return None
 
@@ -415,7 +605,17 @@ def against_baseline(
         if env.name in done or seed is None:
             continue
         base = LockResult(
-            name=env.name, spec=env.spec, lock=env.lock_path, backend=env.backend, status="changed"
+            name=env.name,
+            spec=env.spec,
+            lock=env.lock_path,
+            backend=env.backend,
+            status="changed",
+            platform=env.lock_platforms[0] if env.lock_platforms else None,
+            outputs=tuple(
+                OutputFile(path, kind, platform, None, seeds[path])
+                for path, kind, platform in env.outputs
+                if path in seeds
+            ),
         )
         restated = _restate(base, env, baseline_root, seed)
         if restated.status == "changed":
@@ -429,15 +629,30 @@ def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: s
     path = root / env.lock_path
     old_text = path.read_text("utf-8") if path.is_file() else None
     try:
-        old = parse_lockfile(old_text, env.lock_path) if old_text is not None else None
-        new = parse_lockfile(new_text, env.lock_path)
-        tree = read_spec_tree(root, env.spec)
+        old = parse_any_lock(old_text, env.lock_path) if old_text is not None else None
+        new = parse_any_lock(new_text, env.lock_path)
+        tree = read_spec(root, env.backend, env.spec)
+        outputs = tuple(
+            _restate_output(output, root, tree.direct_names)
+            for output in result.outputs
+            if output.new_text is not None
+        )
     except LockwardenError as exc:
         return replace(result, status="failed", failure="spec", error=exc.user_message)
+    changed = new_text != old_text or any(o.changed for o in outputs)
     return replace(
         result,
-        status="unchanged" if new_text == old_text else "changed",
+        status="changed" if changed else "unchanged",
         old_text=old_text,
         new_text=new_text,
         diff=diff_locks(old, new, direct_names=tree.direct_names),
+        outputs=outputs,
     )
+
+
+def _restate_output(output: OutputFile, root: Path, direct: frozenset[str]) -> OutputFile:
+    assert output.new_text is not None
+    old_text = _read_text(root / output.path)
+    old = parse_any_lock(old_text, output.path) if old_text is not None else None
+    new = parse_any_lock(output.new_text, output.path)
+    return replace(output, old_text=old_text, diff=diff_locks(old, new, direct_names=direct))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.errors import LockwardenError
@@ -13,15 +14,16 @@ from bot.pipeline.compile import LockResult
 
 
 def write_locks(root: Path, results: tuple[LockResult, ...]) -> tuple[str, ...]:
-    """Write every changed, non-failed lock; return the paths written. A failed environment's
-    lock is never touched."""
-    written = []
-    for result in results:
-        if result.status != "changed" or result.new_text is None:
-            continue
-        write_atomic(root / result.lock, result.new_text)
-        written.append(result.lock)
-    return tuple(written)
+    """Write every changed, non-failed lock (with its per-platform locks and export); return
+    the paths written. A failed environment's files are never touched."""
+    return write_files(root, {p: t for r in results for p, t in r.files().items()})
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> tuple[str, ...]:
+    """Write each file atomically; return the paths written, in order."""
+    for path, text in files.items():
+        write_atomic(root / path, text)
+    return tuple(files)
 
 
 def write_atomic(path: Path, text: str) -> None:

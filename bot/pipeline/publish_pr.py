@@ -36,7 +36,6 @@ from bot.report.pull_request import (
     check_summary,
     commit_text,
     lint_findings,
-    lock_records,
     pr_body,
     pr_title,
     tests_failed,
@@ -77,9 +76,9 @@ def publish_pull_request(
     commands); ``title`` replaces the generated one; ``notes`` go above the rollback notes."""
     extra = dict(extra_files or {})
     remote_sha = fetch_branch(clone, branch, token=token)
-    changed = lock_records(result)
     existing = find_open_pull_request(gh, clone.repo, branch)
-    if not changed and not extra:
+    files = {**extra, **result.changed_files()}
+    if not files:
         if result.failed:
             # Nothing to propose, but something broke: say so where people look.
             check_title, summary = check_summary(result)
@@ -108,7 +107,6 @@ def publish_pull_request(
                 body=messages.PR_HUMAN_PUSH.format(branch=branch),
             )
         return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
-    files = {**extra, **{record.lock: record.text for record in changed}}
     sha = commit_files(
         clone, branch, files, commit_text(result, edited=tuple(extra), title=title), identity
     )

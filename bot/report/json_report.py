@@ -13,6 +13,7 @@ from bot.report.links import release_url
 if TYPE_CHECKING:
     from bot.images import Finding
     from bot.pipeline.build import ImageResult
+    from bot.pipeline.image_pins import DockerfilePins
     from bot.pipeline.verify import TestResult
 
 SCHEMA_VERSION = 1
@@ -42,6 +43,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
             }
             for issue in result.compiled.consistency
         ],
+        "image_pins": [_pins(p) for p in result.image_pins],
         "written": list(result.written),
         "failed": result.failed,
         "timings": {"total_s": round(result.duration_s, 3)},
@@ -67,6 +69,28 @@ def _environment(
         "tool_output": r.tool_output or None,
         "constrained_by": list(r.constrained_by),
         "changes": [_change(c, index) for c in (r.diff.changes if r.diff else ())],
+        "platform": r.platform,
+        "outputs": [
+            {
+                "path": o.path,
+                "kind": o.kind,
+                "platform": o.platform,
+                "changed": o.changed,
+                "changes": [_change(c, index) for c in (o.diff.changes if o.diff else ())],
+            }
+            for o in r.outputs
+        ],
+        "wheel_gaps": [
+            {
+                "package": g.package,
+                "version": g.version,
+                "platform": g.platform,
+                "sdist": g.sdist,
+                "index": g.index,
+            }
+            for g in r.wheel_gaps
+        ],
+        "wheels_unchecked": list(r.wheels_unchecked),
         "command": list(r.command),
         "notes": list(r.notes),
         "image": _image(image),
@@ -139,6 +163,37 @@ def _change(c: PackageChange, index: str | None) -> dict[str, Any]:
         "hashes_added": len(c.hashes_added),
         "hashes_removed": len(c.hashes_removed),
         "url": release_url(c.name, c.after or c.before, index),
+        "groups": list(c.groups),
+        "groups_before": list(c.groups_before) if c.groups_before is not None else None,
+        "build_before": c.build_before,
+        "build_after": c.build_after,
+    }
+
+
+def _pins(pins: DockerfilePins) -> dict[str, Any]:
+    return {
+        "dockerfile": pins.dockerfile,
+        "environments": list(pins.environments),
+        "changed": pins.changed,
+        "changes": [
+            {
+                "kind": c.kind,
+                "file": c.file,
+                "line": c.line,
+                "name": c.name,
+                "manager": c.manager,
+                "image": c.image,
+                "from": c.before,
+                "to": c.after,
+            }
+            for c in pins.changes
+        ],
+        "unpinned": [
+            {"file": u.file, "line": u.line, "manager": u.manager, "name": u.name}
+            for u in pins.unpinned
+        ],
+        "unpinnable_images": list(pins.unpinnable_images),
+        "errors": list(pins.errors),
     }
 
 

@@ -42,6 +42,19 @@ def render_markdown(result: RunResult) -> str:
     ]
     if hash_only:
         parts += [messages.HASH_ONLY_WARNING.format(items=", ".join(hash_only)), ""]
+    gaps = [
+        messages.WHEEL_GAP_ITEM.format(
+            package=g.package,
+            version=g.version,
+            platform=g.platform,
+            sdist=messages.WHEEL_GAP_SDIST if g.sdist else messages.WHEEL_GAP_NOTHING,
+        )
+        + f" ({r.name})"
+        for r in results
+        for g in r.wheel_gaps
+    ]
+    if gaps:
+        parts += [messages.WHEEL_GAPS_WARNING.format(items=", ".join(gaps)), ""]
     parts.append(messages.SUMMARY_HEADER)
     parts += [
         messages.SUMMARY_ROW.format(
@@ -56,6 +69,7 @@ def render_markdown(result: RunResult) -> str:
     for r in results:
         if r.status != "unchanged" or r.notes:
             parts.append(_environment_section(r, index))
+    parts += _pins_section(result)
     parts += _images_section(result)
     if result.compiled.consistency:
         parts += ["", messages.CONSISTENCY_TITLE, "", messages.CONSISTENCY_HEADER]
@@ -103,6 +117,26 @@ def _environment_section(r: LockResult, index: str | None) -> str:
     elif r.diff and r.diff.changes:
         lines.append(messages.CHANGES_HEADER)
         lines += [_change_row(c, index) for c in r.diff.changes]
+    for output in r.outputs if r.status != "failed" else ():
+        if not output.changed:
+            continue
+        lines += [
+            "",
+            messages.OUTPUT_TITLE[output.kind].format(
+                path=output.path, platform=output.platform, summary=change_summary(output.diff)
+            ),
+        ]
+        if output.diff and output.diff.changes:
+            lines += ["", messages.CHANGES_HEADER]
+            lines += [_change_row(c, index) for c in output.diff.changes]
+    if r.wheels_unchecked:
+        lines.append("")
+        lines += [
+            messages.NOTES_ITEM.format(
+                note=_escape(messages.WHEELS_UNCHECKED.format(reason=reason))
+            )
+            for reason in r.wheels_unchecked
+        ]
     if r.notes:
         lines.append("")
         lines += [messages.NOTES_ITEM.format(note=_escape(n)) for n in r.notes]
@@ -114,8 +148,19 @@ def _change_row(c: PackageChange, index: str | None) -> str:
     url = release_url(c.name, c.after or c.before, index)
     marker = f" ; `{c.marker}`" if c.marker else ""
     change = f"⚠️ **{c.change}**" if c.change == "hash-only" else c.change
+    context = ""
+    if c.groups_before is not None:
+        context += messages.GROUPS_MOVED.format(
+            before=", ".join(c.groups_before) or "none", after=", ".join(c.groups) or "none"
+        )
+    elif c.groups:
+        context += messages.GROUPS_TAG.format(groups=", ".join(c.groups))
+    if c.build_before is not None or c.build_after is not None:
+        context += messages.BUILD_CHANGED.format(
+            before=f"`{c.build_before}`", after=f"`{c.build_after}`"
+        )
     return messages.CHANGE_ROW.format(
-        package=f"[{c.name}]({url}){marker}",
+        package=f"[{c.name}]({url}){marker}{_escape(context)}",
         change=change,
         before=f"`{c.before}`" if c.before else "",
         after=f"`{c.after}`" if c.after else "",
@@ -217,6 +262,51 @@ def _images_section(result: RunResult) -> list[str]:
             for f in findings
         ]
     return parts
+
+
+def _pins_section(result: RunResult) -> list[str]:
+    """Base-image digests and OS package pins: what moved, what is unpinned, what failed."""
+    pins = [p for p in result.image_pins if p.changes or p.unpinned or p.errors]
+    if not pins:
+        return []
+    parts = ["", messages.PINS_TITLE, ""]
+    for error in (e for p in pins for e in p.errors):
+        parts += [messages.PINS_ERROR.format(error=_escape(error)), ""]
+    changes = [c for p in pins for c in p.changes]
+    if changes:
+        parts.append(messages.PINS_HEADER)
+        for c in changes:
+            what = (
+                messages.PINS_OS_PACKAGE.format(manager=c.manager, name=c.name)
+                if c.kind == "os-package"
+                else messages.PINS_BASE_IMAGE.format(name=c.name)
+            )
+            parts.append(
+                messages.PINS_ROW.format(
+                    file=c.file,
+                    line=c.line,
+                    what=what,
+                    before=f"`{_short(c.before)}`" if c.before else "",
+                    after=f"`{_short(c.after)}`" if c.after else "",
+                )
+            )
+        parts.append("")
+    unpinned = [u for p in pins for u in p.unpinned]
+    if unpinned:
+        items = ", ".join(f"`{u.name}` ({u.manager}, `{u.file}:{u.line}`)" for u in unpinned)
+        parts += [messages.PINS_UNPINNED.format(items=items), ""]
+    unpinnable = [i for p in pins for i in p.unpinnable_images]
+    if unpinnable:
+        items = ", ".join(f"`{i}`" for i in unpinnable)
+        parts += [messages.PINS_UNPINNABLE.format(items=items), ""]
+    return parts
+
+
+def _short(value: str) -> str:
+    """Digests shortened like the image table's; versions as they are."""
+    if value.startswith("sha256:"):
+        return f"sha256:{value.split(':', 1)[1][:12]}"
+    return value
 
 
 def _test_logs(test: TestResult) -> tuple[str, ...]:

@@ -49,7 +49,36 @@ CHANGE_COUNTS = {
     "downgraded": "{n} downgraded",
     "hash-only": "{n} hash-only",
     "source": "{n} source changed",
+    "rebuilt": "{n} rebuilt",
+    "group": "{n} moved between groups",
 }
+
+OUTPUT_TITLE = {
+    "platform-lock": "**`{path}`** ({platform}): {summary}",
+    "export": "**`{path}`** (exported from the lock for the image): {summary}",
+}
+GROUPS_MOVED = " · groups {before} → {after}"
+GROUPS_TAG = " · {groups}"
+BUILD_CHANGED = " · build {before} → {after}"
+WHEEL_GAPS_WARNING = (
+    "⚠️ **No wheel for a target platform**: pip would build these from source in the image "
+    "(or fail): {items}."
+)
+WHEEL_GAP_ITEM = "`{package}=={version}` on {platform}{sdist}"
+WHEEL_GAP_SDIST = ""
+WHEEL_GAP_NOTHING = " (no file at all)"
+WHEELS_UNCHECKED = "Wheel check incomplete: {reason}"
+PINS_TITLE = "### Image inputs"
+PINS_HEADER = "| where | what | from | to |\n|---|---|---|---|"
+PINS_ROW = "| `{file}:{line}` | {what} | {before} | {after} |"
+PINS_OS_PACKAGE = "{manager} package `{name}`"
+PINS_BASE_IMAGE = "base image `{name}`"
+PINS_UNPINNED = (
+    "Unpinned OS packages (the version installed changes whenever the mirror does; pin them "
+    "as `pkg=version` and Lockwarden keeps the pins current): {items}."
+)
+PINS_UNPINNABLE = "Base images that cannot be pinned (built from variables): {items}."
+PINS_ERROR = "❌ {error}"
 
 PYPI_RELEASE_URL = "https://pypi.org/project/{name}/{version}/"
 INDEX_PROJECT_URL = "{index}/{name}/"

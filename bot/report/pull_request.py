@@ -52,6 +52,7 @@ def lock_records(result: RunResult) -> list[LockRecord]:
                 text=r.new_text,
                 digest=digest,
                 tests=test.status if test is not None else None,
+                files=tuple(r.files().items()),
             )
         )
     return out

@@ -26,6 +26,29 @@ def render_summary(result: RunResult) -> str:
                 lines += [f"  | {line}" for line in r.tool_output.splitlines()]
         for note in r.notes:
             lines.append(f"note: {r.name}: {note}")
+        for output in r.outputs:
+            if output.changed:
+                lines.append(f"note: {r.name}: {output.path}: {change_summary(output.diff)}")
+        for gap in r.wheel_gaps:
+            what = "sdist only" if gap.sdist else "no file"
+            lines.append(
+                f"warning: {r.name}: no wheel of {gap.package}=={gap.version} for "
+                f"{gap.platform} ({what})"
+            )
+        for reason in r.wheels_unchecked:
+            lines.append(f"note: {r.name}: wheel check incomplete: {reason}")
+    for pins in result.image_pins:
+        for change in pins.changes:
+            lines.append(
+                f"pin: {change.file}:{change.line}: {change.name} {change.before} -> {change.after}"
+            )
+        for unpinned in pins.unpinned:
+            lines.append(
+                f"warning: {unpinned.file}:{unpinned.line}: {unpinned.manager} package "
+                f"{unpinned.name} is not pinned"
+            )
+        for error in pins.errors:
+            lines.append(f"error: {pins.dockerfile}: {error}")
     for issue in result.compiled.consistency:
         kind = "error" if issue.required else "note"
         versions = ", ".join(f"{env} {ver}" for env, ver in issue.versions)

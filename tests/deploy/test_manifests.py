@@ -650,10 +650,12 @@ def test_dockerfile_structure() -> None:
     install = text.index("--require-hashes --no-deps")
     assert lock_copy < install < text.index("COPY bot/")
     assert "--no-build-isolation" in text
-    # The final stage takes only the venv from the build stage.
+    # The final stage takes only the venvs (Lockwarden's, Poetry's) from the build stage.
     final = text[text.rindex("\nFROM ") :]
-    assert re.findall(r"COPY --from=(\S+)", final) == ["build"]
+    assert re.findall(r"COPY --from=(\S+)", final) == ["build", "build"]
     assert "COPY --from=build /opt/lockwarden /opt/lockwarden" in final
+    assert "COPY --from=build /opt/poetry /opt/poetry" in final
+    assert "LOCKWARDEN_POETRY_BIN=/opt/poetry/bin/poetry" in final
     assert not re.search(r"^COPY (?!--from)", final, re.M)
     assert re.search(rf"^ARG VERSION={re.escape(__version__)}$", text, re.M), (
         "the image's version label must follow bot.__version__"
@@ -692,7 +694,13 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
         for line in re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text("utf-8"), re.M)
         for word in line.split()[:-1]
     ]
-    assert sources == ["deploy/requirements.txt", "pyproject.toml", "README.md", "bot/"]
+    assert sources == [
+        "deploy/requirements.txt",
+        "pyproject.toml",
+        "README.md",
+        "bot/",
+        "deploy/requirements-poetry.txt",
+    ]
     for source in sources:
         assert _dockerignore_allows(source.rstrip("/"), patterns), source
     assert _dockerignore_allows("bot/cli.py", patterns)

@@ -220,7 +220,17 @@ def test_no_change(before: str, after: str) -> None:
     assert diff.changes == ()
     assert not diff.changed
     assert diff.counts() == dict.fromkeys(
-        ("added", "removed", "upgraded", "downgraded", "hash-only", "source"), 0
+        (
+            "added",
+            "removed",
+            "upgraded",
+            "downgraded",
+            "hash-only",
+            "source",
+            "rebuilt",
+            "group",
+        ),
+        0,
     )
 
 
@@ -382,6 +392,8 @@ def test_sorting_counts_and_hash_only() -> None:
         "downgraded": 1,
         "hash-only": 1,
         "source": 1,
+        "rebuilt": 0,
+        "group": 0,
     }
     assert [c.name for c in diff.hash_only] == ["beta"]
     assert diff.hash_only[0].hashes_added == (H2,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.locks.lockfile import Lockfile, parse_lockfile
-from bot.locks.options import NEW_LOCK_FLAGS, Tool, canonical_command, replay_options
+from bot.locks.options import NEW_LOCK_FLAGS, RequirementsTool, canonical_command, replay_options
 
 HASH = "sha256:" + "a" * 64
 
@@ -31,7 +31,7 @@ def uv_lock(command: str, body: str = "numpy==2.0.0\n") -> Lockfile:
 
 
 @pytest.mark.parametrize("tool", ["pip-tools", "uv"])
-def test_new_lock_gets_the_defaults(tool: Tool) -> None:
+def test_new_lock_gets_the_defaults(tool: RequirementsTool) -> None:
     replayed = replay_options(None, tool)
     assert replayed.args == NEW_LOCK_FLAGS[tool]
     assert set(replayed.args) == {"--allow-unsafe", "--generate-hashes", "--strip-extras"}
@@ -381,7 +381,7 @@ UNSAFE = (
     ],
 )
 def test_custom_command_is_kept_and_options_inferred(
-    command: str, body: str, tool: Tool, args: tuple[str, ...]
+    command: str, body: str, tool: RequirementsTool, args: tuple[str, ...]
 ) -> None:
     replayed = replay_options(pip_compile_lock(command, body, python="3.12.1"), tool)
     assert replayed.custom_command == command
@@ -450,7 +450,7 @@ def test_no_recorded_command_infers_without_custom_command(text: str) -> None:
     ],
 )
 def test_canonical_command(
-    tool: Tool, args: tuple[str, ...], constraints: tuple[str, ...], expected: str
+    tool: RequirementsTool, args: tuple[str, ...], constraints: tuple[str, ...], expected: str
 ) -> None:
     command = canonical_command(
         tool, args, constraints, "requirements/serve.txt", "requirements/serve.in"

@@ -1,15 +1,20 @@
 """A PEP 503 "simple" package index on 127.0.0.1, serving wheels built by ``wheels.py``.
 
-Pages are computed from the wheels on disk at request time, so ``publish``, ``republish`` and
+Pages are computed from the files on disk at request time, so ``publish``, ``republish`` and
 ``yank_file`` take effect on the very next request.  Every response says
 ``Cache-Control: no-cache, max-age=0`` so pip and uv never reuse a stale page.
+
+A release is one pure-Python wheel by default; ``publish(..., wheel_tags=..., sdist=True)``
+gives platform wheels and a source distribution instead (or as well).  With
+``serve_json=True`` the index also answers PEP 691 JSON to clients that ask for it in
+``Accept`` (uv and pip do); by default it serves the PEP 503 HTML pages only.
 
 Layout::
 
     /simple/                      project list
     /simple/<normalized>/         files of one project (sha256 fragment, data-requires-python,
-                                  PEP 658/714 core-metadata hash)
-    /files/<wheel>                the wheel
+                                  PEP 658/714 core-metadata hash for wheels)
+    /files/<wheel or sdist>       the file
     /files/<wheel>.metadata       its METADATA (PEP 658)
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import html
+import json
 import os
 import socket
 import sys
@@ -26,20 +32,24 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from tests.support.served import LocalServer, QuietServer
 from tests.support.wheels import (
+    SDIST_SUFFIX,
+    WHEEL_TAG,
     Dist,
+    build_sdist,
     build_wheel,
     normalize_version,
-    parse_wheel_filename,
+    parse_dist_filename,
     read_metadata,
+    read_sdist_metadata,
+    sdist_filename,
     wheel_filename,
 )
 
@@ -49,6 +59,8 @@ SIMPLE_PREFIX = "/simple"
 FILES_PREFIX = "/files/"
 METADATA_SUFFIX = ".metadata"
 NO_CACHE = "no-cache, max-age=0"
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+_HTML_CONTENT_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,16 @@ class _IndexedFile:
     version: str
     sha256: str
     requires_python: str | None
-    metadata_sha256: str
+    metadata_sha256: str | None
+    """PEP 658 metadata hash; None for source distributions (no metadata file served)."""
+    size: int
+
+
+@dataclass(frozen=True)
+class _Release:
+    dist: Dist
+    wheel_tags: tuple[str, ...]
+    sdist: bool
 
 
 def _version_key(version: str) -> tuple[int, Version | str]:
@@ -67,51 +88,23 @@ def _version_key(version: str) -> tuple[int, Version | str]:
         return (1, version)
 
 
-class PackageIndex:
+class PackageIndex(LocalServer):
     """The wheels under ``root``, served over HTTP at ``url``."""
 
-    def __init__(self, root: Path, *, serve_metadata: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, serve_metadata: bool = True, serve_json: bool = False
+    ) -> None:
         self.root = root
         self.serve_metadata = serve_metadata
+        self.serve_json = serve_json
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._dists: dict[tuple[str, str], Dist] = {}
+        self._releases: dict[tuple[str, str], _Release] = {}
         self._server = _IndexServer(("127.0.0.1", 0), _IndexHandler, self)
         port = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}"
         self.url = f"{self.base_url}{SIMPLE_PREFIX}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"package-index-{port}",
-            daemon=True,
-        )
-        self._closed = False
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(self._server, "package-index")
 
     # -- content ---------------------------------------------------------------------------
 
@@ -124,8 +117,18 @@ class PackageIndex:
         requires_python: str | None = None,
         extras: Mapping[str, Sequence[str]] | None = None,
         salt: str = "",
+        wheel_tags: Sequence[str] = (WHEEL_TAG,),
+        sdist: bool = False,
     ) -> Path:
-        """Build a wheel for ``name==version`` and put it on the index; return its path."""
+        """Build the files of ``name==version`` and put them on the index.
+
+        One wheel per entry of ``wheel_tags`` (each may be compressed:
+        ``cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64``) and, with ``sdist``, a
+        source distribution. Returns the first wheel's path (the sdist's when there is no
+        wheel); ``release_paths`` lists them all.
+        """
+        if not wheel_tags and not sdist:
+            raise ValueError(f"{name}=={version}: a release needs a wheel tag or an sdist")
         dist = Dist(
             name=name,
             version=version,
@@ -133,27 +136,57 @@ class PackageIndex:
             requires_python=requires_python,
             extras=None if extras is None else {k: tuple(v) for k, v in extras.items()},
         )
+        release = _Release(dist, tuple(wheel_tags), sdist)
         with self._lock:
-            self._dists[self._key(name, version)] = dist
-            return build_wheel(dist, self.root, salt=salt)
+            self._releases[self._key(name, version)] = release
+            return self._build(release, salt)[0]
 
     def republish(self, name: str, version: str, *, salt: str) -> Path:
-        """Replace a published wheel by one with the same name and metadata but other bytes."""
+        """Replace a published release by files with the same names and metadata but other
+        bytes; returns the first one's path, as ``publish`` does."""
         with self._lock:
             try:
-                dist = self._dists[self._key(name, version)]
+                release = self._releases[self._key(name, version)]
             except KeyError:
                 raise KeyError(f"{name}=={version} was never published on this index") from None
-            return build_wheel(dist, self.root, salt=salt)
+            return self._build(release, salt)[0]
 
     def yank_file(self, name: str, version: str) -> None:
-        """Remove ``name==version`` from the index (the wheel is deleted)."""
+        """Remove ``name==version`` from the index (its files are deleted)."""
         with self._lock:
-            self._dists.pop(self._key(name, version), None)
-            self.wheel_path(name, version).unlink()
+            release = self._releases.pop(self._key(name, version), None)
+            paths = (
+                self._paths(release) if release is not None else (self.wheel_path(name, version),)
+            )
+            for path in paths:
+                path.unlink()
 
-    def wheel_path(self, name: str, version: str) -> Path:
-        return self.root / wheel_filename(name, version)
+    def wheel_path(self, name: str, version: str, tag: str = WHEEL_TAG) -> Path:
+        return self.root / wheel_filename(name, version, tag)
+
+    def sdist_path(self, name: str, version: str) -> Path:
+        return self.root / sdist_filename(name, version)
+
+    def release_paths(self, name: str, version: str) -> tuple[Path, ...]:
+        """Every file of a published release: its wheels in ``wheel_tags`` order, then the
+        sdist."""
+        with self._lock:
+            try:
+                release = self._releases[self._key(name, version)]
+            except KeyError:
+                raise KeyError(f"{name}=={version} was never published on this index") from None
+            return self._paths(release)
+
+    def _paths(self, release: _Release) -> tuple[Path, ...]:
+        name, version = release.dist.name, release.dist.version
+        wheels = tuple(self.wheel_path(name, version, tag) for tag in release.wheel_tags)
+        return wheels + ((self.sdist_path(name, version),) if release.sdist else ())
+
+    def _build(self, release: _Release, salt: str) -> tuple[Path, ...]:
+        built = [build_wheel(release.dist, self.root, salt=salt, tag=t) for t in release.wheel_tags]
+        if release.sdist:
+            built.append(build_sdist(release.dist, self.root, salt=salt))
+        return tuple(built)
 
     def project_url(self, name: str) -> str:
         return f"{self.url}/{canonicalize_name(name)}/"
@@ -167,25 +200,29 @@ class PackageIndex:
 
     # -- views (called from the server threads) -------------------------------------------
 
+    def _dist_files(self) -> list[Path]:
+        return [*self.root.glob("*.whl"), *self.root.glob(f"*{SDIST_SUFFIX}")]
+
     def projects(self) -> list[str]:
         names = set()
-        for path in self.root.glob("*.whl"):
-            parsed = parse_wheel_filename(path.name)
+        for path in self._dist_files():
+            parsed = parse_dist_filename(path.name)
             if parsed is not None:
                 names.add(parsed[0])
         return sorted(names)
 
     def files_of(self, project: str) -> list[_IndexedFile]:
         found = []
-        for path in self.root.glob("*.whl"):
-            parsed = parse_wheel_filename(path.name)
+        for path in self._dist_files():
+            parsed = parse_dist_filename(path.name)
             if parsed is None or parsed[0] != project:
                 continue
+            is_sdist = path.name.endswith(SDIST_SUFFIX)
             try:
                 data = path.read_bytes()
+                metadata = read_sdist_metadata(path) if is_sdist else read_metadata(path)
             except FileNotFoundError:  # yanked while listing
                 continue
-            metadata = read_metadata(path)
             message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
             found.append(
                 _IndexedFile(
@@ -193,7 +230,8 @@ class PackageIndex:
                     version=parsed[1],
                     sha256=hashlib.sha256(data).hexdigest(),
                     requires_python=message.get("Requires-Python"),
-                    metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+                    metadata_sha256=None if is_sdist else hashlib.sha256(metadata).hexdigest(),
+                    size=len(data),
                 )
             )
         found.sort(key=lambda f: (_version_key(f.version), f.filename))
@@ -216,11 +254,72 @@ class PackageIndex:
             attrs = [f'href="{html.escape(href)}"']
             if f.requires_python:
                 attrs.append(f'data-requires-python="{html.escape(f.requires_python)}"')
-            if self.serve_metadata:
+            if self.serve_metadata and f.metadata_sha256 is not None:
                 attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
                 attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
             links.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>\n")
         return _page(f"Links for {project}", "".join(links))
+
+    def root_json(self) -> bytes:
+        """The project list in the PEP 691 JSON form."""
+        body = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in self.projects()]}
+        return json.dumps(body, indent=1).encode()
+
+    def project_json(self, project: str) -> bytes | None:
+        """The files of one project in the PEP 691 JSON form (API 1.1: sizes and versions)."""
+        files = self.files_of(project)
+        if not files:
+            return None
+        entries: list[dict[str, object]] = []
+        for f in files:
+            entry: dict[str, object] = {
+                "filename": f.filename,
+                "url": f"../../files/{urllib.parse.quote(f.filename)}",
+                "hashes": {"sha256": f.sha256},
+                "size": f.size,
+            }
+            if f.requires_python:
+                entry["requires-python"] = f.requires_python
+            if self.serve_metadata and f.metadata_sha256 is not None:
+                entry["core-metadata"] = {"sha256": f.metadata_sha256}
+                entry["dist-info-metadata"] = {"sha256": f.metadata_sha256}
+            entries.append(entry)
+        versions = sorted({f.version for f in files}, key=_version_key)
+        body = {
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "versions": versions,
+            "files": entries,
+        }
+        return json.dumps(body, indent=1).encode()
+
+    def wants_json(self, accept: str | None) -> bool:
+        """PEP 691 content negotiation: JSON when this index serves it and the client's
+        ``Accept`` rates it at least as high as every HTML form."""
+        if not self.serve_json or not accept:
+            return False
+        quality = _accept_qualities(accept)
+        json_q = quality.get(JSON_CONTENT_TYPE, 0.0)
+        html_q = max(quality.get(t, 0.0) for t in _HTML_CONTENT_TYPES)
+        return json_q > 0 and json_q >= html_q
+
+
+def _accept_qualities(accept: str) -> dict[str, float]:
+    """Media type -> q of an ``Accept`` header (``*/*`` is not expanded)."""
+    out: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media:
+            out[media.lower()] = q
+    return out
 
 
 def _page(title: str, body: str) -> str:
@@ -232,11 +331,7 @@ def _page(title: str, body: str) -> str:
     )
 
 
-class _IndexServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # the default (5) drops connections when uv opens many at once
-
+class _IndexServer(QuietServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -245,14 +340,6 @@ class _IndexServer(ThreadingHTTPServer):
     ) -> None:
         self.index = index
         super().__init__(address, handler)
-
-    def handle_error(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        # Clients (pip, uv) drop keep-alive connections whenever they like; nothing to report.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
 
 
 class _IndexHandler(BaseHTTPRequestHandler):
@@ -278,7 +365,10 @@ class _IndexHandler(BaseHTTPRequestHandler):
         if path == SIMPLE_PREFIX:
             self._redirect(f"{SIMPLE_PREFIX}/", send_body)
         elif path == f"{SIMPLE_PREFIX}/":
-            self._send_html(index.root_page(), send_body)
+            if index.wants_json(self.headers.get("Accept")):
+                self._send_json(index.root_json(), send_body)
+            else:
+                self._send_html(index.root_page(), send_body)
         elif path.startswith(f"{SIMPLE_PREFIX}/"):
             self._project(path[len(SIMPLE_PREFIX) + 1 :], send_body)
         elif path.startswith(FILES_PREFIX):
@@ -295,7 +385,15 @@ class _IndexHandler(BaseHTTPRequestHandler):
         if not slash or name != canonical:
             self._redirect(f"{SIMPLE_PREFIX}/{canonical}/", send_body)
             return
-        page = self.server.index.project_page(canonical)
+        index = self.server.index
+        if index.wants_json(self.headers.get("Accept")):
+            body = index.project_json(canonical)
+            if body is None:
+                self._not_found(send_body)
+            else:
+                self._send_json(body, send_body)
+            return
+        page = index.project_page(canonical)
         if page is None:
             self._not_found(send_body)
         else:
@@ -308,7 +406,9 @@ class _IndexHandler(BaseHTTPRequestHandler):
             return
         want_metadata = filename.endswith(METADATA_SUFFIX)
         wheel_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
-        if parse_wheel_filename(wheel_name) is None or (want_metadata and not index.serve_metadata):
+        if parse_dist_filename(wheel_name) is None or (
+            want_metadata and (not index.serve_metadata or not wheel_name.endswith(".whl"))
+        ):
             self._not_found(send_body)
             return
         try:
@@ -323,6 +423,9 @@ class _IndexHandler(BaseHTTPRequestHandler):
 
     def _send_html(self, page: str, send_body: bool) -> None:
         self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.encode(), send_body)
+
+    def _send_json(self, body: bytes, send_body: bool) -> None:
+        self._send(HTTPStatus.OK, JSON_CONTENT_TYPE, body, send_body)
 
     def _not_found(self, send_body: bool) -> None:
         self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"Not Found\n", send_body)
@@ -348,6 +451,8 @@ class _IndexHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", NO_CACHE)
+        if self.server.index.serve_json:
+            self.send_header("Vary", "Accept")
         for key, value in (extra_headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -355,9 +460,11 @@ class _IndexHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def start_index(root: Path, *, serve_metadata: bool = True) -> PackageIndex:
-    """Serve the wheels under ``root`` on an ephemeral port of 127.0.0.1 (daemon thread)."""
-    index = PackageIndex(root, serve_metadata=serve_metadata)
+def start_index(
+    root: Path, *, serve_metadata: bool = True, serve_json: bool = False
+) -> PackageIndex:
+    """Serve the files under ``root`` on an ephemeral port of 127.0.0.1 (daemon thread)."""
+    index = PackageIndex(root, serve_metadata=serve_metadata, serve_json=serve_json)
     index.start()
     return index
 

@@ -1,20 +1,29 @@
-"""Build tiny, deterministic, pure-Python wheels for tests.
+"""Build tiny, deterministic wheels (and source distributions) for tests.
 
 The wheels are real enough for pip, pip-compile and uv to resolve and install them: a module
 with ``__version__`` plus a ``.dist-info`` directory with METADATA, WHEEL and RECORD.  The same
 inputs always give byte-identical files, so their sha256 is stable within a test run.
+
+By default a wheel is pure Python (``py3-none-any``); an explicit tag such as
+``cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64`` gives a platform wheel with the same
+contents, so an index can offer a release for some platforms only.  ``build_sdist`` writes a
+``.tar.gz`` with a PKG-INFO: enough to be listed and read, not to be built.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import re
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -22,6 +31,7 @@ GENERATOR = "tests.support.wheels 1.0"
 WHEEL_TAG = "py3-none-any"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o644 << 16
+SDIST_SUFFIX = ".tar.gz"
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,14 @@ def normalize_version(version: str) -> str:
     return str(Version(version))
 
 
-def wheel_filename(name: str, version: str) -> str:
-    return f"{escape_name(name)}-{normalize_version(version)}-{WHEEL_TAG}.whl"
+def wheel_filename(name: str, version: str, tag: str = WHEEL_TAG) -> str:
+    """``tag`` may be compressed (``cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64``)."""
+    return f"{escape_name(name)}-{normalize_version(version)}-{tag}.whl"
+
+
+def sdist_filename(name: str, version: str) -> str:
+    """The PEP 625 name of a source distribution (``foo_bar-1.0.tar.gz``)."""
+    return f"{escape_name(name)}-{normalize_version(version)}{SDIST_SUFFIX}"
 
 
 def dist_info_dir(name: str, version: str) -> str:
@@ -61,6 +77,21 @@ def parse_wheel_filename(filename: str) -> tuple[str, str] | None:
     if len(parts) not in (5, 6):
         return None
     return canonicalize_name(parts[0]), parts[1]
+
+
+def parse_dist_filename(filename: str) -> tuple[str, str] | None:
+    """Like ``parse_wheel_filename``, and also for ``.tar.gz`` source distributions."""
+    if not filename.endswith(SDIST_SUFFIX):
+        return parse_wheel_filename(filename)
+    name, dash, version = filename[: -len(SDIST_SUFFIX)].rpartition("-")
+    if not dash or not name or not version:
+        return None
+    return canonicalize_name(name), version
+
+
+def is_pure_tag(tag: str) -> bool:
+    """True when every tag in the (possibly compressed) ``tag`` is ``*-none-any``."""
+    return all(t.abi == "none" and t.platform == "any" for t in parse_tag(tag))
 
 
 def _extra_requirement(requirement: str, extra: str) -> str:
@@ -89,14 +120,22 @@ def render_metadata(dist: Dist) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_wheel_file() -> str:
+def render_wheel_file(tag: str = WHEEL_TAG) -> str:
+    """The WHEEL file; a compressed ``tag`` is written as one ``Tag:`` line per tag."""
+    purelib = "true" if is_pure_tag(tag) else "false"
     lines = [
         "Wheel-Version: 1.0",
         f"Generator: {GENERATOR}",
-        "Root-Is-Purelib: true",
-        f"Tag: {WHEEL_TAG}",
+        f"Root-Is-Purelib: {purelib}",
     ]
+    lines.extend(f"Tag: {t}" for t in _expanded_tags(tag))
     return "\n".join(lines) + "\n"
+
+
+def _expanded_tags(tag: str) -> list[str]:
+    """The tags of a compressed tag set, in the order they are written in it."""
+    interpreters, abis, platforms = (part.split(".") for part in tag.split("-"))
+    return [f"{i}-{a}-{p}" for i in interpreters for a in abis for p in platforms]
 
 
 def _record_hash(data: bytes) -> str:
@@ -104,7 +143,7 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def wheel_contents(dist: Dist, *, salt: str = "") -> list[tuple[str, bytes]]:
+def wheel_contents(dist: Dist, *, salt: str = "", tag: str = WHEEL_TAG) -> list[tuple[str, bytes]]:
     """The (archive path, bytes) members of the wheel, in archive order, RECORD last."""
     module = escape_name(dist.name)
     info = dist_info_dir(dist.name, dist.version)
@@ -114,7 +153,7 @@ def wheel_contents(dist: Dist, *, salt: str = "") -> list[tuple[str, bytes]]:
     members = [
         (f"{module}/__init__.py", init.encode()),
         (f"{info}/METADATA", render_metadata(dist).encode()),
-        (f"{info}/WHEEL", render_wheel_file().encode()),
+        (f"{info}/WHEEL", render_wheel_file(tag).encode()),
     ]
     record_path = f"{info}/RECORD"
     record_lines = [f"{path},{_record_hash(data)},{len(data)}" for path, data in members]
@@ -123,18 +162,19 @@ def wheel_contents(dist: Dist, *, salt: str = "") -> list[tuple[str, bytes]]:
     return members
 
 
-def build_wheel(dist: Dist, dest_dir: Path, *, salt: str = "") -> Path:
+def build_wheel(dist: Dist, dest_dir: Path, *, salt: str = "", tag: str = WHEEL_TAG) -> Path:
     """Write ``dist`` as a wheel into ``dest_dir`` and return its path.
 
     Fixed timestamps, permissions and member order make the output byte-identical for the same
     inputs.  A non-empty ``salt`` changes the bytes (and so the hash) without changing anything
-    a resolver looks at, like a re-upload of the same version.
+    a resolver looks at, like a re-upload of the same version.  ``tag`` names the wheel's
+    compatibility tags (pure Python by default).
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
-    path = dest_dir / wheel_filename(dist.name, dist.version)
+    path = dest_dir / wheel_filename(dist.name, dist.version, tag)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
-        for member, data in wheel_contents(dist, salt=salt):
+        for member, data in wheel_contents(dist, salt=salt, tag=tag):
             info = zipfile.ZipInfo(member, date_time=_ZIP_EPOCH)
             info.create_system = 3
             info.external_attr = _FILE_MODE
@@ -142,6 +182,48 @@ def build_wheel(dist: Dist, dest_dir: Path, *, salt: str = "") -> Path:
             archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
     tmp.replace(path)
     return path
+
+
+def build_sdist(dist: Dist, dest_dir: Path, *, salt: str = "") -> Path:
+    """Write ``dist`` as a ``.tar.gz`` source distribution into ``dest_dir``; return its path.
+
+    It holds the module and a PKG-INFO (the same metadata as the wheel's), with fixed
+    timestamps and owners, so the same inputs give the same bytes.  It has no build system:
+    it is for indexes and listings, not for installing.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    path = dest_dir / sdist_filename(dist.name, dist.version)
+    top = f"{escape_name(dist.name)}-{normalize_version(dist.version)}"
+    init = f'"""Test package {dist.name}."""\n\n__version__ = "{dist.version}"\n'
+    if salt:
+        init += f"# salt: {salt}\n"
+    members = [
+        (f"{top}/PKG-INFO", render_metadata(dist).encode()),
+        (f"{top}/{escape_name(dist.name)}/__init__.py", init.encode()),
+    ]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for member, data in members:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            archive.addfile(info, io.BytesIO(data))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(gzip.compress(buffer.getvalue(), compresslevel=6, mtime=0))
+    tmp.replace(path)
+    return path
+
+
+def read_sdist_metadata(sdist: Path) -> bytes:
+    """The raw PKG-INFO at the top of ``sdist``."""
+    with tarfile.open(sdist, mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.name.partition("/")[2] == "PKG-INFO":
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    return extracted.read()
+    raise ValueError(f"{sdist.name} has no PKG-INFO")
 
 
 def read_metadata(wheel: Path) -> bytes:

@@ -32,6 +32,31 @@ class CompileMode:
 
 
 @dataclass(frozen=True)
+class ExtraOutput:
+    """A file a backend writes besides the main lock: another platform's lock, or the
+    requirements file exported from a Poetry lock."""
+
+    path: str
+    """Repository-relative final path."""
+    output: Path
+    """Where the backend writes it (a temporary file, renamed with the lock on success)."""
+    kind: Literal["platform-lock", "export"]
+    platform: str | None = None
+    """For ``platform-lock``: the target platform (``linux/arm64``)."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """``poetry export`` of the lock into a requirements file the image installs."""
+
+    output: ExtraOutput
+    groups: tuple[str, ...] = ("main",)
+    """Dependency groups exported (``--only``); dev groups never reach a production export."""
+    extras: tuple[str, ...] = ()
+    with_hashes: bool = True
+
+
+@dataclass(frozen=True)
 class CompileRequest:
     root: Path
     """Directory the compiler runs in; spec, lock and constraint paths are relative to it."""
@@ -51,6 +76,16 @@ class CompileRequest:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     timeout_s: float = 900.0
+    platforms: tuple[str, ...] = ()
+    """Target platforms (``linux/amd64``...). The main lock is for the first one when the
+    backend writes one lock per platform (conda, uv per platform); empty: the host's."""
+    python_platform: str | None = None
+    """uv ``--python-platform`` for the main lock (per-platform resolution)."""
+    universal: bool = False
+    """uv ``--universal``: one lock, with markers, valid on every platform."""
+    extra_outputs: tuple[ExtraOutput, ...] = ()
+    """Further files to write (per-platform locks); see ``ExtraOutput``."""
+    export: ExportRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +105,8 @@ class CompileOutcome:
 
 
 class LockBackend(Protocol):
-    name: Tool
+    @property
+    def name(self) -> Tool: ...
 
     def compile(self, request: CompileRequest) -> CompileOutcome: ...
 

@@ -17,11 +17,11 @@ from bot.locks.backends import (
     mode_args,
     run_compiler,
 )
-from bot.locks.options import Tool, canonical_command, replay_options
+from bot.locks.options import RequirementsTool, canonical_command, replay_options
 
 
 class PipToolsBackend:
-    name: Tool = "pip-tools"
+    name: RequirementsTool = "pip-tools"
 
     def __init__(self, env: Mapping[str, str], cache_dir: Path | None = None) -> None:
         self._env = dict(env)

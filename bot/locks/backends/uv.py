@@ -1,19 +1,33 @@
-"""uv backend: ``uv pip compile``, with the same contract as the pip-tools backend."""
+"""uv backend: ``uv pip compile``, with the same contract as the pip-tools backend.
+
+Target platforms: ``universal`` writes one lock with markers for every platform;
+``python_platform`` resolves for one platform; several ``platforms`` (not universal) give one
+lock per platform, the main lock for the first and each ``platform-lock`` extra output for its
+own, all from the same spec and options. The platform flags are recorded in each lock's header,
+so the header reproduces that lock.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 
 from bot.errors import ToolNotFoundError
 from bot.locks.backends import (
     CompileOutcome,
     CompileRequest,
+    ExtraOutput,
     index_args,
     merge_args,
     mode_args,
     run_compiler,
 )
-from bot.locks.options import Tool, canonical_command, replay_options
+from bot.locks.options import RequirementsTool, canonical_command, replay_options
+from bot.locks.platforms import parse_platform
+
+_PLATFORM_OPTIONS = ("--python-platform", "--universal")
 
 
 def find_uv(configured: str | None) -> str:
@@ -31,20 +45,86 @@ def find_uv(configured: str | None) -> str:
 
 
 class UvBackend:
-    name: Tool = "uv"
+    name: RequirementsTool = "uv"
 
     def __init__(self, env: Mapping[str, str], uv_bin: str) -> None:
         self._env = dict(env)
         self._uv = uv_bin
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
+        if len(request.platforms) > 1 and not request.universal:
+            return self._compile_per_platform(request)
+        notes: tuple[str, ...] = ()
+        python_platform = request.python_platform
+        if request.universal and python_platform:
+            notes = (
+                f"--python-platform={python_platform} not passed: uv cannot combine it "
+                "with --universal",
+            )
+            python_platform = None
+        elif python_platform is None and len(request.platforms) == 1 and not request.universal:
+            try:
+                python_platform = parse_platform(request.platforms[0]).uv_platform
+            except ValueError as exc:
+                return _platform_failure(str(exc))
+        outcome = self._compile_one(
+            request,
+            lock=request.lock,
+            output=request.output,
+            python_platform=python_platform,
+        )
+        return replace(outcome, notes=outcome.notes + notes) if notes else outcome
+
+    def _compile_per_platform(self, request: CompileRequest) -> CompileOutcome:
+        """The main lock for the first platform, then each platform lock, stopping at the
+        first failure."""
+        try:
+            uv_platforms = [parse_platform(p).uv_platform for p in request.platforms]
+            main_platform = request.python_platform or uv_platforms[0]
+            targets = [
+                (extra, extra.platform, parse_platform(extra.platform).uv_platform)
+                for extra in request.extra_outputs
+                if extra.kind == "platform-lock" and extra.platform is not None
+            ]
+        except ValueError as exc:
+            return _platform_failure(str(exc))
+        main = self._compile_one(
+            request, lock=request.lock, output=request.output, python_platform=main_platform
+        )
+        if not main.ok:
+            return _for_platform(main, request.platforms[0])
+        duration = main.duration_s
+        for extra, platform, uv_platform in targets:
+            seeded = _seed(request.root, extra)
+            if seeded is not None:
+                return replace(seeded, duration_s=duration)
+            outcome = self._compile_one(
+                request, lock=extra.path, output=extra.output, python_platform=uv_platform
+            )
+            duration += outcome.duration_s
+            if not outcome.ok:
+                return replace(_for_platform(outcome, platform), duration_s=duration)
+        return replace(main, duration_s=duration)
+
+    def _compile_one(
+        self, request: CompileRequest, *, lock: str, output: Path, python_platform: str | None
+    ) -> CompileOutcome:
         replayed = replay_options(request.existing, self.name)
         python = request.python_version or replayed.python_version
         args = merge_args(replayed.args, request.extra_args)
+        platform_args = [
+            *(["--universal"] if request.universal else []),
+            *([f"--python-platform={python_platform}"] if python_platform else []),
+        ]
+        if platform_args:
+            # The request names the platform; a recorded one (another platform's, or the
+            # previous mode's) must not come back with the replayed options.
+            args = [a for a in args if a.partition("=")[0] not in _PLATFORM_OPTIONS]
         constraints = tuple(merge_args(replayed.constraints, request.constraints))
-        recorded_args = (*args, f"--python-version={python}") if python else tuple(args)
+        python_args = [f"--python-version={python}"] if python else []
+        recorded_args = (*args, *platform_args, *python_args)
         header = replayed.custom_command or canonical_command(
-            self.name, recorded_args, constraints, request.lock, request.spec
+            self.name, recorded_args, constraints, lock, request.spec
         )
         argv = [
             self._uv,
@@ -58,9 +138,50 @@ class UvBackend:
             *(f"--constraint={c}" for c in request.hidden_constraints),
             *index_args(request),
             *mode_args(request.mode),
-            *([f"--python-version={python}"] if python else []),
+            *platform_args,
+            *python_args,
             f"--custom-compile-command={header}",
-            f"--output-file={request.output}",
+            f"--output-file={output}",
             request.spec,
         ]
         return run_compiler(argv, request, env=self._env, header=header, notes=replayed.notes)
+
+
+def _seed(root: Path, extra: ExtraOutput) -> CompileOutcome | None:
+    """Copy the platform's current lock onto its output so uv keeps its pins (uv reads the
+    output file as preferences), or clear the output when there is no current lock; a failure
+    value when that fails."""
+    current = root / extra.path
+    try:
+        if current.is_file():
+            extra.output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(current, extra.output)
+        else:
+            extra.output.unlink(missing_ok=True)
+    except OSError as exc:
+        return CompileOutcome(
+            ok=False,
+            argv=(),
+            header_command="",
+            duration_s=0.0,
+            failure="tool-error",
+            error=f"{extra.path}: cannot copy the current lock to {extra.output} ({exc}); "
+            "check the file's permissions and the free disk space",
+        )
+    return None
+
+
+def _for_platform(outcome: CompileOutcome, platform: str) -> CompileOutcome:
+    """Say which platform's lock failed."""
+    return replace(outcome, error=f"{platform}: {outcome.error or 'the compile failed'}")
+
+
+def _platform_failure(message: str) -> CompileOutcome:
+    return CompileOutcome(
+        ok=False,
+        argv=(),
+        header_command="",
+        duration_s=0.0,
+        failure="tool-error",
+        error=f"{message} (in the environment's platforms)",
+    )

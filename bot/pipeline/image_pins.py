@@ -1,0 +1,315 @@
+"""Image pins: the base-image digests and OS package versions in each environment's
+Dockerfile, refreshed on purpose before the images are built.
+
+Besides the Python lock, two inputs of an image drift: the base image behind a tag, and the
+OS packages the mirror serves. This sub-stage of the build makes both explicit edits that
+show up in the pull request:
+
+* with ``pin_base_images``, every ``FROM`` of a registry image gets the digest its tag points
+  at (always, for an unpinned one; when ``upgrade``, a pinned one is resolved again and a
+  new digest is a change);
+* with ``refresh_os_packages`` and ``upgrade``, every exact apt/apk pin is compared with the
+  candidate the package manager offers in the stage's base image (the newly pinned base,
+  when its digest just moved) and moved to it. Unpinned packages are reported, never
+  pinned behind anyone's back.
+
+Failures are values in each Dockerfile's result (``errors``). All updates of a Dockerfile
+are computed first and written once, atomically, so a Dockerfile is never half-updated.
+Digests and candidates are looked up once per image for all Dockerfiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bot.errors import LockwardenError
+from bot.images import Builder
+from bot.images.base_images import (
+    BaseImageRef,
+    RegistryError,
+    find_base_images,
+    find_unpinnable_images,
+    resolve_digest,
+    rewrite_base_images,
+)
+from bot.images.os_packages import (
+    CandidateLookup,
+    Manager,
+    OsPackage,
+    find_os_packages,
+    lookup_candidates,
+    rewrite_os_pins,
+)
+
+REGISTRY_TIMEOUT_S = 30.0
+NO_BUILDER = "no image builder: OS package pins were not refreshed"
+
+
+@dataclass(frozen=True)
+class PinChange:
+    """One pin that moved."""
+
+    kind: Literal["os-package", "base-image"]
+    file: str
+    line: int
+    name: str
+    """The package name, or the image as written without its digest."""
+    before: str | None
+    """The version or digest before; None for a base image that had no digest."""
+    after: str | None
+    manager: Manager | None = None
+    image: str | None = None
+    """For OS packages: the image the candidate was looked up in."""
+
+
+@dataclass(frozen=True)
+class UnpinnedPackage:
+    file: str
+    line: int
+    manager: Manager
+    name: str
+
+
+@dataclass(frozen=True)
+class DockerfilePins:
+    """The refresh of one Dockerfile."""
+
+    dockerfile: str
+    """Repository-relative path."""
+    environments: tuple[str, ...]
+    """The environments built from it."""
+    changes: tuple[PinChange, ...]
+    """In line order."""
+    unpinned: tuple[UnpinnedPackage, ...]
+    unpinnable_images: tuple[str, ...]
+    """Base images set by build arguments (``${BASE}``), as written."""
+    errors: tuple[str, ...]
+    old_text: str
+    new_text: str
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.old_text
+
+
+@dataclass
+class _Plan:
+    """One Dockerfile between the look-ups and the write."""
+
+    dockerfile: str
+    environments: tuple[str, ...]
+    text: str | None
+    errors: list[str] = field(default_factory=list)
+    changes: list[PinChange] = field(default_factory=list)
+    base_updates: dict[int, str] = field(default_factory=dict)
+    unpinned: tuple[UnpinnedPackage, ...] = ()
+    unpinnable: tuple[str, ...] = ()
+    to_refresh: list[tuple[OsPackage, str]] = field(default_factory=list)
+    """Exact pins, each with the image its candidate is looked up in."""
+
+
+def refresh_image_pins(
+    root: Path,
+    dockerfiles: Mapping[str, tuple[str, ...]],
+    builder: Builder | None,
+    *,
+    upgrade: bool,
+    pin_base_images: bool,
+    refresh_os_packages: bool,
+    insecure_registries: Sequence[str] = (),
+    timeout_s: float = 600,
+) -> tuple[DockerfilePins, ...]:
+    """Refresh the pins of each Dockerfile (repository-relative path -> the environments
+    built from it) under ``root`` and write the changed ones; one result per Dockerfile, in
+    path order. ``timeout_s`` bounds each package lookup in a container."""
+    digests: dict[tuple[str, str, str], str | RegistryError] = {}
+
+    def digest_of(ref: BaseImageRef) -> str | RegistryError:
+        key = (ref.registry, ref.repository, ref.tag or "latest")
+        if key not in digests:
+            try:
+                digests[key] = resolve_digest(
+                    ref,
+                    timeout_s=min(REGISTRY_TIMEOUT_S, timeout_s),
+                    insecure_registries=insecure_registries,
+                )
+            except RegistryError as exc:
+                digests[key] = exc
+        return digests[key]
+
+    plans = [
+        _plan(
+            root,
+            dockerfile,
+            tuple(dockerfiles[dockerfile]),
+            digest_of,
+            upgrade=upgrade,
+            pin_base_images=pin_base_images,
+            refresh_os_packages=refresh_os_packages,
+        )
+        for dockerfile in sorted(dockerfiles)
+    ]
+    wanted: dict[tuple[Manager, str], set[str]] = {}
+    for plan in plans:
+        if plan.to_refresh and builder is None:
+            plan.errors.append(NO_BUILDER)
+            plan.to_refresh.clear()
+        for package, image in plan.to_refresh:
+            wanted.setdefault((package.manager, image), set()).add(package.name)
+    lookups: dict[tuple[Manager, str], CandidateLookup] = {}
+    if builder is not None:
+        for (manager, image), names in sorted(wanted.items()):
+            lookups[(manager, image)] = lookup_candidates(
+                builder, image, manager, sorted(names), timeout_s=timeout_s
+            )
+    return tuple(_finish(root, plan, lookups) for plan in plans)
+
+
+def _plan(
+    root: Path,
+    dockerfile: str,
+    environments: tuple[str, ...],
+    digest_of: Callable[[BaseImageRef], str | RegistryError],
+    *,
+    upgrade: bool,
+    pin_base_images: bool,
+    refresh_os_packages: bool,
+) -> _Plan:
+    try:
+        text = (root / dockerfile).read_bytes().decode("utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return _Plan(dockerfile, environments, None, [f"{dockerfile}: cannot read ({reason})"])
+    except UnicodeDecodeError:
+        return _Plan(dockerfile, environments, None, [f"{dockerfile}: not UTF-8 text"])
+    plan = _Plan(dockerfile, environments, text)
+    pinned_images: dict[str, str] = {}  # base image as written -> with its new digest
+    if pin_base_images:
+        plan.unpinnable = find_unpinnable_images(text)
+        for ref in find_base_images(text, dockerfile):
+            if ref.digest is not None and (not upgrade or ref.tag is None):
+                continue  # kept as pinned; a digest without a tag follows nothing
+            digest = digest_of(ref)
+            if isinstance(digest, RegistryError):
+                if digest.user_message not in plan.errors:
+                    plan.errors.append(digest.user_message)
+                continue
+            if digest != ref.digest:
+                plan.base_updates[ref.line] = digest
+                pinned_images[ref.image] = ref.pinned(digest)
+                plan.changes.append(
+                    PinChange("base-image", dockerfile, ref.line, ref.name, ref.digest, digest)
+                )
+    if not refresh_os_packages:
+        return plan
+    packages = find_os_packages(text, dockerfile)
+    plan.unpinned = tuple(
+        UnpinnedPackage(p.file, p.line, p.manager, p.name) for p in packages if p.version is None
+    )
+    if not upgrade:
+        return plan
+    for package in packages:
+        if not package.refreshable:
+            continue
+        image = package.image or ""
+        where = f"{dockerfile}:{package.line}: {package.name} was not refreshed: its stage"
+        if "$" in image:
+            plan.errors.append(f"{where} starts from {image}, which is only known at build time")
+            continue
+        if not image or image.lower() == "scratch":
+            plan.errors.append(
+                f"{where} starts from {image or 'no image'}, which has no package manager to ask"
+            )
+            continue
+        plan.to_refresh.append((package, pinned_images.get(image, image)))
+    return plan
+
+
+def _finish(
+    root: Path, plan: _Plan, lookups: Mapping[tuple[Manager, str], CandidateLookup]
+) -> DockerfilePins:
+    if plan.text is None:
+        errors = tuple(plan.errors)
+        return DockerfilePins(plan.dockerfile, plan.environments, (), (), (), errors, "", "")
+    os_updates: dict[tuple[str, str, int], str] = {}
+    reported: set[tuple[Manager, str]] = set()
+    for package, image in plan.to_refresh:
+        lookup = lookups[(package.manager, image)]
+        if lookup.error is not None:
+            if (package.manager, image) not in reported:
+                reported.add((package.manager, image))
+                plan.errors.append(
+                    f"{plan.dockerfile}: {package.manager} pins were not refreshed: {lookup.error}"
+                )
+            continue
+        if package.name in lookup.missing:
+            plan.errors.append(
+                f"{plan.dockerfile}:{package.line}: {image} offers no {package.manager} package"
+                f" {package.name}; is its package source set up in the base image?"
+            )
+            continue
+        candidate = lookup.versions.get(package.name)
+        if candidate is None or candidate == package.version:
+            continue
+        key = (package.manager, package.name, package.line)
+        if key in os_updates:
+            continue  # the same package twice on one line: one change
+        os_updates[key] = candidate
+        plan.changes.append(
+            PinChange(
+                "os-package",
+                plan.dockerfile,
+                package.line,
+                package.name,
+                package.version,
+                candidate,
+                manager=package.manager,
+                image=image,
+            )
+        )
+    changes = tuple(sorted(plan.changes, key=lambda c: (c.line, c.kind, c.name)))
+    new_text = plan.text
+    try:
+        new_text = rewrite_os_pins(rewrite_base_images(plan.text, plan.base_updates), os_updates)
+        if new_text != plan.text:
+            _write_atomically(root / plan.dockerfile, new_text)
+    except LockwardenError as exc:
+        plan.errors.append(f"{plan.dockerfile}: not updated: {exc.user_message}")
+        new_text, changes = plan.text, ()
+    return DockerfilePins(
+        dockerfile=plan.dockerfile,
+        environments=plan.environments,
+        changes=changes,
+        unpinned=plan.unpinned,
+        unpinnable_images=plan.unpinnable,
+        errors=tuple(plan.errors),
+        old_text=plan.text,
+        new_text=new_text,
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (a temporary file renamed over it), keeping
+    its permissions."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(text.encode("utf-8"))
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise LockwardenError(f"cannot write {path.name} ({exc.strerror or exc})") from exc
