@@ -200,6 +200,7 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
         return
     from bot.config import load_config
     from bot.pipeline.checkout import open_local
+    from bot.pipeline.publish import write_files
     from bot.report.terminal import render_summary
     from bot.rollback import local_ref, resolve_rollback
     from bot.settings import load_settings
@@ -210,6 +211,8 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
         workspace = open_local(path)
         config = load_config(workspace.root).config
         target = resolve_rollback(workspace.root, to, config, resolve_ref=local_ref(workspace.root))
+        # The image inputs go back with the locks: base digests and OS package pins.
+        write_files(workspace.root, target.dockerfiles)
         result = refresh(
             workspace,
             RefreshOptions(seed_locks=target.locks, build=not no_build, test=not no_test),
@@ -219,6 +222,8 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(f"Restored the locks of {target.to} ({target.sha[:12]}).")
+    if target.dockerfiles:
+        click.echo(f"Restored the image pins of {', '.join(sorted(target.dockerfiles))}.")
     if target.missing:
         click.echo(f"No lock at that commit (left as they are): {', '.join(target.missing)}")
     click.echo(render_summary(result))

@@ -338,10 +338,20 @@ class JobRunner:
             )
             notes = rollback_notes(target, requested_by, number)
             title = messages.ROLLBACK_PR_TITLE.format(to=target.to, sha=target.sha[:12])
+
+            def restore_dockerfiles(
+                clone: Clone, _config: RepoConfig, _state: BranchState
+            ) -> Mapping[str, str]:
+                # The image inputs go back with the locks: base digests and OS package pins.
+                for path, text in target.dockerfiles.items():
+                    (clone.path / path).write_text(text, "utf-8")
+                return target.dockerfiles
+
             update = BranchUpdate(
                 branch=ROLLBACK_BRANCH,
                 carry=False,
                 seeds=target.locks,
+                edit=restore_dockerfiles if target.dockerfiles else None,
                 title=title,
                 notes=notes,
             )

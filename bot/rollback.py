@@ -37,6 +37,9 @@ class RollbackTarget:
     """Environment -> the image digest the ledger recorded for those locks."""
     missing: tuple[str, ...] = ()
     """Environments with no lock at the target (left as they are)."""
+    dockerfiles: Mapping[str, str] = field(default_factory=dict)
+    """Dockerfile path -> the current Dockerfile with the target's base-image digests and OS
+    package pins put back (only those that differ)."""
 
 
 def check_ref(ref: str) -> str:
@@ -79,7 +82,9 @@ def resolve_rollback(
             )
         for entry in good:
             target = _target(root, to, entry.commit, entry, config)
-            if any(current.get(path) != text for path, text in target.locks.items()):
+            if target.dockerfiles or any(
+                current.get(path) != text for path, text in target.locks.items()
+            ):
                 return target
         raise LockwardenError(
             f"the locks already match every known-good set (newest: {good[0].commit[:12]}); "
@@ -120,7 +125,24 @@ def _target(
         locks=locks,
         digests=_digests(root, sha, [e.name for e in config.environments]),
         missing=tuple(missing),
+        dockerfiles=_restored_dockerfiles(root, sha, config),
     )
+
+
+def _restored_dockerfiles(root: Path, sha: str, config: RepoConfig) -> dict[str, str]:
+    """Each Dockerfile with the image pins it had at ``sha``, where they differ now."""
+    from bot.pipeline.image_pins import restore_pins
+
+    out: dict[str, str] = {}
+    for path in dict.fromkeys(e.dockerfile for e in config.environments if e.dockerfile):
+        old = file_at(root, sha, path)
+        now = _read(root / path)
+        if old is None or now is None:
+            continue
+        restored = restore_pins(now, old, path)
+        if restored != now:
+            out[path] = restored
+    return out
 
 
 def _digests(root: Path, sha: str, names: list[str]) -> dict[str, str]:

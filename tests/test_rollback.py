@@ -14,6 +14,7 @@ from bot.cli import main
 from bot.config import load_config
 from bot.errors import LockwardenError
 from bot.github_jobs import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.jobs import JobRequest
 from bot.ledger import LockRecord, commit_message, trailers
 from bot.rollback import check_ref, local_ref, resolve_rollback
 from tests.pipeline.conftest import Repo, env_config, new_repo
@@ -185,3 +186,71 @@ def test_cli_opens_the_rollback_pull_request_through_the_app(
         result = lockwarden("rollback", "--to", "main", "--repo", "acme/nope", env=env)
         assert result.exit_code == 2
         assert "not installed" in result.output
+
+
+@pytest.mark.slow
+def test_rollback_puts_the_image_pins_back_with_the_locks(
+    history: tuple[Repo, str, str],
+) -> None:
+    repo, first, second = history
+    digest_1, digest_2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    repo.configure(env_config("serve", backend="pip-tools", dockerfile="Dockerfile.serve"))
+    repo.write(
+        "Dockerfile.serve",
+        f"FROM python:3.11-slim@{digest_1}\nRUN apt-get install -y libgomp1=12.2-1\n",
+    )
+    git(repo.root, "add", "-A")
+    git(repo.root, "commit", "-q", "--amend", "--no-edit")  # the newest set had these pins
+    pinned = git(repo.root, "rev-parse", "HEAD")
+    repo.write(
+        "Dockerfile.serve",
+        f"FROM python:3.11-slim@{digest_2}\n# a person's note\n"
+        "RUN apt-get install -y libgomp1=12.2-2\n",
+    )
+    git(repo.root, "commit", "-q", "-am", "Move the image pins")
+    env = {"LOCKWARDEN_CACHE_DIR": str(repo.cache_dir)}
+
+    result = lockwarden("rollback", "--to", pinned, "--no-build", str(repo.root), env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "Restored the image pins of Dockerfile.serve." in result.output
+    assert (repo.root / "Dockerfile.serve").read_text() == (
+        f"FROM python:3.11-slim@{digest_1}\n# a person's note\n"
+        "RUN apt-get install -y libgomp1=12.2-1\n"
+    )
+    loaded = load_config(repo.root).config
+    target = resolve_rollback(repo.root, pinned, loaded, resolve_ref=local_ref(repo.root))
+    assert target.dockerfiles == {}  # already restored
+    assert first != second
+
+
+@pytest.mark.slow
+def test_rollback_pull_request_restores_the_dockerfile_pins(
+    tmp_path: Path, package_index: PackageIndex
+) -> None:
+    package_index.publish("beta", "1.0.0")
+    old = "FROM python:3.11-slim@sha256:" + "1" * 64 + "\nRUN apt-get install -y curl=8.0-1\n"
+    new = "FROM python:3.11-slim@sha256:" + "2" * 64 + "\nRUN apt-get install -y curl=8.0-2\n"
+    with FakeGitHub(tmp_path / "github") as fake:
+        installation = fake.create_installation("acme")
+        fake.create_repo(
+            "acme/svc",
+            files={
+                "requirements/serve.in": f"--index-url {package_index.url}\nbeta\n",
+                "Dockerfile.serve": old,
+            },
+            installation=installation,
+        )
+        bot = Bot(fake, tmp_path / "cache")
+        bot.run_all(bot.deliver("push", fake.payload("push", repo="acme/svc")))
+        first = next(p for p in fake.pulls("acme/svc") if p.head == REFRESH_BRANCH)
+        good = fake.merge_pull("acme/svc", first.number, method="squash")
+        fake.push_files("acme/svc", {"Dockerfile.serve": new})
+        job = JobRequest("refresh", "acme/svc", installation.id, delivery_id="rollback")
+
+        done = bot.runner.rollback(job, good[:12])
+
+        assert done.target.dockerfiles == {"Dockerfile.serve": old}
+        assert fake.read_file("acme/svc", "Dockerfile.serve", ref=ROLLBACK_BRANCH) == old
+        rollback = [p for p in fake.pulls("acme/svc", state="open") if p.head == ROLLBACK_BRANCH]
+        assert len(rollback) == 1

@@ -313,3 +313,42 @@ def _write_atomically(path: Path, text: str) -> None:
             raise
     except OSError as exc:
         raise LockwardenError(f"cannot write {path.name} ({exc.strerror or exc})") from exc
+
+
+def restore_pins(current: str, old: str, path: str) -> str:
+    """``current`` with the pins ``old`` had: each base image followed in both gets its old
+    digest back, and each exactly pinned OS package pinned in both its old version. What
+    people changed since (new stages, other packages, other instructions) stays as it is.
+
+    This is how a rollback returns a Dockerfile's image inputs to a known-good set without
+    undoing anyone's edits."""
+    try:
+        old_images = find_base_images(old, path)
+        old_packages = find_os_packages(old, path)
+        current_images = find_base_images(current, path)
+        current_packages = find_os_packages(current, path)
+    except LockwardenError:
+        return current  # unreadable at either end: nothing is restored rather than guessed
+    digests = {ref.canonical: ref.digest for ref in old_images if ref.digest is not None}
+    image_updates = {
+        ref.line: digests[ref.canonical]
+        for ref in current_images
+        if ref.canonical in digests and ref.digest != digests[ref.canonical]
+    }
+    versions = {
+        (p.manager, p.name): p.version
+        for p in reversed(old_packages)  # the first pin of a name wins
+        if p.refreshable and p.version is not None
+    }
+    package_updates: dict[tuple[str, str, int], str] = {
+        (p.manager, p.name, p.line): versions[(p.manager, p.name)]
+        for p in current_packages
+        if p.refreshable
+        and (p.manager, p.name) in versions
+        and p.version != versions[(p.manager, p.name)]
+    }
+    try:
+        text = rewrite_base_images(current, image_updates) if image_updates else current
+        return rewrite_os_pins(text, package_updates) if package_updates else text
+    except LockwardenError:
+        return current

@@ -23,6 +23,7 @@ from bot.pipeline.image_pins import (
     PinChange,
     UnpinnedPackage,
     refresh_image_pins,
+    restore_pins,
 )
 from tests.support.apt_repo import apt_image, require_apt_tools
 from tests.support.base_image import ToolMissing
@@ -491,3 +492,56 @@ def test_candidates_come_from_the_newly_pinned_base(
     assert (tmp_path / "Dockerfile").read_text() == (
         f"FROM {image}@{digest}\nRUN apt-get install -y lwtest-hello=1.1-1\n"
     )
+
+
+# -- pins restored by a rollback -------------------------------------------------------------
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+
+
+@pytest.mark.parametrize(
+    ("current", "old", "expected"),
+    [
+        pytest.param(
+            f"FROM python:3.12-slim@{D2}\nRUN apt-get install -y libgomp1=12.2-2\n",
+            f"FROM python:3.12-slim@{D1}\nRUN apt-get install -y libgomp1=12.2-1\n",
+            f"FROM python:3.12-slim@{D1}\nRUN apt-get install -y libgomp1=12.2-1\n",
+            id="digest-and-version-back",
+        ),
+        pytest.param(
+            f"FROM python:3.12-slim@{D2}\n# a person's note\nRUN apt-get install -y "
+            "libgomp1=12.2-2 curl=8.0-2 git\nCOPY . /app\n",
+            f"FROM python:3.12-slim@{D1}\nRUN apt-get install -y libgomp1=12.2-1\n",
+            f"FROM python:3.12-slim@{D1}\n# a person's note\nRUN apt-get install -y "
+            "libgomp1=12.2-1 curl=8.0-2 git\nCOPY . /app\n",
+            id="edits-since-stay",
+        ),
+        pytest.param(
+            f"FROM python:3.13-slim@{D2}\n",
+            f"FROM python:3.12-slim@{D1}\n",
+            f"FROM python:3.13-slim@{D2}\n",
+            id="another-tag-is-not-restored",
+        ),
+        pytest.param(
+            "FROM alpine:3.20\nRUN apk add --no-cache curl~8.9 zlib=1.3.1-r2\n",
+            "FROM alpine:3.20\nRUN apk add --no-cache curl~8.8 zlib=1.3.1-r1\n",
+            "FROM alpine:3.20\nRUN apk add --no-cache curl~8.9 zlib=1.3.1-r1\n",
+            id="only-exact-pins",
+        ),
+        pytest.param(
+            "FROM python:3.12-slim\n",
+            f"FROM python:3.12-slim@{D1}\n",
+            f"FROM python:3.12-slim@{D1}\n",
+            id="digest-pinned-again",
+        ),
+        pytest.param(
+            f"FROM python:3.12-slim@{D2}\n",
+            "FROM python:3.12-slim\n",
+            f"FROM python:3.12-slim@{D2}\n",
+            id="old-had-no-digest",
+        ),
+    ],
+)
+def test_restore_pins(current: str, old: str, expected: str) -> None:
+    assert restore_pins(current, old, "Dockerfile") == expected
