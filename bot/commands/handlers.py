@@ -40,7 +40,7 @@ from bot.commands.grammar import (
     describe,
     parse_comment,
 )
-from bot.commands.spec_edit import pin_in_spec, pin_note, spec_requirement, unpin_in_spec
+from bot.commands.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.config import EnvironmentConfig, RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.git import Clone, fetch_branch, read_file_at
@@ -69,6 +69,7 @@ from bot.locks.explain import dependency_chains, render_chain
 from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
 from bot.locks.lockfile import Lockfile
+from bot.locks.pin_notes import pin_note
 from bot.locks.poetry import pin_in_pyproject, pyproject_dependency, unpin_in_pyproject
 from bot.worker import RefreshOptions
 

@@ -15,49 +15,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bot.errors import LockwardenError
-
-VERBS = ("pinned", "rolled back")
-
-PIN_NOTE_RE = re.compile(
-    r"^(?P<verb>pinned|rolled back) by @(?P<login>[A-Za-z0-9][A-Za-z0-9-]*(?:\[bot\])?)"
-    r"(?: in #(?P<number>\d+))?"
-    # The old requirement may hold parentheses (markers): it ends at the ``)`` the reason or
-    # the end of the note follows.
-    r"(?: \(was: (?P<was>.+?)\)(?=: |$))?"
-    r"(?:: (?P<reason>.*))?$"
-)
-"""The note Lockwarden writes after a pinned requirement (the comment text, without ``#``)."""
+from bot.lines import physical_lines
+from bot.locks.pin_notes import PIN_NOTE_RE, one_line
 
 # pip's comment rule: ``#`` at the start of a line or after whitespace (``#egg=`` is no comment).
 _COMMENT_RE = re.compile(r"(?:^|\s)#")
 # Where the options of a requirement line start (``pkg==1 --hash=...``), as pip splits them.
 _OPTIONS_START_RE = re.compile(r"\s-")
-
-
-def _one_line(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return " ".join(text.split()) or None
-
-
-def pin_note(verb: str, login: str, number: int | None, reason: str | None, was: str | None) -> str:
-    """``pinned by @alice in #12 (was: numpy>=1.20): breaks tokenizer``.
-
-    ``verb`` is ``pinned`` or ``rolled back``; ``number`` (the pull request or issue) and
-    ``was`` (the spec's requirement before) are left out when None.
-    """
-    if verb not in VERBS:
-        raise LockwardenError(f"unknown pin verb {verb!r}; use one of {', '.join(VERBS)}")
-    note = f"{verb} by @{login.removeprefix('@')}"
-    if number is not None:
-        note += f" in #{number}"
-    was = _one_line(was)
-    if was is not None:
-        note += f" (was: {was})"
-    reason = _one_line(reason)
-    if reason is not None:
-        note += f": {reason}"
-    return note
 
 
 @dataclass(frozen=True)
@@ -73,11 +37,6 @@ class _Logical:
     """Code without comment, continuations joined, stripped."""
     comment: str | None
     """The comment of its last physical line, stripped, without ``#``."""
-
-
-def _physical(text: str) -> list[str]:
-    """Lines with their endings, split only at ``\\n`` as pip does."""
-    return [part for part in re.split(r"(?<=\n)", text) if part]
 
 
 def _logical(lines: list[str]) -> Iterator[_Logical]:
@@ -121,7 +80,7 @@ def spec_requirement(text: str, package: str) -> str | None:
     """The requirement the spec writes for ``package`` (its first line, as written,
     without comment or options); None when the spec does not name it."""
     wanted = canonicalize_name(package)
-    for line in _logical(_physical(text)):
+    for line in _logical(physical_lines(text)):
         if _names(line, wanted):
             return _requirement_text(line.code)
     return None
@@ -146,9 +105,9 @@ def pin_in_spec(text: str, requirement: str, note: str, *, path: str = "the spec
             "'numpy==1.26.4'"
         ) from exc
     wanted = canonicalize_name(req.name)
-    comment = _one_line(note)
+    comment = one_line(note)
     pinned = requirement.strip() + (f"  # {comment}" if comment else "")
-    lines = _physical(text)
+    lines = physical_lines(text)
     matches = [line for line in _logical(lines) if _names(line, wanted)]
     for line in matches:
         if line.continued:
@@ -178,7 +137,7 @@ def unpin_in_spec(text: str, package: str) -> tuple[str, bool]:
     ``(text, False)`` when the spec has no such pin (a hand-written pin is left alone).
     """
     wanted = canonicalize_name(package)
-    lines = _physical(text)
+    lines = physical_lines(text)
     restore: dict[int, str | None] = {}
     for line in _logical(lines):
         if line.continued or line.comment is None or not _names(line, wanted):

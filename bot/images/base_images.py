@@ -35,6 +35,7 @@ import httpx
 
 from bot.errors import LockwardenError
 from bot.images.dockerfile_checks import HEREDOC_RE
+from bot.lines import physical_lines
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -92,7 +93,7 @@ class ShellToken:
 def dockerfile_instructions(text: str) -> tuple[Instruction, ...]:
     """The instructions of a Dockerfile, in order. Lenient: text that is not an instruction
     is skipped (``check_dockerfile`` reports syntax errors)."""
-    lines = _physical_lines(text)
+    lines = physical_lines(text)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
@@ -146,16 +147,6 @@ def dockerfile_instructions(text: str) -> tuple[Instruction, ...]:
                 index += 1  # the terminator line
         found.append(Instruction(keyword, first + 1, tuple(chars), tuple(heredocs)))
     return tuple(found)
-
-
-def _physical_lines(text: str) -> list[str]:
-    """The lines of ``text``, ends kept, split at newlines only (as Docker does; form feeds
-    and other Unicode line breaks are not line ends)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def _escape_character(lines: Sequence[str]) -> str:

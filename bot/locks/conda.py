@@ -26,7 +26,9 @@ from rattler import MatchSpec
 from rattler.exceptions import InvalidMatchSpecError
 
 from bot.errors import ConfigError, LockfileParseError
+from bot.lines import physical_lines
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
+from bot.locks.pin_notes import PIN_NOTE_RE
 
 DEFAULT_LOCK_PATTERN = "conda-{platform}.lock"
 """conda-lock's name for rendered explicit locks; ``{platform}`` is the conda subdir."""
@@ -64,16 +66,6 @@ _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PLATFORM_COMMENT_RE = re.compile(r"^#\s*platform:\s*(\S+)\s*$")
-
-# The note Lockwarden writes after a pin (``bot.commands.spec_edit.pin_note``), mirrored here
-# so that the core does not import the command layer.
-_PIN_NOTE_RE = re.compile(
-    r"^(?P<verb>pinned|rolled back) by @(?P<login>[A-Za-z0-9][A-Za-z0-9-]*(?:\[bot\])?)"
-    r"(?: in #(?P<number>\d+))?"
-    r"(?: \(was: (?P<was>.+?)\)(?=: |$))?"
-    r"(?:: (?P<reason>.*))?$"
-)
-
 
 # ---------------------------------------------------------------------------------------------
 # Platforms and lock paths
@@ -589,10 +581,6 @@ class _Item:
     """The comment after the value, without ``#``, stripped."""
 
 
-def _physical(text: str) -> list[str]:
-    return [part for part in re.split(r"(?<=\n)", text) if part]
-
-
 def _ending(line: str) -> str:
     return line[len(line.rstrip("\r\n")) :]
 
@@ -619,7 +607,7 @@ def _items(text: str, path: str) -> list[_Item]:
             line=_line(node),
             field="dependencies",
         )
-    lines = _physical(text)
+    lines = physical_lines(text)
     items: list[_Item] = []
     for position, item in enumerate(node.value):
         start, end = item.start_mark, item.end_mark
@@ -733,7 +721,7 @@ def pin_in_environment(text: str, path: str, name: str, version: str, note: str)
         ) from exc
     items = _items(text, path)
     values = _dependency_values(text)
-    lines = _physical(text)
+    lines = physical_lines(text)
     comment = " ".join(note.split())
     tail = f"  # {comment}" if comment else ""
     matches = [item for item in items if _matches(item.value, wanted)]
@@ -773,13 +761,13 @@ def unpin_in_environment(text: str, path: str, name: str) -> str:
     for item in _items(text, path):
         if item.comment is None or not _matches(item.value, wanted):
             continue
-        note = _PIN_NOTE_RE.match(item.comment)
+        note = PIN_NOTE_RE.match(item.comment)
         if note is not None:
             restore[item.index] = (item, note.group("was"))
     if not restore:
         return text
     out: list[str] = []
-    for index, line in enumerate(_physical(text)):
+    for index, line in enumerate(physical_lines(text)):
         if index not in restore:
             out.append(line)
             continue

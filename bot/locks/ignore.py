@@ -23,6 +23,7 @@ from packaging.specifiers import Specifier
 from packaging.utils import canonicalize_name
 
 from bot.errors import LockfileParseError, LockwardenError
+from bot.lines import physical_lines
 
 IGNORE_FILE = ".github/lockwarden-ignore.txt"
 
@@ -65,11 +66,6 @@ _SUGGEST = {
     "version, or '{name}==VERSION' for the versions to keep out, one a line",
     "===": "'===' is not supported; write '{name}=={version}'",
 }
-
-
-def _physical(text: str) -> list[str]:
-    """Lines with their endings, split only at ``\\n`` as pip does."""
-    return [part for part in re.split(r"(?<=\n)", text) if part]
 
 
 def _split_comment(raw: str) -> tuple[str, str | None]:
@@ -123,7 +119,7 @@ def _check_rule(code: str) -> tuple[str, str | None]:
 def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
     """The rules of an ignore file; ``LockfileParseError`` names ``path`` and the bad line."""
     rules = []
-    for number, raw in enumerate(_physical(text.removeprefix("\ufeff")), start=1):
+    for number, raw in enumerate(physical_lines(text.removeprefix("\ufeff")), start=1):
         code, comment = _split_comment(raw.rstrip("\r\n"))
         if not code:
             continue
@@ -184,7 +180,7 @@ def add_ignore(text: str | None, package: str, specifier: str | None, note: str 
     same = {
         rule.line for rule in parse_ignores(text) if (rule.package, rule.specifier) == (name, spec)
     }
-    lines = _physical(text)
+    lines = physical_lines(text)
     eol = _line_ending(text)
     if not same:
         if lines and not lines[-1].endswith(("\n", "\r")):
@@ -204,7 +200,7 @@ def remove_ignore(text: str, package: str) -> tuple[str, int]:
     """The text without any rule for ``package``, and how many rules were removed."""
     wanted = canonicalize_name(package)
     drop = {rule.line for rule in parse_ignores(text) if rule.package == wanted}
-    lines = _physical(text)
+    lines = physical_lines(text)
     kept = [line for number, line in enumerate(lines, start=1) if number not in drop]
     return "".join(kept), len(drop)
 
@@ -266,7 +262,7 @@ def strip_constraint_annotations(lock_text: str, constraint_path: str) -> str:
     Requirement, hash and header lines are not touched.
     """
     target = f"-c {constraint_path}"
-    lines = _physical(lock_text)
+    lines = physical_lines(lock_text)
     out: list[str] = []
     i = 0
     while i < len(lines):

@@ -32,6 +32,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
+from bot.locks.pin_notes import PIN_NOTE_RE
 
 POETRY_BUILD_BACKEND = "poetry.core.masonry.api"
 
@@ -47,16 +48,6 @@ _TOML_POSITION_RE = re.compile(r"\(at line (\d+), column \d+\)")
 _PACKAGE_HEADER_RE = re.compile(r"^\s*\[\[\s*package\s*\]\]\s*(?:#.*)?$")
 _METADATA_HEADER_RE = re.compile(r"^\s*\[\s*metadata\s*\]\s*(?:#.*)?$")
 _LOCK_VERSION_KEY_RE = re.compile(r"""^\s*(?:lock-version|"lock-version"|'lock-version')\s*=""")
-
-# The note Lockwarden writes after a pin (``bot.commands.spec_edit.pin_note``), mirrored here
-# so that the core does not import the command layer.
-_PIN_NOTE_RE = re.compile(
-    r"^(?P<verb>pinned|rolled back) by @(?P<login>[A-Za-z0-9][A-Za-z0-9-]*(?:\[bot\])?)"
-    r"(?: in #(?P<number>\d+))?"
-    r"(?: \(was: (?P<was>.+?)\)(?=: |$))?"
-    r"(?:: (?P<reason>.*))?$"
-)
-
 
 # ---------------------------------------------------------------------------------------------
 # poetry.lock
@@ -579,7 +570,7 @@ def unpin_in_pyproject(text: str, path: str, name: str) -> str:
     changed = False
     # Deleting array items shifts the later indexes: restore from the end.
     for site in reversed(list(_sites(doc, wanted))):
-        note = _PIN_NOTE_RE.match(_site_comment(site) or "")
+        note = PIN_NOTE_RE.match(_site_comment(site) or "")
         if note is None:
             continue
         changed = True

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.spec_edit import (
-    PIN_NOTE_RE,
-    pin_in_spec,
-    pin_note,
-    spec_requirement,
-    unpin_in_spec,
-)
+from bot.commands.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.errors import LockwardenError
+from bot.locks.pin_notes import PIN_NOTE_RE, pin_note
 
 SPEC = """\
 # Serving stack

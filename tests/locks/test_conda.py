@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from rattler.explicit_environment import ExplicitEnvironmentSpec
 
-from bot.commands.spec_edit import PIN_NOTE_RE, pin_note
 from bot.errors import ConfigError, LockfileParseError
 from bot.locks.conda import (
     DEFAULT_LOCK_PATTERN,
@@ -29,6 +28,7 @@ from bot.locks.conda import (
 )
 from bot.locks.diff import diff_locks
 from bot.locks.lockfile import LockHeader, RequirementEntry
+from bot.locks.pin_notes import PIN_NOTE_RE, pin_note
 
 MD5_A = "a" * 32
 MD5_B = "b" * 32
@@ -926,7 +926,7 @@ def test_unpin_quotes_specs_only_when_yaml_needs_it(was: str, written: str) -> N
     ],
 )
 def test_pin_notes_match_the_command_grammar(note: str) -> None:
-    """The note grammar mirrored in bot.locks.conda agrees with bot.commands.spec_edit."""
+    """A note the review commands write is one ``unpin_in_environment`` reads back."""
     text = f"channels: [c]\ndependencies:\n  - python\n  - numpy==1.0  # {note}\n"
     command_match = PIN_NOTE_RE.match(note)
     assert command_match is not None
