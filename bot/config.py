@@ -608,14 +608,7 @@ def discover(root: Path) -> LoadedConfig:
             for c in read_spec_tree(root, spec).constraint_files
             if c in lock_to_env and lock_to_env[c] != name
         )
-        dockerfile = next(
-            (
-                pattern.format(env=name)
-                for pattern in _DOCKERFILE_PATTERNS
-                if (root / pattern.format(env=name)).is_file()
-            ),
-            None,
-        )
+        dockerfile = _project_dockerfile(root, PurePosixPath("."), name, plain=False)
         environments.append(
             EnvironmentConfig(
                 name=name,

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from bot.locks.wheels import WheelGap
 
 Status = Literal["changed", "unchanged", "failed"]
+PYPI_SIMPLE = "https://pypi.org/simple"
 
 
 @dataclass(frozen=True)
@@ -407,7 +408,11 @@ def _compile_one(
         outputs=outputs,
     )
     if env.platforms and env.backend != "conda":
-        result = _check_wheels(result, env, config, new_lock, outputs, timeout_s)
+        # The indexes the compile used, PyPI when none is set.
+        indexes = tuple(
+            dict.fromkeys((request.index_url or PYPI_SIMPLE, *request.extra_index_urls))
+        )
+        result = _check_wheels(result, env, indexes, new_lock, outputs, timeout_s)
     return result
 
 
@@ -452,7 +457,7 @@ def _uv_platform(env: EnvironmentConfig) -> str | None:
 def _check_wheels(
     result: LockResult,
     env: EnvironmentConfig,
-    config: RepoConfig,
+    indexes: tuple[str, ...],
     lock: Lockfile,
     outputs: tuple[OutputFile, ...],
     timeout_s: float,
@@ -463,15 +468,6 @@ def _check_wheels(
     from bot.locks.wheels import check_wheels
 
     python = env.python or lock.header.python_version or "{}.{}".format(*sys.version_info[:2])
-    indexes = tuple(
-        dict.fromkeys(
-            (
-                env.index_url or config.index_url or "https://pypi.org/simple",
-                *config.extra_index_urls,
-                *env.extra_index_urls,
-            )
-        )
-    )
     # One lock for all platforms, or each platform's own lock against that platform.
     checks: list[tuple[Lockfile, tuple[str, ...]]]
     if env.lock_platforms:

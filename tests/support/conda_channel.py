@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 
-from tests.support.served import LocalServer, QuietServer
+from tests.support.served import LocalServer, QuietHandler, QuietServer
 
 ArchiveFormat = Literal["tar.bz2", "conda"]
 
@@ -339,23 +339,11 @@ class _ChannelServer(QuietServer):
         super().__init__(address, handler)
 
 
-class _ChannelHandler(BaseHTTPRequestHandler):
+class _ChannelHandler(QuietHandler):
     server: _ChannelServer
-    protocol_version = "HTTP/1.1"
     server_version = "TestCondaChannel/1.0"
-    timeout = 30
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._dispatch(send_body=False)
-
-    def _dispatch(self, *, send_body: bool) -> None:
+    def dispatch(self, *, send_body: bool) -> None:
         channel = self.server.channel
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         prefix = f"/{channel.name}/"

@@ -38,7 +38,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tests.support.served import LocalServer, QuietServer
+from tests.support.served import LocalServer, QuietHandler, QuietServer
 from tests.support.wheels import (
     SDIST_SUFFIX,
     WHEEL_TAG,
@@ -342,23 +342,11 @@ class _IndexServer(QuietServer):
         super().__init__(address, handler)
 
 
-class _IndexHandler(BaseHTTPRequestHandler):
+class _IndexHandler(QuietHandler):
     server: _IndexServer
-    protocol_version = "HTTP/1.1"
     server_version = "TestPackageIndex/1.0"
-    timeout = 30
-    disable_nagle_algorithm = True  # headers and body go out as separate small writes
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._dispatch(send_body=False)
-
-    def _dispatch(self, *, send_body: bool) -> None:
+    def dispatch(self, *, send_body: bool) -> None:
         index = self.server.index
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
@@ -25,6 +25,26 @@ class QuietServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             return
         super().handle_error(request, client_address)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1 without request logs; GET and HEAD go to ``dispatch``."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    disable_nagle_algorithm = True  # headers and body go out as separate small writes
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.dispatch(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self.dispatch(send_body=False)
+
+    def dispatch(self, *, send_body: bool) -> None:
+        raise NotImplementedError
 
 
 class LocalServer:
