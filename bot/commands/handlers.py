@@ -63,14 +63,12 @@ from bot.github_jobs import (
     JobRunner,
 )
 from bot.jobs import JobRequest
-from bot.locks.conda import environment_dependency, pin_in_environment, unpin_in_environment
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
 from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
 from bot.locks.lockfile import Lockfile
 from bot.locks.pin_notes import pin_note
-from bot.locks.poetry import pin_in_pyproject, pyproject_dependency, unpin_in_pyproject
 from bot.worker import RefreshOptions
 
 
@@ -593,11 +591,16 @@ def _pin_in_project(
             messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
         )
     version = pins[0].version
+    # Imported per backend: the conda solver's bindings and tomlkit load only when needed.
     try:
         if env.backend == "poetry":
+            from bot.locks.poetry import pin_in_pyproject, pyproject_dependency
+
             was = pyproject_dependency(text, env.spec, package)
             note = pin_note(verb, ctx.author, ctx.number, reason, was)
             return pin_in_pyproject(text, env.spec, package, version, note)
+        from bot.locks.conda import environment_dependency, pin_in_environment
+
         was = environment_dependency(text, env.spec, package)
         note = pin_note(verb, ctx.author, ctx.number, reason, was)
         return pin_in_environment(text, env.spec, package, version, note)
@@ -607,10 +610,15 @@ def _pin_in_project(
 
 def _unpin(env: EnvironmentConfig, text: str, package: str) -> tuple[str, bool]:
     """The spec without Lockwarden's pin of ``package``, and whether there was one."""
+    # Imported per backend: the conda solver's bindings and tomlkit load only when needed.
     if env.backend == "poetry":
+        from bot.locks.poetry import unpin_in_pyproject
+
         new = unpin_in_pyproject(text, env.spec, package)
         return new, new != text
     if env.backend == "conda":
+        from bot.locks.conda import unpin_in_environment
+
         new = unpin_in_environment(text, env.spec, package)
         return new, new != text
     return unpin_in_spec(text, package)
