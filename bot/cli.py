@@ -84,13 +84,16 @@ def run(
     from bot.report.markdown import render_markdown
     from bot.report.terminal import render_summary
     from bot.settings import load_settings
-    from bot.worker import RefreshOptions, refresh
+    from bot.worker import RefreshOptions, local_sandbox, refresh
 
     if upgrade and upgrade_packages:
         raise click.UsageError("--upgrade and --upgrade-package cannot be combined")
     try:
         settings = load_settings()
         workspace = open_local(path)
+        sandbox = local_sandbox(settings)
+        if not sandbox.isolated:
+            click.echo(f"note: {sandbox.reason}", err=True)
         result = refresh(
             workspace,
             RefreshOptions(
@@ -103,6 +106,7 @@ def run(
                 verify_reproducible=verify_reproducible,
             ),
             settings,
+            sandbox=sandbox,
         )
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -398,11 +402,13 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
     from bot.github.client import GitHubApp
     from bot.github_jobs import JobRunner
     from bot.logs import configure_logging
+    from bot.sandbox import open_sandbox
     from bot.settings import app_credentials, load_settings
 
     try:
         settings = load_settings()
         app = GitHubApp(app_credentials(settings))
+        sandbox = open_sandbox(settings.sandbox, required=True)
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -419,7 +425,8 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
             sys.exit(2)
         port = settings.metrics_port if metrics_port is None else metrics_port
         with _serving_metrics(port, queue):
-            queue.run_worker(JobRunner(app, settings, schedules=queue).run, concurrency=concurrency)
+            runner = JobRunner(app, settings, schedules=queue, sandbox=sandbox)
+            queue.run_worker(runner.run, concurrency=concurrency)
 
 
 @main.command()
@@ -447,6 +454,7 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     from bot.jobs import InMemoryQueue, run_worker
     from bot.logs import configure_logging
     from bot.queue_postgres import SCHEDULER_QUEUE, ProcrastinateQueue
+    from bot.sandbox import open_sandbox
     from bot.server.app import create_app
     from bot.settings import app_credentials, load_settings
 
@@ -454,8 +462,12 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     try:
         settings = load_settings()
         app = GitHubApp(app_credentials(settings))
+        runs_jobs = settings.database_url is None or with_worker
+        # Only a process that runs jobs needs the sandbox; a receiver alone reads no
+        # repository content.
+        sandbox = open_sandbox(settings.sandbox, required=True) if runs_jobs else None
         queue = _queue(settings, app) if settings.database_url is not None else InMemoryQueue()
-        web = create_app(settings, queue)
+        web = create_app(settings, queue, sandbox=sandbox)
     except LockwardenError as exc:
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
@@ -464,7 +476,7 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     configure_logging(settings)
     stop = threading.Event()
     schedules = queue if isinstance(queue, ProcrastinateQueue) else None
-    handle = JobRunner(app, settings, schedules=schedules).run
+    handle = JobRunner(app, settings, schedules=schedules, sandbox=sandbox).run
     worker: threading.Thread | None = None
     if isinstance(queue, InMemoryQueue):
         worker = threading.Thread(

@@ -14,9 +14,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.errors import ConfigError
+from bot import bounded_yaml
+from bot.errors import ConfigError, LockwardenError
 from bot.locks.options import MANAGED_OPTIONS
 from bot.locks.spec import read_spec_tree
+from bot.paths import PathEscapeError, is_file_inside, read_text_inside
 
 CONFIG_PATH = ".github/lockwarden.yml"
 CONFIG_PATHS = (CONFIG_PATH, ".github/lockwarden.yaml")
@@ -26,6 +28,10 @@ REQUIREMENTS_BACKENDS: frozenset[str] = frozenset({"pip-tools", "uv"})
 """Backends whose spec is a requirements file (``.in``) and whose lock is a requirements file."""
 
 CONDA_LOCK_PATTERN = "conda-{platform}.lock"
+
+MAX_CONFIG_BYTES = 64 * 1024
+"""A config is a few kilobytes; anything this large is refused before it is parsed. Small
+enough that validating the largest config allowed stays well under 0.1 s."""
 
 _ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _PYTHON_VERSION = r"^3\.\d{1,2}$"
@@ -379,11 +385,13 @@ class RepoConfig(_Model):
     @model_validator(mode="after")
     def _environments_agree(self) -> RepoConfig:
         names = [env.name for env in self.environments]
+        known = set(names)
+        first: dict[str, int] = {}
         for index, env in enumerate(self.environments):
-            if names.index(env.name) != index:
+            if first.setdefault(env.name, index) != index:
                 raise _FieldError(("environments", index, "name"), f"duplicate name {env.name!r}")
             for position, upstream in enumerate(env.constraints):
-                if upstream not in names:
+                if upstream not in known:
                     raise _FieldError(
                         ("environments", index, "constraints", position),
                         f"unknown environment {upstream!r} (known: {', '.join(names)})",
@@ -439,9 +447,10 @@ def json_schema() -> dict[str, Any]:
 def load_config(root: Path) -> LoadedConfig:
     """Read the repository config, or discover environments when there is none."""
     for relative in CONFIG_PATHS:
-        path = root / relative
-        if path.is_file():
-            config = parse_config(path.read_text("utf-8"), relative)
+        # Escapes (a symlink out of the repository) raise; a missing file means discovery.
+        if is_file_inside(root, relative, source=relative):
+            text = read_text_inside(root, relative, source=relative, max_bytes=MAX_CONFIG_BYTES)
+            config = parse_config(text, relative)
             return LoadedConfig(config=with_detected_exports(root, config), source=relative)
     return discover(root)
 
@@ -482,16 +491,7 @@ def with_detected_exports(root: Path, config: RepoConfig) -> RepoConfig:
 
 def parse_config(text: str, path: str) -> RepoConfig:
     """Parse and validate config text; every error names ``path``, a line and a field."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
-        raise ConfigError(path, f"invalid YAML: {exc.problem}", line=line) from exc
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
-        line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(path, f"invalid YAML: {str(exc).splitlines()[0]}", line=line) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"invalid YAML: {exc}") from exc
+    node = _compose(text, path)
     if node is None:
         raise ConfigError(path, "the file is empty; it needs at least 'environments'", line=1)
     lines: dict[tuple[str | int, ...], int] = {}
@@ -511,6 +511,19 @@ def parse_config(text: str, path: str) -> RepoConfig:
         raise ConfigError(
             path, message, line=_line_for(loc, lines), field=_dotted(loc) or None
         ) from exc
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    """The YAML node tree of ``text``, within ``MAX_CONFIG_BYTES`` and ``bounded_yaml``'s
+    limits (no anchors or aliases, bounded nesting)."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            path,
+            f"the file is {size:,} bytes, over the {MAX_CONFIG_BYTES:,} bytes allowed; "
+            "keep only Lockwarden's settings in it",
+        )
+    return bounded_yaml.compose_file(text, path)
 
 
 def _pydantic_message(error: Any) -> str:
@@ -544,7 +557,7 @@ def _to_python(
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader("").construct_object(key_node)
+            key = yaml.constructor.SafeConstructor().construct_object(key_node)
             if not isinstance(key, str):
                 raise ConfigError(
                     path, f"keys must be strings, got {key!r}", line=key_node.start_mark.line + 1
@@ -561,7 +574,7 @@ def _to_python(
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*loc, i), lines, path) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node)
+    return yaml.constructor.SafeConstructor().construct_object(node)
 
 
 # --- discovery --------------------------------------------------------------------------------
@@ -694,8 +707,11 @@ def _discover_conda(root: Path, taken: set[str]) -> list[EnvironmentConfig]:
         if not (root / candidate).is_file():
             continue
         try:
-            data = yaml.safe_load((root / candidate).read_text("utf-8"))
-        except yaml.YAMLError:
+            text = read_text_inside(root, candidate, source=candidate, max_bytes=MAX_CONFIG_BYTES)
+            data = bounded_yaml.safe_load(text)
+        except PathEscapeError:
+            raise
+        except (yaml.YAMLError, LockwardenError):
             data = None  # the compile stage reports the file's error with its line
         wanted = str(data.get("name", "conda")) if isinstance(data, dict) else "conda"
         name = _free_name(wanted, taken, "conda")

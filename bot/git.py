@@ -12,6 +12,9 @@ environment of each one:
   the one-hour token. Every error text is redacted (the token, its base64 form, any
   ``Authorization:`` value, any password in a URL) and raised without the original exception
   attached, so no traceback can carry the secret either.
+* **Nothing else of the worker's reaches git.** Its credentials in the process environment
+  (``LOCKWARDEN_*``, ``GITHUB_*``, ``*TOKEN*``, ``*SECRET*``, ...) are blanked in every git
+  command's environment; the job's token is the only secret a network command holds.
 * **The machine's git setup cannot interfere.** No system or global config
   (``GIT_CONFIG_NOSYSTEM``, ``GIT_CONFIG_GLOBAL=/dev/null``), no ``~/.netrc`` or XDG files
   (``HOME`` and ``XDG_CONFIG_HOME`` point at ``/dev/null``), no ``-c`` settings inherited
@@ -563,10 +566,23 @@ _CONFIG = {
 }
 
 
+# GitPython starts git with the worker's environment plus ours. The worker's own credentials
+# (the App's private key or its path, the webhook secret, a database URL, any *TOKEN*) have no
+# business there: they are blanked. Only the http.extraHeader below carries the job's token.
+_CREDENTIAL_NAME = re.compile(
+    r"^(LOCKWARDEN_|GITHUB_|GH_|AWS_|AZURE_)|TOKEN|SECRET|PASSWORD|PRIVATE_KEY|DATABASE_URL",
+    re.IGNORECASE,
+)
+
+
+def _blanked_credentials() -> dict[str, str]:
+    return {name: "" for name in os.environ if _CREDENTIAL_NAME.search(name)}
+
+
 def _env(path: Path, header: str | None) -> dict[str, str]:
     """The environment of a git command on the repository at ``path``."""
     gitdir = path / ".git"
-    env = {
+    env = _blanked_credentials() | {
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_CONFIG_PARAMETERS": "",

@@ -9,6 +9,8 @@ queue retries: never a silent stop.
 
 from __future__ import annotations
 
+import functools
+import logging
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,7 +38,7 @@ from bot.git import (
     push_branch,
     read_file_at,
 )
-from bot.github.client import GitHubApp
+from bot.github.client import GitHubApp, TokenScope
 from bot.github.ensure import (
     delete_branch,
     ensure_check_run,
@@ -44,6 +46,7 @@ from bot.github.ensure import (
     ensure_pull_request,
     split_repo,
 )
+from bot.github.scopes import CHECK_RUN_ONLY, JOB_ACCESS, Access
 from bot.jobs import JobRequest, ScheduleBook
 from bot.ledger import LedgerEntry, parse_trailers
 from bot.locks.spec import read_spec_tree
@@ -51,8 +54,9 @@ from bot.observe import stage
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
 from bot.pipeline.results import RunResult
-from bot.report import messages
+from bot.report import escape, messages
 from bot.rollback import RollbackTarget, resolve_rollback
+from bot.sandbox import Sandbox, open_sandbox
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 
@@ -60,6 +64,8 @@ REFRESH_BRANCH = "lockwarden/refresh"
 ROLLBACK_BRANCH = "lockwarden/rollback"
 ONBOARDING_BRANCH = "lockwarden/onboarding"
 BOT_BRANCH_PREFIX = "lockwarden/"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,14 +140,18 @@ def rollback_notes(target: RollbackTarget, requested_by: str | None, number: int
     lines = [
         messages.ROLLBACK_PR_SECTION,
         "",
-        messages.ROLLBACK_PR_SOURCE.format(to=target.to, sha=target.sha[:12], asked=asked),
+        messages.ROLLBACK_PR_SOURCE.format(
+            to=escape.code(target.to), sha=escape.code(target.sha[:12]), asked=asked
+        ),
     ]
     if target.missing:
-        lines.append(messages.ROLLBACK_PR_MISSING.format(envs=", ".join(target.missing)))
+        lines.append(
+            messages.ROLLBACK_PR_MISSING.format(envs=", ".join(map(escape.text, target.missing)))
+        )
     if target.digests:
         lines += ["", messages.ROLLBACK_PR_REDEPLOY, ""]
         lines += [
-            messages.ROLLBACK_IMAGE.format(name=name, digest=digest)
+            messages.ROLLBACK_IMAGE.format(name=escape.code(name), digest=escape.code(digest))
             for name, digest in sorted(target.digests.items())
         ]
     return "\n".join(lines)
@@ -156,18 +166,30 @@ class JobRunner:
         identity: BotIdentity | None = None,
         git_base_url: str | None = None,
         schedules: ScheduleBook | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self._app = app
         self._settings = settings
+        # Repository content never runs outside it; see bot.sandbox. Opened on first use:
+        # a receiver that only schedules never needs one.
+        self._given_sandbox = sandbox
         self._schedules = schedules
         self._identity = identity or BotIdentity()
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
 
-    def installation_client(self, installation_id: int) -> GitHub[Any]:
-        return self._app.installation_client(installation_id)
+    def installation_client(self, job: JobRequest, access: Access | None = None) -> GitHub[Any]:
+        """A client whose token reaches only the job's repository, with the permissions of
+        the job's kind (or ``access``)."""
+        return self._app.installation_client(self._scope(job, access))
+
+    @functools.cached_property
+    def _sandbox(self) -> Sandbox:
+        return self._given_sandbox or open_sandbox(self._settings.sandbox, required=True)
 
     def run(self, job: JobRequest) -> JobOutcome:
+        if not self._sandbox.isolated:
+            log.warning("%s: %s", job.repo, self._sandbox.reason)
         from bot.commands.handlers import CommandRunner  # commands build on these jobs
 
         handlers = {
@@ -185,7 +207,7 @@ class JobRunner:
     # -- refresh ---------------------------------------------------------------------------
 
     def refresh(self, job: JobRequest) -> JobOutcome:
-        gh = self._app.installation_client(job.installation_id)
+        gh = self.installation_client(job)
         mode = job.payload.get("mode", "minimal")
         options = RefreshOptions(
             upgrade=mode == "full",
@@ -198,7 +220,10 @@ class JobRunner:
             try:
                 repo = self.clone(job, Path(tmp))
             except LockwardenError as exc:
-                report_job_failure(gh, job.repo, messages.CHECK_CLONE_FAILED, exc.user_message)
+                reporter = self.installation_client(job, CHECK_RUN_ONLY)
+                report_job_failure(
+                    reporter, job.repo, messages.CHECK_CLONE_FAILED, exc.user_message
+                )
                 raise
             # configure -> compile -> build -> verify -> publish, keeping the review edits
             # and pins already on the branch
@@ -254,6 +279,7 @@ class JobRunner:
             Workspace(root=repo.path, repo=job.repo),
             replace(options, write=False, seed_locks={**state.seeds, **update.seeds}),
             self._settings,
+            sandbox=self._sandbox,
         )
         if update.stop_on_failure and any(r.status == "failed" for r in result.compiled.results):
             return BranchOutcome(result, None, state, edited)
@@ -328,7 +354,7 @@ class JobRunner:
     ) -> RollbackOutcome:
         """Open (or update) the rollback pull request: every environment's lock restored
         from a git ref or the newest known-good ledger entry, rebuilt and retested."""
-        gh = self._app.installation_client(job.installation_id)
+        gh = self.installation_client(job)
         token = self._token(job)
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             repo = self.clone(job, Path(tmp), depth=None)  # the ledger and old refs need it all
@@ -362,7 +388,7 @@ class JobRunner:
 
     def onboard(self, job: JobRequest) -> JobOutcome:
         """Propose a ``.github/lockwarden.yml`` from discovery, as a pull request."""
-        gh = self._app.installation_client(job.installation_id)
+        gh = self.installation_client(job)
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             repo = self.clone(job, Path(tmp))
             loaded = load_config(repo.path)
@@ -414,7 +440,7 @@ class JobRunner:
         branch = str(job.payload.get("branch", ""))
         if not branch.startswith(BOT_BRANCH_PREFIX):
             return JobOutcome("cleanup", job.repo, "skipped", note=f"not a bot branch: {branch}")
-        gh = self._app.installation_client(job.installation_id)
+        gh = self.installation_client(job)
         deleted = delete_branch(gh, job.repo, branch)
         number = job.payload.get("number")
         # Only a lock refresh carries a lock set: a merged onboarding PR is not a known-good one.
@@ -445,14 +471,25 @@ class JobRunner:
         if self._schedules is not None:
             self._schedules.upsert_schedule(job.repo, job.installation_id, schedule)
 
-    def token(self, job: JobRequest) -> Any:
+    def token(self, job: JobRequest) -> TokenSource:
         return self._token(job)
 
-    def _token(self, job: JobRequest) -> Any:
+    def _token(self, job: JobRequest) -> TokenSource:
+        scope = self._scope(job)
+
         def current() -> str:
-            return self._app.installation_token(job.installation_id)
+            return self._app.installation_token(scope)
 
         return current
+
+    def _scope(self, job: JobRequest, access: Access | None = None) -> TokenScope:
+        """The job's repository and the permissions its kind needs (``bot.github.scopes``)."""
+        chosen = access or JOB_ACCESS.get(job.kind)
+        if chosen is None:
+            raise LockwardenError(
+                f"a {job.kind} job has no GitHub access; it must not ask for a token"
+            )
+        return TokenScope(job.installation_id, job.repo, chosen)
 
     @stage("checkout")
     def clone(self, job: JobRequest, into: Path, *, depth: int | None = 50) -> Clone:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import LockwardenError
 
@@ -69,6 +69,19 @@ class Settings(BaseSettings):
         default=True,
         description="Ignore pip.conf, uv.toml and PIP_*/UV_* index variables of the host, so "
         "a lock depends only on the repository (its specs and .github/lockwarden.yml).",
+    )
+    sandbox: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Run repository content (compilers, build backends, setup.py, hadolint) in "
+        "the bubblewrap sandbox. auto: `serve` and `worker` refuse to start without it, the "
+        "CLI falls back and says so; on: required everywhere; off: never (a warning at every "
+        "job and on /healthz).",
+    )
+    allowed_private_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated hosts, addresses or CIDR networks in loopback, link-local "
+        "or private ranges that compilers may reach (an internal package index). Everything "
+        "else not public is refused, whatever a repository's specs or config say.",
     )
     github_api_url: str = Field(
         default="https://api.github.com",
@@ -163,6 +176,13 @@ class Settings(BaseSettings):
         le=65535,
         description="Port on which `lockwarden worker` serves Prometheus metrics (0: off).",
     )
+
+    @field_validator("allowed_private_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

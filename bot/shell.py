@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,3 +113,56 @@ def _stop_group(proc: subprocess.Popen[str]) -> str:
         except subprocess.TimeoutExpired:
             continue
     return ""  # pragma: no cover - SIGKILL cannot be ignored
+
+
+@dataclass
+class Started:
+    """A long-lived process started by ``start``: its pid and its standard output."""
+
+    process: subprocess.Popen[str]
+
+    name: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def readline(self, *, timeout_s: float) -> str:
+        """The next line the process prints; raises when none comes in time or it exits."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], timeout_s)
+        line = stdout.readline() if ready else ""
+        if not line:
+            code = self.process.poll()
+            said = f"exited with {code}" if code is not None else f"said nothing in {timeout_s} s"
+            raise LockwardenError(f"'{self.name}' {said}")
+        return line.rstrip("\n")
+
+
+@contextlib.contextmanager
+def start(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Iterator[Started]:
+    """Start ``argv`` in a session of its own for the length of a ``with`` block (a helper
+    that must outlive one command, such as a namespace holder). Its whole process group is
+    killed on exit, whatever happens inside the block, so nothing it started stays behind."""
+    args = [str(a) for a in argv]
+    try:
+        proc = subprocess.Popen(
+            args,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise ToolNotFoundError(f"'{args[0]}' was not found; is it installed and on PATH?") from exc
+    try:
+        yield Started(proc, args[0])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

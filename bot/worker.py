@@ -6,11 +6,14 @@ worker calls it on a fresh clone and publishes a pull request instead of writing
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from bot.errors import ToolNotFoundError
 from bot.locks.backends import (
@@ -29,6 +32,7 @@ from bot.pipeline.compile import against_baseline, compile_environments, parse_t
 from bot.pipeline.configure import configure
 from bot.pipeline.publish import write_files, write_locks
 from bot.pipeline.results import RunResult
+from bot.sandbox import EgressPolicy, Sandbox, SandboxMode, open_sandbox
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,16 +62,28 @@ class RefreshOptions:
     against the workspace's locks, and the images built before and after differ by both."""
 
 
-def make_backends(settings: Settings) -> dict[Tool, LockBackend]:
-    env = tool_environment(
-        os.environ, isolate=settings.isolate_tool_config, cache_dir=settings.cache_dir
-    )
+def make_backends(
+    settings: Settings, sandbox: Sandbox, cache_dir: Path | None = None
+) -> dict[Tool, LockBackend]:
+    """The compile backends; ``cache_dir`` (default: the configured one) is where their
+    download caches go."""
+    cache = cache_dir if cache_dir is not None else settings.cache_dir
+    env = tool_environment(os.environ, isolate=settings.isolate_tool_config, cache_dir=cache)
     return {
-        "pip-tools": PipToolsBackend(env, settings.cache_dir),
-        "uv": UvBackend(env, find_uv(settings.uv_bin)),
-        "poetry": _LazyBackend("poetry", lambda: _poetry_backend(env, settings)),
-        "conda": _LazyBackend("conda", lambda: _conda_backend(settings)),
+        "pip-tools": PipToolsBackend(env, sandbox, cache),
+        "uv": UvBackend(env, find_uv(settings.uv_bin), sandbox),
+        "poetry": _LazyBackend("poetry", lambda: _poetry_backend(env, settings, sandbox, cache)),
+        "conda": _LazyBackend("conda", lambda: _conda_backend(settings, sandbox.policy, cache)),
     }
+
+
+def compile_cache(settings: Settings, sandbox: Sandbox, repo: str) -> Path | None:
+    """The download cache a repository's compiles may write. Sandboxed builds write into it,
+    so on the worker each repository has its own: one repository's build code cannot plant
+    a file that another repository's compile would read."""
+    if settings.cache_dir is None or sandbox.trusts_repository:
+        return settings.cache_dir
+    return settings.cache_dir / "repositories" / repo.replace("/", "--").lower()
 
 
 class _LazyBackend:
@@ -95,28 +111,57 @@ class _LazyBackend:
         return self._backend.compile(request)
 
 
-def _poetry_backend(env: Mapping[str, str], settings: Settings) -> LockBackend:
+def _poetry_backend(
+    env: Mapping[str, str], settings: Settings, sandbox: Sandbox, cache_dir: Path | None
+) -> LockBackend:
     from bot.locks.backends.poetry import PoetryBackend, find_poetry
 
-    return PoetryBackend(env, find_poetry(settings.poetry_bin), settings.cache_dir)
+    return PoetryBackend(env, find_poetry(settings.poetry_bin), cache_dir, sandbox)
 
 
-def _conda_backend(settings: Settings) -> LockBackend:
+def local_sandbox(settings: Settings) -> Sandbox:
+    """The sandbox of a run on a person's own checkout: bubblewrap when it works here, else
+    a plain subprocess, said once per process (``bot.cli`` prints ``Sandbox.reason``)."""
+    return _local_sandbox(settings.sandbox)
+
+
+@functools.cache
+def _local_sandbox(mode: SandboxMode) -> Sandbox:
+    return open_sandbox(mode, required=False)
+
+
+def egress_policy(settings: Settings, config: RepoConfig, sandbox: Sandbox) -> EgressPolicy:
+    """The hosts outside the public internet a compile may reach: the operator's list, and,
+    on a person's own checkout, the indexes its config names. A repository cannot open its
+    way into the worker's network by listing a private index itself."""
+    hosts = list(settings.allowed_private_hosts)
+    if sandbox.trusts_repository:
+        hosts += config_index_hosts(config)
+    return EgressPolicy(tuple(dict.fromkeys(hosts)))
+
+
+def _conda_backend(settings: Settings, policy: EgressPolicy, cache_dir: Path | None) -> LockBackend:
     from bot.locks.backends.conda import CondaBackend
 
-    return CondaBackend(settings.cache_dir, channel_alias=settings.conda_channel_alias)
+    return CondaBackend(cache_dir, channel_alias=settings.conda_channel_alias, policy=policy)
 
 
-def select_builder(settings: Settings) -> Builder | None:
+def select_builder(settings: Settings, egress: EgressPolicy | None = None) -> Builder | None:
     """The configured builder; with ``auto``, buildah when it works here, else docker when a
-    daemon answers, else none (images are then reported as skipped)."""
+    daemon answers, else none (images are then reported as skipped). ``egress``: the private
+    hosts builds and tests may reach (default: the operator's list)."""
     from bot.images.buildah import BuildahBuilder
     from bot.images.docker import DockerBuilder
 
     candidates: list[Builder] = []
     if settings.builder in ("auto", "buildah"):
         candidates.append(
-            BuildahBuilder(os.environ, runtime=settings.buildah_runtime, pull=settings.build_pull)
+            BuildahBuilder(
+                os.environ,
+                runtime=settings.buildah_runtime,
+                pull=settings.build_pull,
+                egress=egress or EgressPolicy(settings.allowed_private_hosts),
+            )
         )
     if settings.builder in ("auto", "docker"):
         candidates.append(DockerBuilder(os.environ, pull=settings.build_pull == "always"))
@@ -126,7 +171,15 @@ def select_builder(settings: Settings) -> Builder | None:
     return None
 
 
-def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -> RunResult:
+def refresh(
+    workspace: Workspace,
+    options: RefreshOptions,
+    settings: Settings,
+    *,
+    sandbox: Sandbox | None = None,
+) -> RunResult:
+    """The pipeline for one workspace. ``sandbox``: how repository content runs (the
+    worker's own; by default the local one, see ``local_sandbox``)."""
     started = time.perf_counter()
     mode = _mode(options)
 
@@ -134,6 +187,8 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
     with stage("configure"):
         loaded = configure(workspace, options.environments)
     config = loaded.config
+    sandbox = sandbox or local_sandbox(settings)
+    sandbox = sandbox.with_policy(egress_policy(settings, config, sandbox))
 
     # compile: in a staging copy, in constraint order; failures are values
     with staging_copy(workspace) as staging:
@@ -145,18 +200,21 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
             compiled = compile_environments(
                 staging,
                 config,
-                make_backends(settings),
+                make_backends(settings, sandbox, compile_cache(settings, sandbox, workspace.repo)),
                 selected=options.environments,
                 mode=mode,
                 max_parallel=settings.max_parallel_compiles,
                 timeout_s=settings.compile_timeout_s,
+                repo_root=workspace.root,
+                config_source=loaded.source,
+                policy=sandbox.policy,
             )
             if options.seed_locks:
                 compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
         locks = {r.name: r for r in compiled.results}
 
         wants_images = options.build and any(e.dockerfile for e in config.environments)
-        builder = select_builder(settings) if wants_images else None
+        builder = select_builder(settings, sandbox.policy) if wants_images else None
 
         # image inputs: base-image digests and OS package pins in the Dockerfiles, refreshed
         # in the staging tree so the "after" images are built from them
@@ -175,6 +233,7 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
                     refresh_os_packages=config.refresh_os_packages and builder is not None,
                     insecure_registries=config.insecure_registries,
                     timeout_s=settings.build_timeout_s,
+                    policy=sandbox.policy,
                 )
 
         # build: before (the workspace as it is) and after (the staging tree, new locks)
@@ -201,6 +260,7 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
                         else config.verify_reproducible
                     ),
                     timeout_s=settings.build_timeout_s,
+                    sandbox=sandbox,
                 )
 
             # verify: the lock installs as locked, and the tests pass, inside each image
@@ -229,6 +289,14 @@ def refresh(workspace: Workspace, options: RefreshOptions, settings: Settings) -
         duration_s=time.perf_counter() - started,
         image_pins=image_pins,
     )
+
+
+def config_index_hosts(config: RepoConfig) -> list[str]:
+    """The hosts of every index ``.github/lockwarden.yml`` names."""
+    urls = [config.index_url, *config.extra_index_urls]
+    for env in config.environments:
+        urls += [env.index_url, *env.extra_index_urls]
+    return [host for url in urls if url and (host := urlsplit(url).hostname)]
 
 
 def _dockerfiles(config: RepoConfig, selected: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

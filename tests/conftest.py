@@ -151,3 +151,12 @@ def _undo_logging_configuration() -> Iterator[None]:
     logging.captureWarnings(False)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture(autouse=True)
+def _local_index_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' package indexes, registries and fake GitHub listen on 127.0.0.1, as an
+    operator's internal mirror would on a private address: allow loopback for compiles, as
+    LOCKWARDEN_ALLOWED_PRIVATE_HOSTS does in production. Security tests that check the
+    refusal build their own settings without it."""
+    monkeypatch.setenv("LOCKWARDEN_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")

@@ -200,7 +200,7 @@ def test_discovered_project_builds_its_image_from_the_export(
 
     result = lockwarden(root, "--upgrade", "--json", str(out), LOCKWARDEN_BUILDER="buildah")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output + out.read_text("utf-8")
     assert "main: pyproject.toml -> poetry.lock, requirements.txt (poetry)" in result.output
     env = report(out)["environments"][0]
     assert env["outputs"][0]["path"] == "requirements.txt"

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from bot import github_jobs
 from bot.config import LoadedConfig, RepoConfig
 from bot.errors import LockwardenError
-from bot.github.client import AppCredentials, GitHubApp
+from bot.github.client import AppCredentials, GitHubApp, TokenScope
+from bot.github.scopes import CHECK_RUN_ONLY
 from bot.github_jobs import (
     ONBOARDING_BRANCH,
     REFRESH_BRANCH,
@@ -418,7 +419,12 @@ class Pipeline:
         monkeypatch.setattr(github_jobs, "refresh", self._refresh)
 
     def _refresh(
-        self, workspace: Workspace, options: RefreshOptions, settings: Settings
+        self,
+        workspace: Workspace,
+        options: RefreshOptions,
+        settings: Settings,
+        *,
+        sandbox: object = None,
     ) -> RunResult:
         assert (workspace.root / "requirements/serve.in").is_file()  # run on the clone
         self.options.append(options)
@@ -686,7 +692,7 @@ def test_report_job_failure_puts_a_failed_check_run_on_the_default_branch(
     fake: FakeGitHub, installation: Installation, app: GitHubApp
 ) -> None:
     repo = new_repo(fake, installation, {"README.md": "hi\n"})
-    client = app.installation_client(installation.id)
+    client = app.installation_client(TokenScope(installation.id, repo, CHECK_RUN_ONLY))
 
     report_job_failure(client, repo, "Lockwarden could not start", "the reason")
 
@@ -701,7 +707,7 @@ def test_report_job_failure_with_github_unreachable_does_not_raise(
     app = GitHubApp(
         AppCredentials(fake.app_id, fake.private_key_pem, unreachable_index_url + "/api/v3")
     )
-    client = app.installation_client(installation.id)
+    client = app.installation_client(TokenScope(installation.id, "acme/svc", CHECK_RUN_ONLY))
 
     report_job_failure(client, "acme/svc", "title", "detail")  # returns quietly
 
@@ -709,12 +715,16 @@ def test_report_job_failure_with_github_unreachable_does_not_raise(
 def test_report_job_failure_for_a_repository_github_does_not_show_does_not_raise(
     fake: FakeGitHub, installation: Installation, app: GitHubApp
 ) -> None:
-    client = app.installation_client(installation.id)
+    scope = TokenScope(installation.id, "acme/no-such-repo", CHECK_RUN_ONLY)
+    client = app.installation_client(scope)
     before = len(fake.requests)
 
     report_job_failure(client, "acme/no-such-repo", "title", "detail")
 
-    assert [r.status for r in fake.requests[before:] if "no-such-repo" in r.path] == [404]
+    # GitHub refuses a token for a repository it does not show: nothing else is asked
+    assert [(r.path.rsplit("/", 1)[-1], r.status) for r in fake.requests[before:]] == [
+        ("access_tokens", 422)
+    ]
 
 
 @pytest.mark.parametrize(

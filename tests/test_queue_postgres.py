@@ -372,9 +372,9 @@ def test_cli_serve_picks_the_queue(
     seen: dict[str, Any] = {}
     real_create_app = bot.server.app.create_app
 
-    def create_app(settings: Any, used: Any) -> Any:
+    def create_app(settings: Any, used: Any, **kwargs: Any) -> Any:
         seen["queue"] = used
-        return real_create_app(settings, used)
+        return real_create_app(settings, used, **kwargs)
 
     def serve_forever(*args: Any, **kwargs: Any) -> None:
         seen["threads"] = {thread.name for thread in threading.enumerate()}

@@ -23,7 +23,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from bot.commands import messages
+from bot.commands.paragraphs import paragraph_lines
 from bot.errors import LockwardenError
+from bot.report.escape import code
 
 MAX_COMMENT_CHARS = 32_768
 MAX_LINE_CHARS = 1_000
@@ -44,7 +46,8 @@ COMMAND_NAMES: tuple[str, ...] = (
 )
 KNOWN_GOOD = "known-good"
 
-_FENCES = ("```", "~~~")
+# A command's first word ends at a space or tab: other blanks are characters of the word.
+_COMMAND_WORD = re.compile(r"[ \t]")
 _TAKES_REASON = frozenset({"pin", "ignore"})
 # The reason is cut from the raw line before shlex, so quotes and apostrophes in it are text.
 _REASON_SEPARATOR = re.compile(r"\s--(?:\s|$)")
@@ -152,18 +155,14 @@ class ParsedComment:
 
 def command_lines(body: str, app_slug: str | None) -> tuple[str, ...]:
     """The lines of ``body`` that start with ``/lockwarden`` or ``@<app-slug>`` as a word
-    (case-insensitive; leading blanks ignored; fenced code skipped), stripped."""
+    (case-insensitive), stripped. Only lines a reader sees as lines of a top-level paragraph
+    count (CommonMark: not code, HTML, comments, quotes, lists or headings; leading blanks
+    ignored); see ``bot.commands.paragraphs``."""
     prefixes = _prefixes(app_slug)
     found: list[str] = []
-    fenced = False
-    for raw in body.splitlines():
-        line = raw.strip()
-        if line.startswith(_FENCES):
-            fenced = not fenced
-            continue
-        if fenced or not line:
-            continue
-        if line.split(maxsplit=1)[0].lower() in prefixes:
+    for paragraph_line in paragraph_lines(body):
+        line = paragraph_line.text.strip(" \t")
+        if _COMMAND_WORD.split(line, maxsplit=1)[0].lower() in prefixes:
             found.append(line)
     return tuple(found)
 
@@ -575,10 +574,7 @@ def _show(value: str) -> str:
     text = _cut(value, _SHOW_MAX)
     if _CONTROL.search(text):
         text = repr(text)[1:-1]
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if longest else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    return code(text)
 
 
 def _fail(template: str, **values: object) -> NoReturn:

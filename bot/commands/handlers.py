@@ -69,6 +69,8 @@ from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
 from bot.locks.lockfile import Lockfile
 from bot.locks.pin_notes import pin_note
+from bot.paths import is_file_inside, read_text_inside, write_text_inside
+from bot.report import escape
 from bot.worker import RefreshOptions
 
 
@@ -105,7 +107,7 @@ class CommandRunner:
             return JobOutcome("command", job.repo, "skipped", note="no command")
         ctx = CommandContext(
             job=job,
-            gh=self._runner.installation_client(job.installation_id),
+            gh=self._runner.installation_client(job),
             comment_id=int(payload["comment_id"]),
             number=int(payload["issue_number"]),
             author=author,
@@ -138,7 +140,10 @@ class CommandRunner:
             except LockwardenError as exc:
                 failed = True
                 self._reply(
-                    ctx, index, messages.FAILED.format(error=exc.user_message), quote=line.text
+                    ctx,
+                    index,
+                    messages.FAILED.format(error=escape.text(exc.user_message)),
+                    quote=line.text,
                 )
                 continue
             self._reply(ctx, index, answer, quote=line.text)
@@ -163,11 +168,13 @@ class CommandRunner:
 
     def _reply_syntax_errors(self, ctx: CommandContext, parsed: ParsedComment) -> None:
         if parsed.error is not None:
-            self._reply(ctx, 0, messages.INVALID.format(error=parsed.error), quote="(comment)")
+            self._reply(
+                ctx, 0, messages.INVALID.format(error=escape.text(parsed.error)), quote="(comment)"
+            )
             return
         for index, line in enumerate(parsed.lines):
             text = (
-                messages.INVALID.format(error=line.error)
+                messages.INVALID.format(error=escape.text(line.error))
                 if line.error
                 else messages.NOT_RUN_INVALID
             )
@@ -209,7 +216,7 @@ class CommandRunner:
             return REFRESH_BRANCH
         pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
         if not _lockwarden_pull(pull, ctx.job.repo):
-            raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=pull.head_ref))
+            raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=escape.text(pull.head_ref)))
         if pull.state != "open":
             raise CommandFailed(messages.PR_NOT_OPEN)
         return pull.head_ref
@@ -225,7 +232,9 @@ class CommandRunner:
             try:
                 repo = self._runner.clone(ctx.job, Path(tmp))
             except LockwardenError as exc:
-                raise CommandFailed(messages.CLONE_FAILED.format(error=exc.user_message)) from exc
+                raise CommandFailed(
+                    messages.CLONE_FAILED.format(error=escape.text(exc.user_message))
+                ) from exc
             outcome = self._runner.update_branch(ctx.job, ctx.gh, repo, update)
         return self._summarize(update, outcome, describe_change)
 
@@ -236,13 +245,13 @@ class CommandRunner:
         describe_change: Callable[[BranchOutcome], str] | None,
     ) -> str:
         if outcome.state.blocked:
-            raise CommandFailed(messages.BRANCH_NOT_OURS.format(branch=update.branch))
+            raise CommandFailed(messages.BRANCH_NOT_OURS.format(branch=escape.text(update.branch)))
         result = outcome.result
         assert result is not None
         failed = [r for r in result.compiled.results if r.status == "failed"]
         if failed and outcome.published is None:
             detail = "\n".join(f"- `{r.name}`: {r.error}" for r in failed)
-            raise CommandFailed(messages.COMPILE_FAILED.format(details=detail))
+            raise CommandFailed(messages.COMPILE_FAILED.format(details=escape.text(detail)))
         published = outcome.published
         assert published is not None
         parts = [describe_change(outcome) if describe_change else ""]
@@ -286,7 +295,9 @@ class CommandRunner:
                     version = _version(current.get(env.name), command.package)
                     if version is None:
                         raise CommandFailed(
-                            messages.NOT_LOCKED.format(package=command.package, env=env.name)
+                            messages.NOT_LOCKED.format(
+                                package=command.package, env=escape.text(env.name)
+                            )
                         )
                     requirement = f"{command.package}=={version}"
                 written.update(
@@ -301,20 +312,20 @@ class CommandRunner:
             envs = _environments(config, command.environments) or list(config.environments)
             written: dict[str, str] = {}
             for spec, env in {env.spec: env for env in envs}.items():
-                path = repo.path / spec
-                if not path.is_file():
+                before = _read_repo_file(repo.path, spec)
+                if before is None:
                     continue
                 try:
-                    text, removed = _unpin(env, path.read_text("utf-8"), command.package)
+                    text, removed = _unpin(env, before, command.package)
                 except LockwardenError as exc:
                     raise CommandFailed(
-                        messages.SPEC_EDIT_FAILED.format(error=exc.user_message)
+                        messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
                     ) from exc
                 if removed:
-                    path.write_text(text, "utf-8")
+                    write_text_inside(repo.path, spec, text, source=spec)
                     written[spec] = text
             if not written:
-                specs = ", ".join(f"`{e.spec}`" for e in envs)
+                specs = ", ".join(escape.code(e.spec) for e in envs)
                 raise CommandFailed(messages.NO_PIN.format(package=command.package, specs=specs))
             return written
 
@@ -322,26 +333,23 @@ class CommandRunner:
 
     def _ignore_edit(self, ctx: CommandContext, command: Ignore) -> EditFn:
         def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
-            path = repo.path / IGNORE_FILE
-            before = path.read_text("utf-8") if path.is_file() else None
+            before = _read_repo_file(repo.path, IGNORE_FILE)
             note = messages.IGNORE_NOTE.format(login=ctx.author, number=ctx.number)
             if command.reason:
                 note += f": {command.reason}"
             text = add_ignore(before, command.package, command.specifier, note)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, "utf-8")
+            write_text_inside(repo.path, IGNORE_FILE, text, source=IGNORE_FILE)
             return {IGNORE_FILE: text}
 
         return edit
 
     def _unignore_edit(self, command: Unignore) -> EditFn:
         def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
-            path = repo.path / IGNORE_FILE
-            before = path.read_text("utf-8") if path.is_file() else ""
+            before = _read_repo_file(repo.path, IGNORE_FILE) or ""
             text, removed = remove_ignore(before, command.package)
             if not removed:
                 raise CommandFailed(messages.NOT_IGNORED.format(package=command.package))
-            path.write_text(text, "utf-8")
+            write_text_inside(repo.path, IGNORE_FILE, text, source=IGNORE_FILE)
             return {IGNORE_FILE: text}
 
         return edit
@@ -373,7 +381,9 @@ class CommandRunner:
                         continue
                     if base is None:
                         raise CommandFailed(
-                            messages.ROLLBACK_NEW_PACKAGE.format(package=package, env=env.name)
+                            messages.ROLLBACK_NEW_PACKAGE.format(
+                                package=package, env=escape.text(env.name)
+                            )
                         )
                     written.update(
                         _pin(repo, env, f"{package}=={base}", package, ctx, None, "rolled back")
@@ -416,7 +426,9 @@ class CommandRunner:
         except CommandFailed:
             raise
         except LockwardenError as exc:
-            raise CommandFailed(messages.ROLLBACK_FAILED.format(error=exc.user_message)) from exc
+            raise CommandFailed(
+                messages.ROLLBACK_FAILED.format(error=escape.text(exc.user_message))
+            ) from exc
         target = done.target
         digests = "\n".join(
             messages.REDEPLOY_ITEM.format(env=env, digest=digest)
@@ -560,18 +572,27 @@ def _pin(
     reason: str | None,
     verb: str,
 ) -> dict[str, str]:
-    path = repo.path / env.spec
-    if not path.is_file():
-        raise CommandFailed(messages.SPEC_MISSING.format(spec=env.spec, env=env.name))
-    text = path.read_text("utf-8")
+    text = _read_repo_file(repo.path, env.spec)
+    if text is None:
+        raise CommandFailed(
+            messages.SPEC_MISSING.format(spec=escape.text(env.spec), env=escape.text(env.name))
+        )
     if env.backend in ("poetry", "conda"):
         new = _pin_in_project(env, text, requirement, package, ctx, reason, verb)
     else:
         was = spec_requirement(text, package)
         note = pin_note(verb, ctx.author, ctx.number, reason, was)
         new = pin_in_spec(text, requirement, note)
-    path.write_text(new, "utf-8")
+    write_text_inside(repo.path, env.spec, new, source=env.spec)
     return {env.spec: new}
+
+
+def _read_repo_file(root: Path, relative: str) -> str | None:
+    """A file of the clone, None when absent; a path that leads outside the clone (a
+    symlink, ``..``) raises ``PathEscapeError`` instead of being read."""
+    if not is_file_inside(root, relative, source=relative):
+        return None
+    return read_text_inside(root, relative, source=relative)
 
 
 def _pin_in_project(
@@ -605,7 +626,9 @@ def _pin_in_project(
         note = pin_note(verb, ctx.author, ctx.number, reason, was)
         return pin_in_environment(text, env.spec, package, version, note)
     except LockwardenError as exc:
-        raise CommandFailed(messages.SPEC_EDIT_FAILED.format(error=exc.user_message)) from exc
+        raise CommandFailed(
+            messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
+        ) from exc
 
 
 def _unpin(env: EnvironmentConfig, text: str, package: str) -> tuple[str, bool]:

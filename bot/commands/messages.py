@@ -7,7 +7,8 @@ HELP_TEXT = """\
 ### Lockwarden commands
 
 Write a command on a line of its own in a pull request or issue comment. Several command \
-lines in one comment run in order; lines inside fenced code blocks are not commands.
+lines in one comment run in order. A command is read only at the start of a line of \
+ordinary text: not in code, quotes, lists, headings, tables or HTML comments.
 
 | command | what it does | example |
 |---|---|---|

@@ -54,8 +54,9 @@ class BuildSpec:
     timestamp: int | None = None
     """Fixed creation time (``SOURCE_DATE_EPOCH``) for reproducible builds."""
     no_cache: bool = False
-    network: Literal["host", "none"] = "host"
-    """``RUN`` steps reach package indexes through the host network."""
+    network: Literal["proxied", "none"] = "proxied"
+    """``proxied``: ``RUN`` steps reach package indexes through the egress proxy only, from a
+    network of their own (``bot.images.network``); never the worker's network."""
     timeout_s: float = 1800.0
 
 
@@ -67,6 +68,8 @@ class BuildOutcome:
     error: str | None = None
     log_tail: str = ""
     """The builder's last output lines (failing ``RUN`` step included)."""
+    refused: tuple[str, ...] = ()
+    """Connections the egress proxy refused, e.g. ``10.0.0.5 (10.0.0.5) is a private address``."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class RunSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     """Added to the image's own environment; nothing is inherited from the bot's process."""
     network: bool = False
+    """False: no network at all. True: a private network whose only way out is the egress
+    proxy (``HTTP(S)_PROXY`` are set); never the worker's network."""
     memory: str = "2g"
     cpus: float = 1.0
     pids_limit: int = 512
@@ -99,6 +104,8 @@ class RunOutcome:
     exit_code: int | None
     duration_s: float
     log_tail: str = ""
+    refused: tuple[str, ...] = ()
+    """Connections the egress proxy refused while the command ran."""
 
 
 class Builder(Protocol):

@@ -36,6 +36,7 @@ import httpx
 from bot.errors import LockwardenError
 from bot.images.dockerfile_checks import HEREDOC_RE
 from bot.lines import physical_lines
+from bot.sandbox.egress import EgressPolicy, GuardedTransport
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -54,7 +55,6 @@ _KEYWORD_RE = re.compile(r"[ \t]*([A-Za-z]+)(?=[ \t\r\n\\`]|$)")
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 _OPERATOR_CHARS = frozenset(";&|()<>")
 _MAX_ERROR_TEXT = 300
-
 
 # --------------------------------------------------------------------------- reading text
 
@@ -438,8 +438,10 @@ def resolve_digest(
     tls_verify: bool = True,
     timeout_s: float = 30,
     insecure_registries: Sequence[str] = (),
+    policy: EgressPolicy,
 ) -> str:
-    """The manifest digest (``sha256:...``) that ``ref``'s tag points at now.
+    """The manifest digest (``sha256:...``) that ``ref``'s tag points at now. The registry
+    is named by a repository's Dockerfile, so every request is checked against ``policy``.
 
     Plain HTTP for ``localhost``, loopback addresses and ``insecure_registries`` (names,
     ``host:port`` or CIDR ranges, like Docker's ``insecure-registries``); HTTPS otherwise.
@@ -457,6 +459,7 @@ def resolve_digest(
             follow_redirects=True,
             # A registry on the loopback interface is never reached through a proxy.
             trust_env=not _is_loopback(ref.registry),
+            transport=GuardedTransport(policy, verify=tls_verify),
         ) as client:
             response = client.head(url, headers=headers)
             if response.status_code == 401:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,8 @@ from bot.images.containers import (
     run_build,
     tail_lines,
 )
+from bot.images.network import Network, container_network
+from bot.sandbox.egress import EgressPolicy
 
 PullPolicy = str
 
@@ -41,11 +46,15 @@ class BuildahBuilder:
         runtime: str | None = None,
         pull: PullPolicy = "missing",
         executable: str = "buildah",
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``egress``: the private hosts (the operator's) that builds and tests with a
+        network may reach through the proxy; by default only public ones."""
         self._env = builder_environment(env)
         self._runtime = runtime if runtime is not None else default_runtime()
         self._pull = pull
         self._exe = executable
+        self._egress = egress if egress is not None else EgressPolicy()
 
     def available(self) -> bool:
         if shutil.which(self._exe, path=self._env.get("PATH")) is None:
@@ -56,14 +65,20 @@ class BuildahBuilder:
             return False
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
-        with tempfile.TemporaryDirectory(prefix="lockwarden-build-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="lockwarden-build-") as tmp,
+            self._network(proxied=spec.network == "proxied") as net,
+        ):
             iidfile = Path(tmp) / "iid"
             args = [
                 "bud",
                 *self._runtime_args(),
                 f"--pull={self._pull}",
                 "--layers",
-                f"--network={spec.network}",
+                f"--network={net.mode}",
+                # Not the worker's proxy settings (a NO_PROXY would let RUN steps bypass the
+                # egress proxy): only the proxy build arguments below.
+                "--http-proxy=false",
                 f"--iidfile={iidfile}",
                 f"--file={spec.dockerfile}",
                 f"--tag={spec.tag}",
@@ -72,15 +87,19 @@ class BuildahBuilder:
                 args.append(f"--timestamp={spec.timestamp}")
             if spec.no_cache:
                 args.append("--no-cache")
-            args += [f"--build-arg={k}={v}" for k, v in sorted(spec.build_args.items())]
+            # The proxy's address goes in as predefined build arguments: RUN steps see it,
+            # the image's config and history do not keep it.
+            build_args = {**spec.build_args, **(net.proxy or {})}
+            args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
             args.append(str(spec.context))
-            return run_build(
-                lambda: self._buildah(*args, timeout_s=spec.timeout_s),
+            outcome = run_build(
+                lambda: self._buildah(*args, timeout_s=spec.timeout_s, network=net),
                 spec.tag,
                 timeout_s=spec.timeout_s,
                 inspect=self.inspect,
                 error_of=build_error,
             )
+            return _with_refusals(outcome, net.refused)
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._buildah("inspect", "--type=image", reference, timeout_s=60)
@@ -103,7 +122,7 @@ class BuildahBuilder:
             f"--pull={self._pull}",
             "--quiet",
             f"--name={name}",
-            f"--network={'host' if spec.network else 'none'}",
+            "--network=none",  # the working container's default; `run` sets its own
             f"--memory={spec.memory}",
             "--cpu-period=100000",
             f"--cpu-quota={cpu_quota(spec.cpus)}",
@@ -114,28 +133,33 @@ class BuildahBuilder:
         if not created.ok:
             return RunOutcome("errored", None, 0.0, tail_lines(created.stderr, 40))
         try:
-            args = ["run", *self._runtime_args(), f"--network={'host' if spec.network else 'none'}"]
-            args += [f"--env={k}={v}" for k, v in sorted(spec.env.items())]
-            args += [
-                f"--volume={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}"
-                for m in spec.mounts
-            ]
-            if spec.workdir:
-                args.append(f"--workingdir={spec.workdir}")
-            args += [name, "--", *spec.command]
-            try:
-                result = self._buildah(*args, timeout_s=spec.timeout_s)
-            except CommandTimeoutError as exc:
-                return RunOutcome("timed-out", None, spec.timeout_s, tail_lines(exc.detail, 200))
-            return RunOutcome(
-                classify_exit(result.returncode),
-                result.returncode,
-                result.duration_s,
-                tail_lines(result.stdout + result.stderr, 200),
-            )
+            with self._network(proxied=spec.network) as net:
+                return self._run_in(name, spec, net)
         finally:
             # Removing the working container also stops whatever a timed-out command left.
             self._buildah("rm", name, timeout_s=120)
+
+    def _run_in(self, name: str, spec: RunSpec, net: Network) -> RunOutcome:
+        args = ["run", *self._runtime_args(), f"--network={net.mode}"]
+        args += [f"--env={k}={v}" for k, v in sorted({**spec.env, **(net.proxy or {})}.items())]
+        args += [
+            f"--volume={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts
+        ]
+        if spec.workdir:
+            args.append(f"--workingdir={spec.workdir}")
+        args += [name, "--", *spec.command]
+        try:
+            result = self._buildah(*args, timeout_s=spec.timeout_s, network=net)
+        except CommandTimeoutError as exc:
+            tail = tail_lines(exc.detail, 200)
+            return RunOutcome("timed-out", None, spec.timeout_s, tail, net.refused)
+        return RunOutcome(
+            classify_exit(result.returncode),
+            result.returncode,
+            result.duration_s,
+            tail_lines(result.stdout + result.stderr, 200),
+            net.refused,
+        )
 
     def push(self, reference: str, destination: str, *, tls_verify: bool = True) -> str:
         with tempfile.TemporaryDirectory(prefix="lockwarden-push-") as tmp:
@@ -161,9 +185,33 @@ class BuildahBuilder:
     def _runtime_args(self) -> list[str]:
         return [f"--runtime={self._runtime}"] if self._runtime else []
 
-    def _buildah(self, *args: str, timeout_s: float) -> shell.CommandResult:
+    @contextmanager
+    def _network(self, *, proxied: bool) -> Iterator[Network]:
+        with container_network(
+            self._egress, self._env, proxied=proxied, enter=self._enter()
+        ) as net:
+            yield net
+
+    def _enter(self) -> Sequence[str] | None:
+        """None where buildah joins a namespace by path (OCI isolation as root). Chroot
+        isolation ignores ``--network``, and rootless buildah cannot join a namespace it
+        does not own: there buildah runs inside the namespace, made in its own user
+        namespace (``buildah unshare``) when it is not root."""
+        root = os.geteuid() == 0
+        if root and self._env.get("BUILDAH_ISOLATION", "").lower() != "chroot":
+            return None
+        return () if root else (self._exe, "unshare", "--")
+
+    def _buildah(
+        self, *args: str, timeout_s: float, network: Network | None = None
+    ) -> shell.CommandResult:
+        prefix: Sequence[str] = ()
+        env = self._env
+        if network is not None and network.prefix:
+            # buildah itself is inside the namespace: its pulls take the proxy too.
+            prefix, env = network.prefix, {**self._env, **(network.proxy or {})}
         try:
-            return shell.run([self._exe, *args], env=self._env, timeout_s=timeout_s)
+            return shell.run([*prefix, self._exe, *args], env=env, timeout_s=timeout_s)
         except ToolNotFoundError as exc:
             raise ToolNotFoundError(
                 "buildah is not installed; install it (Debian: apt-get install buildah runc) "
@@ -186,3 +234,18 @@ def build_error(output: str) -> str:
         if line.startswith(("Error:", "error:")):
             return line.removeprefix("Error: ").removeprefix("error: ").strip()
     return "the build failed"
+
+
+def _with_refusals(outcome: BuildOutcome, refused: tuple[str, ...]) -> BuildOutcome:
+    """The outcome with the proxy's refusals, named in the error of a failed build: a RUN
+    step that could not reach a host usually fails for that reason."""
+    if not refused:
+        return outcome
+    error = outcome.error
+    if not outcome.ok:
+        error = (
+            f"{error or 'the build failed'}; the build's network refused {'; '.join(refused)} "
+            "(RUN steps reach public hosts only, and the private ones the operator allows "
+            "with LOCKWARDEN_ALLOWED_PRIVATE_HOSTS)"
+        )
+    return replace(outcome, error=error, refused=refused)

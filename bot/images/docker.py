@@ -1,4 +1,12 @@
-"""docker: the builder for hosts with a reachable Docker daemon."""
+"""docker: the builder for hosts with a reachable Docker daemon.
+
+The daemon, not this process, makes the containers' networks, and it cannot put a build into
+a namespace of ours, so the egress proxy does not apply here. Builds and tests never get the
+host's network: builds use the daemon's default (bridge) network, tests none, or the bridge
+with ``test_network: true``. The bridge reaches the internet and whatever the host routes to,
+so private ranges and cloud metadata must be cut off outside (the NetworkPolicy in
+``deploy/kubernetes``, or the host's firewall): see the README's security section.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ class DockerBuilder:
     def build(self, spec: BuildSpec) -> BuildOutcome:
         args = [
             "build",
-            f"--network={spec.network}",
+            f"--network={'default' if spec.network == 'proxied' else 'none'}",
             f"--file={spec.dockerfile}",
             f"--tag={spec.tag}",
         ]
@@ -75,7 +83,7 @@ class DockerBuilder:
         args = [
             "run",
             f"--name={name}",
-            f"--network={'host' if spec.network else 'none'}",
+            f"--network={'bridge' if spec.network else 'none'}",
             f"--memory={spec.memory}",
             f"--memory-swap={spec.memory}",
             f"--cpus={spec.cpus}",

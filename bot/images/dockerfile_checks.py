@@ -57,9 +57,9 @@ from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot import shell
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.images import Finding, Severity
+from bot.sandbox import Sandbox, interpreter_prefix
 
 RULES: Mapping[str, tuple[Severity, str]] = MappingProxyType(
     {
@@ -152,6 +152,7 @@ def check_dockerfile(
     severities: Mapping[str, Severity] | None = None,
     ignore: Collection[str] = (),
     run_hadolint: bool = True,
+    sandbox: Sandbox | None = None,
 ) -> tuple[Finding, ...]:
     """Check one environment's Dockerfile; findings sorted by ``(line, rule)``.
 
@@ -162,7 +163,9 @@ def check_dockerfile(
 
     A file that is missing or cannot be opened raises ``LockwardenError``; one that cannot be
     parsed (not UTF-8, unknown instruction, unclosed heredoc...) gives one ``LW100``
-    finding; a missing hadolint gives one ``LW000`` finding.
+    finding; a missing hadolint gives one ``LW000`` finding. hadolint reads repository
+    content, so it runs in ``sandbox`` (by default one without bubblewrap, for a person's
+    own checkout: the environment is still only an allow-list).
     """
     raw = _read(path)
     parsed = _parse(raw)
@@ -175,7 +178,8 @@ def check_dockerfile(
         checker = _Checker(display_path, lock_path, lock_has_hashes)
         findings.extend(checker.check(parsed.instructions))
         if run_hadolint:
-            findings.extend(_hadolint(path, display_path, ignore, parsed))
+            runner = sandbox or Sandbox(isolated=False)
+            findings.extend(_hadolint(path, display_path, ignore, parsed, runner))
     return _finish(findings, severities or {}, frozenset(ignore), pragmas)
 
 
@@ -1304,7 +1308,7 @@ def _finding(rule: str, file: str, line: int, message: str) -> Finding:
 
 
 def _hadolint(
-    path: Path, display_path: str, ignore: Collection[str], parsed: _Parsed
+    path: Path, display_path: str, ignore: Collection[str], parsed: _Parsed, sandbox: Sandbox
 ) -> list[Finding]:
     binary = find_hadolint()
     if binary is None:
@@ -1325,11 +1329,19 @@ def _hadolint(
         argv = [binary, "--config", str(config), "--format", "json", "--no-fail", "--no-color"]
         for rule in ignored:
             argv += ["--ignore", rule]
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "LANG": "C.UTF-8"}
+        # A copy of the Dockerfile in hadolint's own scratch directory: the sandbox shows it
+        # that directory and nothing else of the repository.
+        copy = Path(home) / "Dockerfile"
+        copy.write_bytes(path.read_bytes())
         try:
-            result = shell.run(
-                [*argv, str(path.resolve())], cwd=home, env=env, timeout_s=HADOLINT_TIMEOUT_S
-            )
+            result = sandbox.run(
+                [*argv, str(copy)],
+                workspace=Path(home),
+                env={"PATH": os.environ.get("PATH", "")},
+                timeout_s=HADOLINT_TIMEOUT_S,
+                toolchain=(interpreter_prefix(binary),),
+                network=False,
+            ).result
         except (ToolNotFoundError, CommandTimeoutError) as exc:
             return [_hadolint_failed(display_path, exc.user_message)]
     try:

@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from rattler import MatchSpec
 from rattler.exceptions import InvalidMatchSpecError
 
+from bot import bounded_yaml
 from bot.errors import ConfigError, LockfileParseError
 from bot.lines import physical_lines
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
@@ -179,16 +180,8 @@ def parse_environment_yml(text: str, path: str) -> CondaEnvironmentSpec:
 
 
 def _compose(text: str, path: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
-        raise ConfigError(path, f"invalid YAML: {exc.problem}", line=line) from exc
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
-        line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(path, f"invalid YAML: {str(exc).splitlines()[0]}", line=line) from exc
-    except yaml.YAMLError as exc:  # pragma: no cover - every YAML error PyYAML raises is marked
-        raise ConfigError(path, f"invalid YAML: {exc}") from exc
+    # Bounded: no anchors or aliases, limited depth (an environment.yml is repository content).
+    return bounded_yaml.compose_file(text, path)
 
 
 def _line(node: yaml.Node) -> int:
@@ -648,7 +641,7 @@ def _checked(path: str, old: str, new: str, expected: list[object], line: int) -
     """``new``, once it reads as ``old`` with ``expected`` as its dependencies and nothing
     else changed; a ``ConfigError`` otherwise (an anchor, alias or tag on the edited line)."""
     try:
-        before, after = yaml.safe_load(old), yaml.safe_load(new)
+        before, after = bounded_yaml.safe_load(old), bounded_yaml.safe_load(new)
     except yaml.YAMLError:
         after = None
     if (
@@ -667,7 +660,7 @@ def _checked(path: str, old: str, new: str, expected: list[object], line: int) -
 
 
 def _dependency_values(text: str) -> list[object]:
-    data = yaml.safe_load(text)
+    data = bounded_yaml.safe_load(text)
     values = data.get("dependencies") if isinstance(data, dict) else None
     return list(values) if isinstance(values, list) else []
 

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from bot.locks.lockfile import Lockfile, LockFlavour, parse_lockfile
 from bot.locks.spec import SpecTree, read_spec_tree
+from bot.paths import resolve_inside
 
 
 def lock_flavour(path: str, text: str | None = None) -> LockFlavour:
@@ -40,7 +41,9 @@ def parse_any_lock(text: str, path: str) -> Lockfile:
 
 
 def read_spec(root: Path, backend: str, spec: str) -> SpecTree:
-    """The spec's direct requirements and included files, for any backend."""
+    """The spec's direct requirements and included files, for any backend. A spec that leads
+    outside ``root`` (a symlink) raises ``PathEscapeError`` before it is read."""
+    resolve_inside(root, spec, source=spec)
     if backend == "poetry":
         from bot.locks.poetry import read_pyproject
 

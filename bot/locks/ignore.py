@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 
 from bot.errors import LockfileParseError, LockwardenError
 from bot.lines import physical_lines
+from bot.paths import resolve_inside
 
 IGNORE_FILE = ".github/lockwarden-ignore.txt"
 
@@ -136,8 +137,9 @@ def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
 
 
 def read_ignores(root: Path) -> tuple[IgnoreRule, ...]:
-    """The rules of ``root``'s ignore file; () when there is none."""
-    path = root / IGNORE_FILE
+    """The rules of ``root``'s ignore file; () when there is none. A symlink leading outside
+    ``root`` raises ``PathEscapeError``: its target is never read."""
+    path = resolve_inside(root, IGNORE_FILE, source=IGNORE_FILE)
     if not path.is_file():
         return ()
     data = path.read_bytes()

@@ -1,11 +1,16 @@
-"""Read a spec with everything it includes: its direct requirements and its ``-c`` files."""
+"""Read a spec with everything it includes: its direct requirements and its ``-c`` files.
+
+Every ``-r`` and ``-c`` path must stay inside the repository (after symlinks): the compiler
+would read it too, so one that leads outside fails the spec here, naming the line.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bot.locks.lockfile import read_lockfile
+from bot.locks.lockfile import Include, read_lockfile
+from bot.paths import PathEscapeError, resolve_inside
 
 
 @dataclass(frozen=True)
@@ -19,14 +24,17 @@ class SpecTree:
 
 
 def read_spec_tree(root: Path, spec: str) -> SpecTree:
-    """Follow ``-r`` includes from ``spec``; missing includes are left to the compiler to report."""
+    """Follow ``-r`` includes from ``spec``; missing includes are left to the compiler to report.
+
+    Raises ``PathEscapeError`` when the spec or an include leads outside ``root``.
+    """
     names: set[str] = set()
     constraints: set[str] = set()
     files: list[str] = []
-    pending = [spec]
+    pending = [(spec, spec)]
     while pending:
-        current = pending.pop()
-        path = root / current
+        current, source = pending.pop()
+        path = resolve_inside(root, current, source=source)
         if current in files or not path.is_file():
             continue
         files.append(current)
@@ -34,14 +42,29 @@ def read_spec_tree(root: Path, spec: str) -> SpecTree:
         names.update(r.name for r in parsed.requirements)
         base = PurePosixPath(current).parent
         for include in parsed.includes:
-            target = repo_relative(base / include.path)
-            if target is None:
-                continue
+            if "://" in include.path:
+                continue  # a URL, not a file of the repository
+            target = _include_target(root, base, current, include)
             if include.kind == "constraint":
                 constraints.add(target)
             else:
-                pending.append(target)
+                pending.append((target, f"{current}:{include.line}"))
     return SpecTree(frozenset(names), frozenset(constraints), tuple(files))
+
+
+def _include_target(root: Path, base: PurePosixPath, current: str, include: Include) -> str:
+    """The repository path of one ``-r``/``-c`` include, checked to stay inside ``root``."""
+    source = f"{current}:{include.line}"
+    if "${" in include.path:
+        # pip expands ${VAR} in requirements files: the path could be anything.
+        raise PathEscapeError(source, include.path, "uses an environment variable")
+    target = repo_relative(base / include.path)
+    if target is None:
+        absolute = PurePosixPath(include.path).is_absolute()
+        reason = "is absolute" if absolute else "leaves the repository through '..'"
+        raise PathEscapeError(source, include.path, reason)
+    resolve_inside(root, target, source=source)
+    return target
 
 
 def repo_relative(path: PurePosixPath) -> str | None:

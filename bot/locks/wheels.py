@@ -37,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 
 from bot.locks.lockfile import Lockfile, RequirementEntry
 from bot.locks.platforms import TargetPlatform, marker_environment, supported_tags
+from bot.sandbox.egress import EgressPolicy, GuardedTransport
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 """PEP 691 content negotiation: JSON when the index has it, else the PEP 503 HTML page."""
@@ -120,6 +121,7 @@ def check_wheels(
     python_version: str,
     index_urls: Sequence[str],
     *,
+    policy: EgressPolicy,
     timeout_s: float = 30,
 ) -> WheelCheck:
     """Report the pinned releases of ``lock`` that have no wheel for one of ``platforms``.
@@ -127,7 +129,8 @@ def check_wheels(
     ``index_urls`` are the simple-index roots (``https://pypi.org/simple``) in the order the
     installer consults them. Entries pinned by URL, editable or not pinned to one version
     are skipped, and so is every platform an entry's marker excludes. Never raises for a
-    package or an index: those become ``unchecked`` messages.
+    package or an index: those become ``unchecked`` messages. The index URLs come from the
+    repository, so every request (redirects too) is checked against ``policy``.
     """
     tags = {p.name: frozenset(supported_tags(p, python_version)) for p in platforms}
     environments = {p.name: marker_environment(p, python_version) for p in platforms}
@@ -148,7 +151,10 @@ def check_wheels(
     if jobs:
         with (
             httpx.Client(
-                timeout=timeout_s, follow_redirects=True, headers={"Accept": ACCEPT}
+                timeout=timeout_s,
+                follow_redirects=True,
+                headers={"Accept": ACCEPT},
+                transport=GuardedTransport(policy),
             ) as client,
             ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(jobs))) as pool,
         ):

@@ -19,7 +19,9 @@ from bot.errors import LockwardenError
 from bot.images import Builder, BuildSpec, Finding, ImageInfo, Severity
 from bot.images.digest import ImageCache, input_key
 from bot.images.dockerfile_checks import check_dockerfile
-from bot.pipeline.compile import LockResult
+from bot.paths import PathEscapeError
+from bot.pipeline.compile import LockResult, check_environment_paths
+from bot.sandbox import Sandbox
 
 _SEVERITY_RANK: dict[Severity, int] = {"style": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -45,13 +47,17 @@ class ImageResult:
 
 
 def lint_environments(
-    root: Path, config: RepoConfig, locks: dict[str, LockResult]
+    root: Path, config: RepoConfig, locks: dict[str, LockResult], sandbox: Sandbox | None = None
 ) -> dict[str, tuple[Finding, ...]]:
     """Dockerfile findings per environment (of the tree as it will be committed)."""
     out: dict[str, tuple[Finding, ...]] = {}
     checks = config.dockerfile_checks
     for env in config.environments:
-        if env.dockerfile is None or not (root / env.dockerfile).is_file():
+        if (
+            env.dockerfile is None
+            or _path_escape(env, root)
+            or not (root / env.dockerfile).is_file()
+        ):
             continue
         installed = env.installed_lock
         has_hashes = "--hash=" in _installed_text(root, env, locks.get(env.name))
@@ -62,6 +68,7 @@ def lint_environments(
             lock_has_hashes=has_hashes,
             severities=checks.severity,
             ignore=checks.ignore,
+            sandbox=sandbox,
         )
     return out
 
@@ -96,8 +103,9 @@ def build_images(
     *,
     verify_reproducible: bool,
     timeout_s: float,
+    sandbox: Sandbox | None = None,
 ) -> tuple[ImageResult, ...]:
-    findings = lint_environments(after_root, config, locks)
+    findings = lint_environments(after_root, config, locks, sandbox)
     results = []
     for env in config.environments:
         lock = locks.get(env.name)
@@ -145,6 +153,9 @@ def _build_one(
 ) -> ImageResult:
     if env.dockerfile is None:
         return replace(base, reason="no Dockerfile configured or discovered")
+    escape = _path_escape(env, after_root, before_root)
+    if escape is not None:
+        return replace(base, status="failed", reason=escape)
     if builder is None:
         return replace(base, reason="no image builder available (buildah or docker)")
     if not (after_root / env.dockerfile).is_file():
@@ -241,6 +252,16 @@ def _build_one(
         differences=differences,
         log_tail=after_outcome.log_tail,
     )
+
+
+def _path_escape(env: EnvironmentConfig, *roots: Path) -> str | None:
+    """Why the Dockerfile or build context of ``env`` may not be used: it leads outside a
+    root (a symlink, ``..``); None when every path stays inside."""
+    try:
+        check_environment_paths(roots, env)
+    except PathEscapeError as exc:
+        return exc.user_message
+    return None
 
 
 def _push(builder: Builder, image: ImageInfo, config: RepoConfig, name: str) -> ImageInfo:

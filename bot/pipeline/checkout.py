@@ -3,16 +3,20 @@ in a staging copy of it, so the tree is only touched when the results are writte
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bot import shell
 from bot.errors import LockwardenError, ToolNotFoundError
+from bot.paths import PathEscapeError, resolve_inside
+
+log = logging.getLogger(__name__)
 
 # Never copied into a staging tree: large, generated, or the tool's own business.
 _SKIP_DIRS = frozenset(
@@ -60,10 +64,26 @@ def staging_copy(workspace: Workspace) -> Iterator[Path]:
             target = stage / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.is_symlink():
-                target.symlink_to(source.readlink())
+                _stage_link(workspace.root, relative, target)
             elif source.is_file():
                 shutil.copy2(source, target)
         yield stage
+
+
+def _stage_link(root: Path, relative: str, target: Path) -> None:
+    """Re-create an in-tree symlink in the staging tree as a relative link to the same file;
+    a link that leads outside the tree is left out (every path that goes through it is
+    refused later with the link named), so nothing in the staging tree points outside."""
+    try:
+        real = resolve_inside(root, relative, source=relative)
+    except PathEscapeError as exc:
+        log.warning("not staged: %s", exc.user_message)
+        return
+    real_root = root.resolve()
+    # The link's own directory is a real one (git and os.walk never list a path through a
+    # symlinked directory), so a path relative to it stays inside the staging tree.
+    here = real_root / PurePosixPath(relative).parent
+    target.symlink_to(os.path.relpath(real, here))
 
 
 def _files_to_stage(root: Path) -> list[str]:

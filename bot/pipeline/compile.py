@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot.config import REQUIREMENTS_BACKENDS, EnvironmentConfig, RepoConfig
+from bot.config import CONFIG_PATH, REQUIREMENTS_BACKENDS, EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.locks.backends import (
     CompileMode,
@@ -33,6 +33,7 @@ from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.graph import downstream_closure, topological_order
 from bot.locks.ignore import (
+    IGNORE_FILE,
     IgnoreRule,
     exclusion_constraints,
     ignore_note,
@@ -42,6 +43,8 @@ from bot.locks.ignore import (
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool
 from bot.locks.spec import SpecTree
+from bot.paths import read_text_inside, resolve_inside
+from bot.sandbox.egress import EgressPolicy
 
 if TYPE_CHECKING:
     from bot.locks.wheels import WheelGap
@@ -153,15 +156,31 @@ def compile_environments(
     mode: CompileMode = CompileMode(),  # noqa: B008 - frozen dataclass, safe as a default
     max_parallel: int = 1,
     timeout_s: float = 900.0,
+    repo_root: Path | None = None,
+    config_source: str = CONFIG_PATH,
+    policy: EgressPolicy | None = None,
 ) -> CompileStageResult:
+    """Compile every selected environment in ``stage_root``.
+
+    ``policy``: the non-public hosts the wheel check may ask (the indexes are the
+    repository's choice); by default none.
+
+    ``repo_root`` is the tree the stage was copied from: its symlinks that lead outside are
+    left out of the stage, so paths are checked against it too, and an environment whose
+    files go through such a link fails with the link named.
+    """
     envs = {env.name: env for env in config.environments}
     lock_owner = {path: env.name for env in config.environments for path in env.lock_paths}
+    roots = (stage_root,) if repo_root is None else (repo_root, stage_root)
     trees: dict[str, SpecTree | LockwardenError] = {}
     edges: dict[str, list[str]] = {}
     for env in config.environments:
         upstream = list(env.constraints)
         try:
+            check_environment_paths(roots, env, config_source)
             tree = read_spec(stage_root, env.backend, env.spec)
+            for root in roots[:-1]:  # the stage was read above; the source tree's links too
+                read_spec_paths(root, env.backend, env.spec)
             trees[env.name] = tree
             upstream += sorted(
                 lock_owner[path]
@@ -176,6 +195,8 @@ def compile_environments(
     todo = [name for name in order if name in wanted]
     ignores: tuple[IgnoreRule, ...] | LockwardenError
     try:
+        for root in roots:
+            resolve_inside(root, IGNORE_FILE, source=IGNORE_FILE)
         ignores = read_ignores(stage_root)
     except LockwardenError as exc:  # fails every environment: none would honour the rules
         ignores = exc
@@ -203,6 +224,7 @@ def compile_environments(
                         timeout_s,
                         failed_upstream,
                         ignores,
+                        policy or EgressPolicy(),
                     )
                     running[future] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -212,6 +234,31 @@ def compile_environments(
     consistency = check_consistency(stage_root, config, order, results)
     ordered = _reject_downstream([_apply_consistency(r, consistency) for r in ordered], edges)
     return CompileStageResult(tuple(ordered), consistency, tuple(order))
+
+
+def environment_paths(env: EnvironmentConfig) -> tuple[tuple[str, str], ...]:
+    """(field, path) of every repository file an environment reads or writes."""
+    out = [("spec", env.spec), *(("lock", path) for path in env.lock_paths)]
+    if env.dockerfile is not None:
+        out += [("dockerfile", env.dockerfile), ("context", env.context)]
+    return tuple(out)
+
+
+def check_environment_paths(
+    roots: tuple[Path, ...], env: EnvironmentConfig, config_source: str = CONFIG_PATH
+) -> None:
+    """Raise ``PathEscapeError`` when a path of ``env`` leads outside any of ``roots``."""
+    for field, path in environment_paths(env):
+        where = "discovered" if config_source == "discovery" else f"in {config_source}"
+        source = f"environment '{env.name}' ({where}), {field}"
+        for root in roots:
+            resolve_inside(root, path, source=source)
+
+
+def read_spec_paths(root: Path, backend: str, spec: str) -> None:
+    """Check the files a spec includes under ``root`` (raises ``PathEscapeError``)."""
+    if backend in REQUIREMENTS_BACKENDS:
+        read_spec(root, backend, spec)
 
 
 def _reject_downstream(
@@ -251,6 +298,7 @@ def _compile_one(
     timeout_s: float,
     failed_upstream: tuple[str, ...],
     ignores: tuple[IgnoreRule, ...] | LockwardenError = (),
+    policy: EgressPolicy | None = None,
 ) -> LockResult:
     started = time.perf_counter()
     base = LockResult(
@@ -282,12 +330,13 @@ def _compile_one(
     lock_path = root / env.lock_path
     old_text: str | None = None
     existing: Lockfile | None = None
-    if lock_path.is_file():
-        old_text = lock_path.read_text("utf-8")
-        try:
+    try:
+        old_text = _read_inside(root, env.lock_path)
+        if old_text is not None:
             existing = parse_any_lock(old_text, env.lock_path)
-        except LockwardenError as exc:
-            return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
+        old_extras = {path: _read_inside(root, path) for path, _, _ in env.outputs}
+    except LockwardenError as exc:
+        return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
     # Upstream locks the spec does not already reference with its own -c line.
     cli_constraints = tuple(
         locks[name] for name in env.constraints if locks[name] not in tree.constraint_files
@@ -300,7 +349,6 @@ def _compile_one(
         ExtraOutput(path=path, output=_temp_output(root, path), kind=kind, platform=platform)
         for path, kind, platform in env.outputs
     )
-    old_extras = {extra.path: _read_text(root / extra.path) for extra in extras}
     export = next(
         (
             ExportRequest(
@@ -412,7 +460,9 @@ def _compile_one(
         indexes = tuple(
             dict.fromkeys((request.index_url or PYPI_SIMPLE, *request.extra_index_urls))
         )
-        result = _check_wheels(result, env, indexes, new_lock, outputs, timeout_s)
+        result = _check_wheels(
+            result, env, indexes, new_lock, outputs, timeout_s, policy or EgressPolicy()
+        )
     return result
 
 
@@ -424,8 +474,11 @@ def _temp_output(root: Path, path: str) -> Path:
     return temp
 
 
-def _read_text(path: Path) -> str | None:
-    return path.read_text("utf-8") if path.is_file() else None
+def _read_inside(root: Path, path: str) -> str | None:
+    """The text of a repository file, None when there is none; the path must stay inside."""
+    if not resolve_inside(root, path, source=path).is_file():
+        return None
+    return read_text_inside(root, path, source=path)
 
 
 def _output_file(extra: ExtraOutput, old_text: str | None, direct: frozenset[str]) -> OutputFile:
@@ -461,6 +514,7 @@ def _check_wheels(
     lock: Lockfile,
     outputs: tuple[OutputFile, ...],
     timeout_s: float,
+    policy: EgressPolicy,
 ) -> LockResult:
     """Report pinned packages that have no wheel for a target platform (pip would build the
     sdist in the image, or fail); with ``require_wheels`` they fail the environment."""
@@ -485,6 +539,7 @@ def _check_wheels(
             [parse_platform(name) for name in names],
             python,
             indexes,
+            policy=policy,
             timeout_s=min(timeout_s, 60.0),
         )
         gaps.extend(report.gaps)
@@ -535,13 +590,10 @@ def check_consistency(
 
 def _current_lock(root: Path, env: EnvironmentConfig, result: LockResult | None) -> Lockfile | None:
     text = result.new_text if result is not None and result.new_text is not None else None
-    if text is None:
-        path = root / env.lock_path
-        if not path.is_file():
-            return None
-        text = path.read_text("utf-8")
     try:
-        return parse_any_lock(text, env.lock_path)
+        if text is None:
+            text = _read_inside(root, env.lock_path)
+        return None if text is None else parse_any_lock(text, env.lock_path)
     except LockwardenError:
         return None
 
@@ -622,9 +674,9 @@ def against_baseline(
 
 
 def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: str) -> LockResult:
-    path = root / env.lock_path
-    old_text = path.read_text("utf-8") if path.is_file() else None
     try:
+        check_environment_paths((root,), env)
+        old_text = _read_inside(root, env.lock_path)
         old = parse_any_lock(old_text, env.lock_path) if old_text is not None else None
         new = parse_any_lock(new_text, env.lock_path)
         tree = read_spec(root, env.backend, env.spec)
@@ -648,7 +700,7 @@ def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: s
 
 def _restate_output(output: OutputFile, root: Path, direct: frozenset[str]) -> OutputFile:
     assert output.new_text is not None
-    old_text = _read_text(root / output.path)
+    old_text = _read_inside(root, output.path)
     old = parse_any_lock(old_text, output.path) if old_text is not None else None
     new = parse_any_lock(output.new_text, output.path)
     return replace(output, old_text=old_text, diff=diff_locks(old, new, direct_names=direct))

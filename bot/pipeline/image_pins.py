@@ -46,6 +46,7 @@ from bot.images.os_packages import (
     lookup_candidates,
     rewrite_os_pins,
 )
+from bot.sandbox.egress import EgressPolicy
 
 REGISTRY_TIMEOUT_S = 30.0
 NO_BUILDER = "no image builder: OS package pins were not refreshed"
@@ -124,6 +125,7 @@ def refresh_image_pins(
     refresh_os_packages: bool,
     insecure_registries: Sequence[str] = (),
     timeout_s: float = 600,
+    policy: EgressPolicy,
 ) -> tuple[DockerfilePins, ...]:
     """Refresh the pins of each Dockerfile (repository-relative path -> the environments
     built from it) under ``root`` and write the changed ones; one result per Dockerfile, in
@@ -138,6 +140,7 @@ def refresh_image_pins(
                     ref,
                     timeout_s=min(REGISTRY_TIMEOUT_S, timeout_s),
                     insecure_registries=insecure_registries,
+                    policy=policy,
                 )
             except RegistryError as exc:
                 digests[key] = exc

@@ -1,15 +1,17 @@
 """Publish: results leave the pipeline. For a local run, that is the locks written in place
 (each atomically: temp file beside the lock, then rename) and the reports; for a GitHub job,
-the pull request (``bot.pipeline.publish_pr``)."""
+the pull request (``bot.pipeline.publish_pr``).
+
+Every write goes through :func:`bot.paths.write_text_inside`: a lock path that leads
+outside the repository (through a symlink, ``..`` or an absolute path) is refused, never
+followed."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.errors import LockwardenError
+from bot.paths import write_text_inside
 from bot.pipeline.compile import LockResult
 
 
@@ -20,25 +22,14 @@ def write_locks(root: Path, results: tuple[LockResult, ...]) -> tuple[str, ...]:
 
 
 def write_files(root: Path, files: Mapping[str, str]) -> tuple[str, ...]:
-    """Write each file atomically; return the paths written, in order."""
+    """Write each file atomically inside ``root``; return the paths written, in order."""
     for path, text in files.items():
-        write_atomic(root / path, text)
+        write_text_inside(root, path, text, source=path)
     return tuple(files)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader sees the old file or the new one, never half."""
+    """Replace ``path`` (one the user named, such as a report) with ``text`` so a reader sees
+    the old file or the new one, never half; a symlink leading out of its folder is refused."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise LockwardenError(f"{path}: could not write: {exc.strerror or exc}") from exc
+    write_text_inside(path.parent, path.name, text, source=str(path))

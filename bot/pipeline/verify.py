@@ -1,8 +1,9 @@
 """Verify: in each built image, the lock installs as locked and the repository's tests pass.
 
 The repository's code is untrusted: containers run with the network off (unless the config
-turns it on), memory, CPU, process and time limits, only the environment variables named
-here, and only the lock mounted read-only. No credential of the bot is ever passed in.
+turns it on, and then on a private network whose only way out is the egress proxy), memory,
+CPU, process and time limits, only the environment variables named here, and only the lock
+mounted read-only. No credential of the bot is ever passed in.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
 from bot.report import messages
+from bot.report.escape import code, fenced, html, text
 from bot.report.links import release_url
 
 if TYPE_CHECKING:
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 def render_markdown(result: RunResult) -> str:
     results = result.compiled.results
     index = result.config.config.index_url
-    mode = messages.MODE[result.mode.kind].format(packages=" ".join(result.mode.packages))
+    upgrade = code("--upgrade-package " + " ".join(result.mode.packages))
+    mode = messages.MODE[result.mode.kind].format(packages=upgrade)
     parts = [
-        messages.TITLE.format(repo=result.repo),
+        messages.TITLE.format(repo=code(result.repo)),
         "",
         messages.SUMMARY_LINE.format(
             mode=mode,
@@ -35,7 +37,7 @@ def render_markdown(result: RunResult) -> str:
         "",
     ]
     hash_only = [
-        messages.HASH_ONLY_ITEM.format(name=c.name, version=c.after, env=r.name)
+        messages.HASH_ONLY_ITEM.format(requirement=code(f"{c.name}=={c.after}"), env=code(r.name))
         for r in results
         if r.diff
         for c in r.diff.hash_only
@@ -44,12 +46,11 @@ def render_markdown(result: RunResult) -> str:
         parts += [messages.HASH_ONLY_WARNING.format(items=", ".join(hash_only)), ""]
     gaps = [
         messages.WHEEL_GAP_ITEM.format(
-            package=g.package,
-            version=g.version,
-            platform=g.platform,
+            requirement=code(f"{g.package}=={g.version}"),
+            platform=text(g.platform),
             sdist=messages.WHEEL_GAP_SDIST if g.sdist else messages.WHEEL_GAP_NOTHING,
         )
-        + f" ({r.name})"
+        + f" ({text(r.name)})"
         for r in results
         for g in r.wheel_gaps
     ]
@@ -58,9 +59,9 @@ def render_markdown(result: RunResult) -> str:
     parts.append(messages.SUMMARY_HEADER)
     parts += [
         messages.SUMMARY_ROW.format(
-            name=r.name,
+            name=code(r.name, table=True),
             status=messages.STATUS_ICON[r.status],
-            changes=change_summary(r.diff) if r.status != "failed" else _escape(r.error or ""),
+            changes=change_summary(r.diff) if r.status != "failed" else text(r.error or ""),
             compile_s=r.compile_s,
         )
         for r in results
@@ -76,8 +77,8 @@ def render_markdown(result: RunResult) -> str:
         for issue in result.compiled.consistency:
             parts.append(
                 messages.CONSISTENCY_ROW.format(
-                    package=issue.package,
-                    versions=", ".join(f"{env} {ver}" for env, ver in issue.versions),
+                    package=code(issue.package, table=True),
+                    versions=", ".join(text(f"{env} {ver}") for env, ver in issue.versions),
                     rule=messages.CONSISTENCY_REQUIRED
                     if issue.required
                     else messages.CONSISTENCY_INFO,
@@ -98,20 +99,20 @@ def _environment_section(r: LockResult, index: str | None) -> str:
     lines = [
         messages.ENV_SECTION_OPEN.format(
             open=" open" if r.status == "failed" else "",
-            name=r.name,
-            lock=r.lock,
-            summary=_escape(summary),
+            name=html(r.name),
+            lock=html(r.lock),
+            summary=html(summary),
         )
     ]
     if r.constrained_by:
         lines.append(
-            messages.ENV_CONSTRAINED.format(upstream=", ".join(f"`{u}`" for u in r.constrained_by))
+            messages.ENV_CONSTRAINED.format(upstream=", ".join(code(u) for u in r.constrained_by))
         )
     if r.status == "failed":
         lines.append(
             messages.FAILED_BODY.format(
-                error=_escape(r.error or ""),
-                output=_fence(r.tool_output or "(no output)"),
+                error=text(r.error or ""),
+                output=fenced(r.tool_output or "(no output)"),
             )
         )
     elif r.diff and r.diff.changes:
@@ -123,7 +124,9 @@ def _environment_section(r: LockResult, index: str | None) -> str:
         lines += [
             "",
             messages.OUTPUT_TITLE[output.kind].format(
-                path=output.path, platform=output.platform, summary=change_summary(output.diff)
+                path=code(output.path),
+                platform=text(output.platform or ""),
+                summary=change_summary(output.diff),
             ),
         ]
         if output.diff and output.diff.changes:
@@ -132,45 +135,40 @@ def _environment_section(r: LockResult, index: str | None) -> str:
     if r.wheels_unchecked:
         lines.append("")
         lines += [
-            messages.NOTES_ITEM.format(
-                note=_escape(messages.WHEELS_UNCHECKED.format(reason=reason))
-            )
+            messages.NOTES_ITEM.format(note=text(messages.WHEELS_UNCHECKED.format(reason=reason)))
             for reason in r.wheels_unchecked
         ]
     if r.notes:
         lines.append("")
-        lines += [messages.NOTES_ITEM.format(note=_escape(n)) for n in r.notes]
+        lines += [messages.NOTES_ITEM.format(note=text(n)) for n in r.notes]
     lines.append(messages.ENV_SECTION_CLOSE)
     return "\n".join(lines)
 
 
 def _change_row(c: PackageChange, index: str | None) -> str:
     url = release_url(c.name, c.after or c.before, index)
-    marker = f" ; `{c.marker}`" if c.marker else ""
-    change = f"⚠️ **{c.change}**" if c.change == "hash-only" else c.change
+    marker = f" ; {code(c.marker, table=True)}" if c.marker else ""
+    change = f"⚠️ **{c.change}**" if c.change == "hash-only" else text(c.change)
     context = ""
     if c.groups_before is not None:
         context += messages.GROUPS_MOVED.format(
-            before=", ".join(c.groups_before) or "none", after=", ".join(c.groups) or "none"
+            before=text(", ".join(c.groups_before) or "none"),
+            after=text(", ".join(c.groups) or "none"),
         )
     elif c.groups:
-        context += messages.GROUPS_TAG.format(groups=", ".join(c.groups))
+        context += messages.GROUPS_TAG.format(groups=text(", ".join(c.groups)))
     if c.build_before is not None or c.build_after is not None:
         context += messages.BUILD_CHANGED.format(
-            before=f"`{c.build_before}`", after=f"`{c.build_after}`"
+            before=code(str(c.build_before), table=True), after=code(str(c.build_after), table=True)
         )
     return messages.CHANGE_ROW.format(
-        package=f"[{c.name}]({url}){marker}{_escape(context)}",
+        package=f"[{text(c.name)}]({url}){marker}{context}",
         change=change,
-        before=f"`{c.before}`" if c.before else "",
-        after=f"`{c.after}`" if c.after else "",
-        kind=c.kind or "",
+        before=code(c.before, table=True) if c.before else "",
+        after=code(c.after, table=True) if c.after else "",
+        kind=text(c.kind or ""),
         direct=messages.DIRECT if c.direct else messages.TRANSITIVE,
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _images_section(result: RunResult) -> list[str]:
@@ -180,7 +178,7 @@ def _images_section(result: RunResult) -> list[str]:
     parts = ["", messages.IMAGES_TITLE, ""]
     warnings = [
         messages.REPRODUCIBILITY_WARNING.format(
-            name=i.name, differences=_escape("; ".join(i.differences))
+            name=code(i.name), differences=text("; ".join(i.differences))
         )
         for i in result.images
         if i.reproducible is False
@@ -193,21 +191,21 @@ def _images_section(result: RunResult) -> list[str]:
         if image.status == "skipped":
             parts.append(
                 messages.IMAGE_SKIPPED_ROW.format(
-                    name=image.name, reason=_escape(image.reason or "")
+                    name=code(image.name, table=True), reason=text(image.reason or "")
                 )
             )
             continue
         if image.status == "failed" or image.after is None:
             parts.append(
                 messages.IMAGE_FAILED_ROW.format(
-                    name=image.name, reason=_escape(image.reason or "")
+                    name=code(image.name, table=True), reason=text(image.reason or "")
                 )
             )
             continue
         before, after = image.before, image.after
         parts.append(
             messages.IMAGES_ROW.format(
-                name=image.name,
+                name=code(image.name, table=True),
                 before=(_digest(before.repo_digest or before.image_id) if before else "")
                 + (messages.CACHED_SUFFIX if image.before_cached else ""),
                 after=_digest(after.repo_digest or after.image_id),
@@ -223,9 +221,9 @@ def _images_section(result: RunResult) -> list[str]:
             parts += [
                 "",
                 messages.BUILD_FAILED_BODY.format(
-                    name=image.name,
-                    error=_escape(image.reason or ""),
-                    log=_fence(image.log_tail or "(no output)"),
+                    name=html(image.name),
+                    error=text(image.reason or ""),
+                    log=fenced(image.log_tail or "(no output)"),
                 ),
             ]
     for test in result.tests:
@@ -235,15 +233,15 @@ def _images_section(result: RunResult) -> list[str]:
             "",
             messages.TESTS_BODY.format(
                 open="" if test.ok else " open",
-                name=test.name,
-                tests=messages.TESTS_SKIPPED.format(reason=_escape(test.reason or "not run"))
+                name=html(test.name),
+                tests=messages.TESTS_SKIPPED.format(reason=html(test.reason or "not run"))
                 if test.status == "skipped"
                 else messages.TESTS_RAN.format(
                     status=messages.TEST_STATUS[test.status], duration=test.duration_s
                 ),
                 install=messages.TEST_STATUS[test.install_check.status],
                 pip_check=messages.TEST_STATUS[test.pip_check.status],
-                log=_fence(
+                log=fenced(
                     "\n".join(x for x in _test_logs(test) if x) or test.reason or "(no output)"
                 ),
             ),
@@ -253,11 +251,10 @@ def _images_section(result: RunResult) -> list[str]:
         parts += ["", messages.FINDINGS_TITLE, "", messages.FINDINGS_HEADER]
         parts += [
             messages.FINDING_ROW.format(
-                file=f.file,
-                line=f.line,
-                rule=f.rule,
-                severity=f.severity,
-                message=_escape(f.message),
+                where=code(f"{f.file}:{f.line}", table=True),
+                rule=text(f.rule),
+                severity=text(f.severity),
+                message=text(f.message),
             )
             for f in findings
         ]
@@ -271,33 +268,36 @@ def _pins_section(result: RunResult) -> list[str]:
         return []
     parts = ["", messages.PINS_TITLE, ""]
     for error in (e for p in pins for e in p.errors):
-        parts += [messages.PINS_ERROR.format(error=_escape(error)), ""]
+        parts += [messages.PINS_ERROR.format(error=text(error)), ""]
     changes = [c for p in pins for c in p.changes]
     if changes:
         parts.append(messages.PINS_HEADER)
         for c in changes:
             what = (
-                messages.PINS_OS_PACKAGE.format(manager=c.manager, name=c.name)
+                messages.PINS_OS_PACKAGE.format(
+                    manager=text(c.manager or ""), name=code(c.name, table=True)
+                )
                 if c.kind == "os-package"
-                else messages.PINS_BASE_IMAGE.format(name=c.name)
+                else messages.PINS_BASE_IMAGE.format(name=code(c.name, table=True))
             )
             parts.append(
                 messages.PINS_ROW.format(
-                    file=c.file,
-                    line=c.line,
+                    where=code(f"{c.file}:{c.line}", table=True),
                     what=what,
-                    before=f"`{_short(c.before)}`" if c.before else "",
-                    after=f"`{_short(c.after)}`" if c.after else "",
+                    before=code(_short(c.before), table=True) if c.before else "",
+                    after=code(_short(c.after), table=True) if c.after else "",
                 )
             )
         parts.append("")
     unpinned = [u for p in pins for u in p.unpinned]
     if unpinned:
-        items = ", ".join(f"`{u.name}` ({u.manager}, `{u.file}:{u.line}`)" for u in unpinned)
+        items = ", ".join(
+            f"{code(u.name)} ({text(u.manager)}, {code(f'{u.file}:{u.line}')})" for u in unpinned
+        )
         parts += [messages.PINS_UNPINNED.format(items=items), ""]
     unpinnable = [i for p in pins for i in p.unpinnable_images]
     if unpinnable:
-        items = ", ".join(f"`{i}`" for i in unpinnable)
+        items = ", ".join(code(i) for i in unpinnable)
         parts += [messages.PINS_UNPINNABLE.format(items=items), ""]
     return parts
 
@@ -320,7 +320,7 @@ def _digest(value: str) -> str:
     """``sha256:0123456789ab`` (or ``repo@sha256:0123456789ab``), enough to tell images apart."""
     name, at, digest = value.rpartition("@")
     short = digest.split(":", 1)[-1][:12]
-    return messages.DIGEST.format(short=f"{name}{at}sha256:{short}")
+    return code(f"{name}{at}sha256:{short}", table=True)
 
 
 def _size(size: int) -> str:
@@ -332,7 +332,3 @@ def _size_delta(before: int | None, after: int) -> str:
         return "new"
     delta = after - before
     return f"{'+' if delta >= 0 else '-'}{abs(delta) / 1_000_000:.1f} MB"
-
-
-def _fence(text: str) -> str:
-    return text.replace("```", "`\u200b``")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-TITLE = "## Lockwarden: lock refresh for `{repo}`"
+TITLE = "## Lockwarden: lock refresh for {repo}"
 MODE = {
     "minimal": "minimal (only what spec edits force)",
     "full": "full refresh (`--upgrade`)",
-    "targeted": "targeted (`--upgrade-package {packages}`)",
+    "targeted": "targeted ({packages})",
 }
 SUMMARY_LINE = (
     "Mode: {mode} · {total} environment{s} · {changed} changed · {failed} failed{dry_run}"
 )
 DRY_RUN_SUFFIX = " · dry run: nothing written"
 SUMMARY_HEADER = "| environment | status | changes | compile |\n|---|---|---|---|"
-SUMMARY_ROW = "| `{name}` | {status} | {changes} | {compile_s:.1f} s |"
+SUMMARY_ROW = "| {name} | {status} | {changes} | {compile_s:.1f} s |"
 STATUS_ICON = {"changed": "🔄 changed", "unchanged": "✅ unchanged", "failed": "❌ failed"}
 NO_CHANGES = "none"
 
@@ -22,7 +22,7 @@ HASH_ONLY_WARNING = (
     "> **Hash-only change**: {items}. The version is the same but the published files are "
     "not: a re-upload or possible tampering. Check the release on the index before merging."
 )
-HASH_ONLY_ITEM = "`{name}=={version}` in `{env}`"
+HASH_ONLY_ITEM = "{requirement} in {env}"
 
 ENV_SECTION_OPEN = (
     "<details{open}><summary><b>{name}</b>: <code>{lock}</code>, {summary}</summary>\n"
@@ -33,12 +33,12 @@ CHANGES_HEADER = "| package | change | from | to | kind | |\n|---|---|---|---|--
 CHANGE_ROW = "| {package} | {change} | {before} | {after} | {kind} | {direct} |"
 DIRECT = "direct"
 TRANSITIVE = "transitive"
-FAILED_BODY = "**{error}**\n\n```text\n{output}\n```"
+FAILED_BODY = "**{error}**\n\n{output}"
 NOTES_ITEM = "- {note}"
 
 CONSISTENCY_TITLE = "### Versions that differ across environments"
 CONSISTENCY_HEADER = "| package | versions | rule |\n|---|---|---|"
-CONSISTENCY_ROW = "| `{package}` | {versions} | {rule} |"
+CONSISTENCY_ROW = "| {package} | {versions} | {rule} |"
 CONSISTENCY_REQUIRED = "❌ listed in `consistent`"
 CONSISTENCY_INFO = "informational"
 
@@ -54,8 +54,8 @@ CHANGE_COUNTS = {
 }
 
 OUTPUT_TITLE = {
-    "platform-lock": "**`{path}`** ({platform}): {summary}",
-    "export": "**`{path}`** (exported from the lock for the image): {summary}",
+    "platform-lock": "**{path}** ({platform}): {summary}",
+    "export": "**{path}** (exported from the lock for the image): {summary}",
 }
 GROUPS_MOVED = " · groups {before} → {after}"
 GROUPS_TAG = " · {groups}"
@@ -64,15 +64,15 @@ WHEEL_GAPS_WARNING = (
     "⚠️ **No wheel for a target platform**: pip would build these from source in the image "
     "(or fail): {items}."
 )
-WHEEL_GAP_ITEM = "`{package}=={version}` on {platform}{sdist}"
+WHEEL_GAP_ITEM = "{requirement} on {platform}{sdist}"
 WHEEL_GAP_SDIST = ""
 WHEEL_GAP_NOTHING = " (no file at all)"
 WHEELS_UNCHECKED = "Wheel check incomplete: {reason}"
 PINS_TITLE = "### Image inputs"
 PINS_HEADER = "| where | what | from | to |\n|---|---|---|---|"
-PINS_ROW = "| `{file}:{line}` | {what} | {before} | {after} |"
-PINS_OS_PACKAGE = "{manager} package `{name}`"
-PINS_BASE_IMAGE = "base image `{name}`"
+PINS_ROW = "| {where} | {what} | {before} | {after} |"
+PINS_OS_PACKAGE = "{manager} package {name}"
+PINS_BASE_IMAGE = "base image {name}"
 PINS_UNPINNED = (
     "Unpinned OS packages (the version installed changes whenever the mirror does; pin them "
     "as `pkg=version` and Lockwarden keeps the pins current): {items}."
@@ -92,10 +92,10 @@ IMAGES_HEADER = (
     "|---|---|---|---|---|---|---|---|"
 )
 IMAGES_ROW = (
-    "| `{name}` | {before} | {after} | {size} | {delta} | {layers} | {reproducible} | {tests} |"
+    "| {name} | {before} | {after} | {size} | {delta} | {layers} | {reproducible} | {tests} |"
 )
-IMAGE_SKIPPED_ROW = "| `{name}` | | | | | | | skipped: {reason} |"
-IMAGE_FAILED_ROW = "| `{name}` | | ❌ build failed | | | | | {reason} |"
+IMAGE_SKIPPED_ROW = "| {name} | | | | | | | skipped: {reason} |"
+IMAGE_FAILED_ROW = "| {name} | | ❌ build failed | | | | | {reason} |"
 REPRODUCIBLE = {True: "✅ yes", False: "⚠️ **no**", None: "not checked"}
 TEST_STATUS = {
     "passed": "✅ passed",
@@ -104,25 +104,24 @@ TEST_STATUS = {
     "timed-out": "⏱️ timed out",
     "skipped": "skipped",
 }
-DIGEST = "`{short}`"
 CACHED_SUFFIX = " (cached)"
 REPRODUCIBILITY_WARNING = (
-    "> [!WARNING]\n> **Not reproducible**: rebuilding `{name}` without cache gave a different "
+    "> [!WARNING]\n> **Not reproducible**: rebuilding {name} without cache gave a different "
     "image: {differences}."
 )
 BUILD_FAILED_BODY = (
     "<details open><summary><b>{name}</b>: image build failed</summary>\n\n**{error}**\n\n"
-    "```text\n{log}\n```\n</details>"
+    "{log}\n</details>"
 )
 TESTS_BODY = (
     "<details{open}><summary><b>{name}</b>: {tests}; lock install "
-    "check {install}, pip check {pip_check}</summary>\n\n```text\n{log}\n```\n</details>"
+    "check {install}, pip check {pip_check}</summary>\n\n{log}\n</details>"
 )
 TESTS_RAN = "tests {status} in {duration:.1f} s"
 TESTS_SKIPPED = "tests skipped ({reason})"
 FINDINGS_TITLE = "### Dockerfile findings"
 FINDINGS_HEADER = "| where | rule | severity | finding |\n|---|---|---|---|"
-FINDING_ROW = "| `{file}:{line}` | {rule} | {severity} | {message} |"
+FINDING_ROW = "| {where} | {rule} | {severity} | {message} |"
 
 PR_TITLE = "Update locks: {environments}"
 PR_TITLE_FULL = "Refresh locks: {environments}"
@@ -133,16 +132,16 @@ PR_TESTS_FAILED = (
     "> [!CAUTION]\n> **Tests failed** in {environments}: this pull request stays a draft until "
     "they pass."
 )
-PR_FAILURE_EXCERPT = "\n<details open><summary>{name}</summary>\n\n```text\n{log}\n```\n</details>"
+PR_FAILURE_EXCERPT = "\n<details open><summary>{name}</summary>\n\n{log}\n</details>"
 ROLLBACK_TITLE = "### Rollback"
-ROLLBACK_BASE = "- Return to the locks of `{branch}` at `{sha}`: close this pull request."
+ROLLBACK_BASE = "- Return to the locks of {branch} at {sha}: close this pull request."
 ROLLBACK_COMMAND = (
     "- After merging, comment `/lockwarden rollback` on this pull request to open a rollback "
     "pull request."
 )
-ROLLBACK_REVERT = "- Or revert by hand: `git revert {sha}`."
+ROLLBACK_REVERT = "- Or revert by hand: {command}."
 ROLLBACK_IMAGES = "Images of the current locks, to redeploy:"
-ROLLBACK_IMAGE = "- `{name}`: `{digest}`"
+ROLLBACK_IMAGE = "- {name}: {digest}"
 EDITS_DROPPED = (
     "> [!WARNING]\n> The review edits of the previous commit could not be carried onto the "
     "default branch and were dropped ({error}). Write the commands again if they still apply."
@@ -150,7 +149,7 @@ EDITS_DROPPED = (
 ROLLBACK_PR_TITLE = "Roll back locks to {to} ({sha})"
 ROLLBACK_PR_SECTION = "### Restored locks"
 ROLLBACK_PR_SOURCE = (
-    "Every environment's lock is restored from `{to}` (`{sha}`){asked}, then recompiled "
+    "Every environment's lock is restored from {to} ({sha}){asked}, then recompiled "
     "against the current specs only where they need it, rebuilt and retested."
 )
 ROLLBACK_ASKED = ", as asked by @{login}"

@@ -9,6 +9,7 @@ from bot.images import Finding
 from bot.ledger import LockRecord, commit_message, trailers
 from bot.pipeline.results import RunResult
 from bot.report import messages
+from bot.report.escape import code, fenced, html, text
 from bot.report.markdown import render_markdown
 
 PR_MARKER = "<!-- lockwarden:pr -->"
@@ -116,10 +117,11 @@ def _failure_excerpt(result: RunResult) -> str:
     failed = [t for t in result.tests if not t.ok]
     if not failed:
         return ""
-    lines = [messages.PR_TESTS_FAILED.format(environments=", ".join(t.name for t in failed))]
+    names = ", ".join(text(t.name) for t in failed)
+    lines = [messages.PR_TESTS_FAILED.format(environments=names)]
     for test in failed:
         tail = "\n".join(test.log_tail.splitlines()[-20:]) or "(no output)"
-        lines.append(messages.PR_FAILURE_EXCERPT.format(name=test.name, log=tail))
+        lines.append(messages.PR_FAILURE_EXCERPT.format(name=html(test.name), log=fenced(tail)))
     return "\n".join(lines) + "\n"
 
 
@@ -127,11 +129,15 @@ def _rollback_section(result: RunResult, rollback: Rollback) -> str:
     lines = [
         messages.ROLLBACK_TITLE,
         "",
-        messages.ROLLBACK_BASE.format(branch=rollback.base_branch, sha=rollback.base_sha),
+        messages.ROLLBACK_BASE.format(
+            branch=code(rollback.base_branch), sha=code(rollback.base_sha)
+        ),
         messages.ROLLBACK_COMMAND,
     ]
     if rollback.commit_sha:
-        lines.append(messages.ROLLBACK_REVERT.format(sha=rollback.commit_sha))
+        lines.append(
+            messages.ROLLBACK_REVERT.format(command=code(f"git revert {rollback.commit_sha}"))
+        )
     previous = [
         (i.name, i.before.repo_digest or i.before.image_id)
         for i in result.images
@@ -139,7 +145,7 @@ def _rollback_section(result: RunResult, rollback: Rollback) -> str:
     ]
     if previous:
         lines += ["", messages.ROLLBACK_IMAGES, ""]
-        lines += [messages.ROLLBACK_IMAGE.format(name=n, digest=d) for n, d in previous]
+        lines += [f"- {code(name)}: {code(digest)}" for name, digest in previous]
     return "\n".join(lines) + "\n"
 
 

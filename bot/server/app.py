@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from bot.jobs import JobQueue
 from bot.metrics import expose
+from bot.sandbox import Sandbox
 from bot.server import check_run, installation, issue_comment, messages, pull_request, push
 from bot.server.webhook import Router, WebhookMetrics, WebhookReceiver
 from bot.settings import Settings
@@ -33,8 +34,9 @@ def build_router() -> Router:
     )
 
 
-def create_app(settings: Settings, queue: JobQueue) -> FastAPI:
-    """The receiver. Raises ``SettingsError`` when ``LOCKWARDEN_WEBHOOK_SECRET`` is not set."""
+def create_app(settings: Settings, queue: JobQueue, *, sandbox: Sandbox | None = None) -> FastAPI:
+    """The receiver. Raises ``SettingsError`` when ``LOCKWARDEN_WEBHOOK_SECRET`` is not set.
+    ``sandbox``: the one this process runs jobs in; ``/healthz`` warns when it is off."""
     metrics = WebhookMetrics(CollectorRegistry(auto_describe=True))
     # One /metrics: the receiver's, the jobs run in this process, and the queue's state.
     expose(metrics.registry, queue)
@@ -48,20 +50,24 @@ def create_app(settings: Settings, queue: JobQueue) -> FastAPI:
     async def webhook(request: Request) -> Response:
         return await receiver(request)
 
+    warning = {"sandbox": sandbox.reason} if sandbox is not None and not sandbox.isolated else {}
+
     @app.get("/healthz")
     async def healthz() -> Response:
         ping = getattr(queue, "ping", None)
         if not callable(ping):
-            return JSONResponse({"status": messages.STATUS_OK})
+            return JSONResponse({"status": messages.STATUS_OK, **warning})
         try:
             ready = await anyio.to_thread.run_sync(ping) is not False
         except Exception:
             log.exception("the job queue did not answer its ping")
             ready = False
         if ready:
-            return JSONResponse({"status": messages.STATUS_OK, "queue": messages.QUEUE_READY})
+            return JSONResponse(
+                {"status": messages.STATUS_OK, "queue": messages.QUEUE_READY, **warning}
+            )
         return JSONResponse(
-            {"status": messages.STATUS_UNAVAILABLE, "queue": messages.QUEUE_NOT_READY},
+            {"status": messages.STATUS_UNAVAILABLE, "queue": messages.QUEUE_NOT_READY, **warning},
             status_code=503,
         )
 

@@ -4,8 +4,10 @@ for a command.
 This module only detects a command and enqueues a ``command`` job with what the command
 handler needs (the comment, its author and where it was written); the grammar lives in
 ``bot.commands``. Comments by bots are ignored (Lockwarden's own replies quote commands).
-Lines inside fenced code blocks are not commands, so documentation of a command does not
-run it; an edit that leaves the command lines as they were does not run them again.
+Commands are read only at the start of a line of a top-level paragraph (fences, indented
+code, HTML comments, quotes and lists are skipped, as CommonMark reads them), so
+documentation of a command does not run it; an edit that leaves the command lines as they
+were does not run them again.
 """
 
 from __future__ import annotations

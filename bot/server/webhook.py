@@ -433,13 +433,48 @@ class WebhookReceiver:
         return answer
 
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of a payload accepted; GitHub's are about ten levels deep."""
+
+
 def _parse_json(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 naming what is wrong: never an exception that
+    would end as a 500 (not UTF-8, invalid or too deeply nested JSON, not an object)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Reject(
+            _error(400, "bad_request", messages.BODY_NOT_UTF8.format(offset=exc.start))
+        ) from None
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
         raise _Reject(
             _error(400, "bad_request", messages.BODY_NOT_JSON.format(error=exc))
         ) from None
+    except RecursionError:  # deeper than the interpreter's stack allows
+        raise _Reject(_too_deep()) from None
     if not isinstance(payload, dict):
         raise _Reject(_error(400, "bad_request", messages.BODY_NOT_OBJECT))
+    if _depth_exceeds(payload, MAX_JSON_DEPTH):
+        raise _Reject(_too_deep())
     return payload
+
+
+def _too_deep() -> Answer:
+    return _error(400, "bad_request", messages.BODY_TOO_DEEP.format(limit=MAX_JSON_DEPTH))
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """True when ``value`` nests objects/arrays more than ``limit`` deep. Iterative, so that
+    handlers and models that walk the payload recursively never meet a deeper one."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = []
+    if isinstance(value, dict | list):
+        stack.append((value, 1))
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -59,6 +59,7 @@ from bot.images import Builder, BuilderName, BuildSpec, ImageInfo, RunSpec
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
 from bot.locks.lockfile import parse_lockfile
+from bot.sandbox.egress import EgressPolicy
 from tests.support.base_image import ToolMissing, ensure_buildah_base, ensure_docker_base
 from tests.support.daemons import ensure_dockerd
 from tests.support.index_server import PackageIndex, start_index
@@ -301,7 +302,8 @@ def make_builder(name: BuilderName) -> tuple[Builder, str]:
     try:
         if name == "buildah":
             base = ensure_buildah_base()
-            builder = BuildahBuilder(os.environ)
+            # The benchmark's index listens on 127.0.0.1: allowed, as an operator allows a mirror.
+            builder = BuildahBuilder(os.environ, egress=EgressPolicy(("127.0.0.1",)))
         else:
             os.environ["DOCKER_HOST"] = ensure_dockerd()
             base = ensure_docker_base(os.environ["DOCKER_HOST"])
@@ -351,7 +353,6 @@ class Bench:
             },
             timestamp=SOURCE_DATE_EPOCH,
             no_cache=no_cache,
-            network="host",
             timeout_s=BUILD_TIMEOUT_S,
         )
         lane.tags.append(tag)

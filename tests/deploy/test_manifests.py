@@ -715,3 +715,65 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
         "bot/__pycache__/cli.cpython-311.pyc",
     ):
         assert not _dockerignore_allows(unwanted, patterns), unwanted
+
+
+# -- the workers' network --------------------------------------------------------------------
+
+PRIVATE_RANGES = {
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+}
+
+
+def test_worker_egress_network_policy() -> None:
+    docs = base_resources()
+    policy = find(docs, "NetworkPolicy", "lockwarden-worker-egress")
+    worker = find(docs, "Deployment", "lockwarden-worker")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    pod_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items(), "the policy must select the worker pods"
+    receiver = find(docs, "Deployment", "lockwarden-receiver")
+    assert not selector.items() <= receiver["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    rules = policy["spec"]["egress"]
+    ports = [{(p["protocol"], p["port"]) for p in rule["ports"]} for rule in rules]
+    # Every rule names its ports: nothing is open on every port.
+    assert all(rule.get("ports") for rule in rules)
+    assert {("UDP", 53), ("TCP", 53)} in ports
+    (internet,) = [
+        r
+        for r in rules
+        if any("ipBlock" in t and t["ipBlock"]["cidr"] == "0.0.0.0/0" for t in r["to"])
+    ]
+    (block,) = internet["to"]
+    assert set(block["ipBlock"]["except"]) >= PRIVATE_RANGES
+    assert {(p["protocol"], p["port"]) for p in internet["ports"]} == {("TCP", 443), ("TCP", 80)}
+    (database,) = [
+        r for r in rules if {("TCP", 5432)} == {(p["protocol"], p["port"]) for p in r["ports"]}
+    ]
+    for target in database["to"]:
+        assert target["ipBlock"]["cidr"] not in ("0.0.0.0/0", "169.254.0.0/16")
+    (dns,) = [r for r in rules if ("UDP", 53) in {(p["protocol"], p["port"]) for p in r["ports"]}]
+    assert all("ipBlock" not in target for target in dns["to"]), "DNS goes to the cluster's only"
+
+
+def test_compose_worker_shares_a_network_with_the_database_only() -> None:
+    doc = compose()
+    services = doc["services"]
+    networks = doc["networks"]
+    worker = set(services["worker"]["networks"])
+    for name, service in services.items():
+        if name in ("worker", "postgres"):
+            continue
+        shared = worker & set(service.get("networks", ["default"]))
+        assert not shared, f"the worker shares {shared} with {name}"
+    with_database = worker & set(services["postgres"]["networks"])
+    assert with_database, "the worker must reach the database"
+    for name in with_database:
+        assert networks[name]["internal"] is True, name
+    # The receiver is published on a network the worker is not on.
+    assert "front" in services["receiver"]["networks"]
+    assert "front" not in worker

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from githubkit import GitHub
 
-from bot.github.client import AppCredentials, GitHubApp, GitHubError
+from bot.github.client import AppCredentials, GitHubApp, GitHubError, TokenScope
 from bot.github.ensure import (
     MAX_ANNOTATIONS,
     MAX_BODY,
@@ -25,6 +25,7 @@ from bot.github.ensure import (
     find_open_pull_request,
     split_repo,
 )
+from bot.github.scopes import CLEANUP, COMMAND_HANDLING
 from tests.support.fake_github import FakeGitHub, Installation, RecordedRequest
 
 BRANCH = "lockwarden/refresh"
@@ -49,7 +50,9 @@ def gh(fake: FakeGitHub, installation: Installation) -> Iterator[GitHub[Any]]:
     """An installation client, held here (githubkit namespaces hold it weakly), with one
     connection for the whole module."""
     app = GitHubApp(AppCredentials(fake.app_id, fake.private_key_pem, fake.api_url))
-    with app.installation_client(installation.id) as client:
+    # One client for the module's many repositories: installation-wide, the commands' grants.
+    scope = TokenScope(installation.id, None, COMMAND_HANDLING)
+    with app.installation_client(scope) as client:
         yield client
 
 
@@ -471,7 +474,7 @@ def test_delete_branch_with_github_unreachable_is_a_github_error(
     app = GitHubApp(
         AppCredentials(fake.app_id, fake.private_key_pem, unreachable_index_url + "/api/v3")
     )
-    client = app.installation_client(installation.id)
+    client = app.installation_client(TokenScope(installation.id, "acme/svc", CLEANUP))
 
     with pytest.raises(GitHubError, match="acme/svc: could not delete"):
         delete_branch(client, "acme/svc", BRANCH)

@@ -37,6 +37,7 @@ from bot.images.base_images import (
 from bot.images.buildah import BuildahBuilder
 from tests.support.base_image import BUILDAH_NAMES, ToolMissing
 from tests.support.daemons import start_registry
+from tests.support.sandbox import SANDBOX
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
@@ -432,7 +433,7 @@ def fake_ref(registry: TokenRegistry, tag: str = "1") -> BaseImageRef:
 
 
 def test_bearer_challenge_gets_an_anonymous_token(token_registry: TokenRegistry) -> None:
-    assert resolve_digest(fake_ref(token_registry)) == MANIFEST_DIGEST
+    assert resolve_digest(fake_ref(token_registry), policy=SANDBOX.policy) == MANIFEST_DIGEST
 
     methods = [(method, path.partition("?")[0]) for method, path, _ in token_registry.requests]
     assert methods == [
@@ -450,14 +451,14 @@ def test_without_a_digest_header_the_manifest_is_hashed(token_registry: TokenReg
     token_registry.challenge = None
     token_registry.digest_header = False
 
-    assert resolve_digest(fake_ref(token_registry)) == MANIFEST_DIGEST
+    assert resolve_digest(fake_ref(token_registry), policy=SANDBOX.policy) == MANIFEST_DIGEST
     assert [method for method, _, _ in token_registry.requests] == ["HEAD", "GET"]
 
 
 def test_a_registry_refusing_head_is_asked_with_get(token_registry: TokenRegistry) -> None:
     token_registry.head_status = 405
 
-    assert resolve_digest(fake_ref(token_registry)) == MANIFEST_DIGEST
+    assert resolve_digest(fake_ref(token_registry), policy=SANDBOX.policy) == MANIFEST_DIGEST
     assert [method for method, _, _ in token_registry.requests][-1] == "GET"
 
 
@@ -484,7 +485,7 @@ def test_registry_refusals_are_registry_errors(
     ref = fake_ref(token_registry, tag)
 
     with pytest.raises(RegistryError) as caught:
-        resolve_digest(ref)
+        resolve_digest(ref, policy=SANDBOX.policy)
 
     assert caught.value.image == ref.canonical
     assert caught.value.user_message.startswith(f"could not resolve {ref.canonical}: ")
@@ -498,7 +499,7 @@ def test_a_silent_registry_is_a_registry_error() -> None:
         ref = ref_of(f"FROM 127.0.0.1:{sock.getsockname()[1]}/lockwarden/base:1")
 
         with pytest.raises(RegistryError, match="did not answer within 1 s"):
-            resolve_digest(ref, timeout_s=1)
+            resolve_digest(ref, timeout_s=1, policy=SANDBOX.policy)
 
 
 def test_an_unreachable_registry_is_a_registry_error() -> None:
@@ -508,7 +509,7 @@ def test_an_unreachable_registry_is_a_registry_error() -> None:
     ref = ref_of(f"FROM 127.0.0.1:{port}/lockwarden/base:1")
 
     with pytest.raises(RegistryError) as caught:
-        resolve_digest(ref, timeout_s=5)
+        resolve_digest(ref, timeout_s=5, policy=SANDBOX.policy)
 
     assert f"could not resolve 127.0.0.1:{port}/lockwarden/base:1" in str(caught.value)
     assert f"127.0.0.1:{port} is unreachable" in caught.value.reason
@@ -551,7 +552,7 @@ def test_resolve_digest_of_a_pushed_image(pushed_base: PushedBase) -> None:
         f"localhost:{port}/lockwarden/base:1",
         f"{pushed_base.registry}/lockwarden/base:1@{DIGEST_A}",
     ):
-        assert resolve_digest(ref_of(f"FROM {image}")) == pushed_base.digest
+        assert resolve_digest(ref_of(f"FROM {image}"), policy=SANDBOX.policy) == pushed_base.digest
 
 
 @pytest.mark.slow
@@ -566,7 +567,7 @@ def test_unknown_tags_are_registry_errors(pushed_base: PushedBase, image: str, r
     ref = ref_of(f"FROM {pushed_base.registry}/{image}")
 
     with pytest.raises(RegistryError) as caught:
-        resolve_digest(ref)
+        resolve_digest(ref, policy=SANDBOX.policy)
 
     assert caught.value.image == f"{pushed_base.registry}/{image}"
     assert reason in caught.value.reason

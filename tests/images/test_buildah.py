@@ -216,18 +216,28 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     )
 
     argv, iidfile = split_iidfile(recorder.only("bud"))
+    network = argv[5]
+    # A holder process's namespace (gone once the build is over), never the host's.
+    assert re.fullmatch(r"--network=ns:/proc/\d+/ns/net", network)
     assert argv == [
         "buildah",
         "bud",
         "--runtime=runc",
         "--pull=never",
         "--layers",
-        "--network=host",
+        network,
+        "--http-proxy=false",
         f"--file={tmp_path / 'Dockerfile'}",
         "--tag=localhost/lockwarden/ml-service-serve:0123456789abcdef",
         "--timestamp=0",
+        "--build-arg=HTTPS_PROXY=http://127.0.0.1:3128",
+        "--build-arg=HTTP_PROXY=http://127.0.0.1:3128",
+        "--build-arg=NO_PROXY=",
         "--build-arg=PIP_INDEX_URL=http://index/simple",
         "--build-arg=SOURCE_DATE_EPOCH=0",
+        "--build-arg=http_proxy=http://127.0.0.1:3128",
+        "--build-arg=https_proxy=http://127.0.0.1:3128",
+        "--build-arg=no_proxy=",
         str(tmp_path),
     ]
     assert Path(iidfile).name == "iid"
@@ -465,8 +475,11 @@ def test_run_argv_locked_down(recorder: Recorder, tmp_path: Path) -> None:
 def test_run_with_network(recorder: Recorder) -> None:
     builder().run(run_spec(network=True))
 
-    assert "--network=host" in recorder.only("from")
-    assert "--network=host" in recorder.only("run")
+    assert "--network=none" in recorder.only("from")
+    run = recorder.only("run")
+    assert any(re.fullmatch(r"--network=ns:/proc/\d+/ns/net", a) for a in run)
+    assert "--env=HTTPS_PROXY=http://127.0.0.1:3128" in run
+    assert not any(a.endswith("=host") for a in run)
     assert not any(a.startswith("--workingdir") for a in recorder.only("run"))
 
 

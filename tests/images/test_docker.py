@@ -171,7 +171,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     assert recorder.only("build") == (
         "docker",
         "build",
-        "--network=host",
+        "--network=default",  # the daemon's bridge: never the host's network
         f"--file={tmp_path / 'Dockerfile'}",
         f"--tag={TAG}",
         "--build-arg=A=1",
@@ -285,7 +285,7 @@ def test_failed_build_is_a_value_with_the_error_line(recorder: Recorder, tmp_pat
 def test_build_timeout_is_a_value(recorder: Recorder, tmp_path: Path) -> None:
     recorder.replies["build"] = Reply(
         raises=CommandTimeoutError(
-            "'docker build --network=host ...' did not finish within 5 s and was stopped",
+            "'docker build --network=default ...' did not finish within 5 s and was stopped",
             detail="Step 1/2 : FROM python:3.11-slim-bookworm\nStep 2/2 : RUN sleep 600\n",
         )
     )
@@ -427,7 +427,8 @@ def test_run_with_network(recorder: Recorder) -> None:
     DockerBuilder(ENV).run(run_spec(network=True))
 
     argv = recorder.only("run")
-    assert "--network=host" in argv
+    assert "--network=bridge" in argv
+    assert "--network=host" not in argv
     assert not any(a.startswith("--workdir") for a in argv)
 
 

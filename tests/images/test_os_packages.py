@@ -34,11 +34,16 @@ from bot.images.os_packages import (
     parse_apt_policy,
     rewrite_os_pins,
 )
+from bot.sandbox.egress import EgressPolicy
 from tests.support.apt_repo import AptRepository, build_apt_base, require_apt_tools
 from tests.support.apt_repo import apt_image as apt_base_image
 
 Row = tuple[str, str, str | None, str | None, int]
 """(manager, name, version, operator, line)"""
+
+# The apt repository of these tests listens on 127.0.0.1, as an operator's mirror would on a
+# private address: allowed, as LOCKWARDEN_ALLOWED_PRIVATE_HOSTS allows it in production.
+LOCAL = EgressPolicy(("127.0.0.1",))
 
 
 def rows(text: str) -> list[Row]:
@@ -620,7 +625,7 @@ class AptImage:
 @pytest.fixture(scope="module")
 def apt_image(buildah_base: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptImage]:
     require_apt_tools()
-    builder = BuildahBuilder(os.environ, runtime="runc", pull="never")
+    builder = BuildahBuilder(os.environ, runtime="runc", pull="never", egress=LOCAL)
     packages = [("lwtest-hello", "1.0-1"), ("lwtest-hello", "1.1-1"), ("lwtest-extra", "2:3.0-1")]
     with apt_base_image(builder, tmp_path_factory.mktemp("apt"), packages) as (repository, tag):
         yield AptImage(builder, tag, repository)

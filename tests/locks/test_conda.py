@@ -776,14 +776,14 @@ def test_pin_in_environment(text: str, name: str, version: str, note: str, expec
         ),
         pytest.param(
             "channels: [c]\ndependencies: &deps\n  - numpy\nother: *deps\n",
-            3,
-            "without changing what the file means",
+            2,
+            "YAML anchors and aliases (&name, *name) are not accepted",
             id="aliased-list",
         ),
         pytest.param(
             "channels: [c]\ndependencies:\n  - &n numpy\n  - *n\n",
             3,
-            "without changing what the file means",
+            "YAML anchors and aliases (&name, *name) are not accepted",
             id="aliased-item",
         ),
         pytest.param("channels: [c]\ndependencies: - numpy\n", 2, "invalid YAML", id="yaml-error"),
@@ -879,11 +879,12 @@ def test_unpin_leaves_other_lines_alone(text: str) -> None:
     assert unpin_in_environment(text, "environment.yml", "pytorch") == text
 
 
-def test_pin_keeps_a_harmless_anchor_out() -> None:
+def test_pin_refuses_an_anchor() -> None:
+    # environment.yml is repository content: anchors and aliases are refused, as in the
+    # config (an alias bomb would otherwise expand in the worker).
     text = "channels: [c]\ndependencies:\n  - &n numpy\n"
-    assert pin_in_environment(text, "environment.yml", "numpy", "1.0", "") == (
-        "channels: [c]\ndependencies:\n  - numpy==1.0\n"
-    )
+    with pytest.raises(ConfigError, match=r"environment\.yml:3: YAML anchors and aliases"):
+        pin_in_environment(text, "environment.yml", "numpy", "1.0", "")
 
 
 def test_unpin_refuses_to_empty_the_list() -> None:

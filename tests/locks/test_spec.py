@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path, PurePosixPath
 
@@ -9,6 +10,7 @@ import pytest
 
 from bot.errors import LockfileParseError
 from bot.locks.spec import read_spec_tree, repo_relative
+from bot.paths import PathEscapeError
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -69,14 +71,6 @@ def write(root: Path, files: dict[str, str]) -> None:
             ("a.in", "b.in"),
             id="include-loop",
         ),
-        pytest.param(
-            {"serve.in": "-r ../outside.in\n-c ../../pins.txt\n-c /etc/pins.txt\nnumpy\n"},
-            "serve.in",
-            {"numpy"},
-            set(),
-            ("serve.in",),
-            id="includes-leaving-the-repo-ignored",
-        ),
         pytest.param({}, "missing.in", set(), set(), (), id="missing-spec"),
     ],
 )
@@ -93,6 +87,24 @@ def test_read_spec_tree(
     assert tree.direct_names == names
     assert tree.constraint_files == constraints
     assert tree.files == included
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("-r ../outside.in", "'../outside.in' leaves the repository", id="r-up"),
+        pytest.param("-c ../../pins.txt", "'../../pins.txt' leaves the repository", id="c-up"),
+        pytest.param("-c /etc/pins.txt", "'/etc/pins.txt' is absolute", id="c-absolute"),
+        pytest.param("--constraint=${HOME}/x", "uses an environment variable", id="env-var"),
+    ],
+)
+def test_read_spec_tree_refuses_includes_leaving_the_repo(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    write(tmp_path, {"serve.in": f"numpy\n{line}\n"})
+    with pytest.raises(PathEscapeError, match=re.escape(expected)) as caught:
+        read_spec_tree(tmp_path, "serve.in")
+    assert caught.value.user_message.startswith("serve.in:2: ")
 
 
 def test_read_spec_tree_parse_error_names_the_included_file(tmp_path: Path) -> None:

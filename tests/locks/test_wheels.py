@@ -17,6 +17,7 @@ from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry, parse_loc
 from bot.locks.platforms import parse_platform
 from bot.locks.wheels import ACCEPT, WheelCheck, WheelGap, check_wheels
 from tests.support.index_server import PackageIndex, start_index
+from tests.support.sandbox import SANDBOX
 from tests.support.wheels import sha256_file
 
 X86 = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
@@ -54,7 +55,7 @@ def lock_of(*lines: str) -> Lockfile:
 
 
 def check(lock: Lockfile, *indexes: str) -> WheelCheck:
-    return check_wheels(lock, LINUX, "3.11", indexes, timeout_s=10)
+    return check_wheels(lock, LINUX, "3.11", indexes, timeout_s=10, policy=SANDBOX.policy)
 
 
 def gaps(result: WheelCheck) -> set[tuple[str, str, str, bool]]:
@@ -151,12 +152,12 @@ def test_gaps_come_in_lock_order_then_platform_order(main_index: PackageIndex) -
 def test_other_platforms_and_pythons(main_index: PackageIndex) -> None:
     lock = lock_of("both==1.0", "alpha==1.0")
     platforms = [parse_platform("darwin/arm64"), parse_platform("windows/amd64")]
-    result = check_wheels(lock, platforms, "3.11", [main_index.url])
+    result = check_wheels(lock, platforms, "3.11", [main_index.url], policy=SANDBOX.policy)
     assert gaps(result) == {
         ("both", "1.0", "darwin/arm64", False),
         ("both", "1.0", "windows/amd64", False),
     }
-    on_312 = check_wheels(lock, LINUX, "3.12", [main_index.url])
+    on_312 = check_wheels(lock, LINUX, "3.12", [main_index.url], policy=SANDBOX.policy)
     assert gaps(on_312) == {
         ("both", "1.0", "linux/amd64", False),
         ("both", "1.0", "linux/arm64", False),

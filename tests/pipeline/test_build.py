@@ -265,13 +265,29 @@ def test_push_reports_manifest_digests(built_repo: Repo, registry: str) -> None:
     assert pushed == {"before": built.before.repo_digest, "after": built.after.repo_digest}
 
 
+# The same image, its wheels from a wheelhouse in the build context instead of an index.
+WHEELHOUSE_DOCKERFILE = DOCKERFILE.replace(
+    "ARG PIP_INDEX_URL\n", "COPY wheels/ /wheels/\n"
+).replace(
+    "pip install --no-cache-dir", "pip install --no-cache-dir --no-index --find-links /wheels"
+)
+
+
 def test_docker_builder_builds_and_tests(
     repo: Repo, docker_host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Docker builds never get the host's network, and the test daemon has no bridge: the
+    # wheels come from a wheelhouse in the build context, as in an offline build.
     monkeypatch.setenv("DOCKER_HOST", docker_host)
     repo.write("app/check.py", CHECK)
     repo.spec("serve", "beta<2")
-    repo.configure(image_env(repo, "serve"))
+    for wheel in repo.index.root.glob("*.whl"):
+        (repo.root / "wheels").mkdir(exist_ok=True)
+        (repo.root / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+    repo.write("Dockerfile.serve", WHEELHOUSE_DOCKERFILE.format(env="serve"))
+    repo.configure(
+        env_config("serve", dockerfile="Dockerfile.serve", test_command="python app/check.py")
+    )
 
     run = repo.refresh(builder="docker", verify_reproducible=True)
 

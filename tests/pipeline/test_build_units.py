@@ -305,7 +305,7 @@ def test_build_spec(stage: Stage) -> None:
     }
     assert spec.timestamp == 1700000000
     assert spec.no_cache is False
-    assert spec.network == "host"
+    assert spec.network == "proxied"
     assert spec.timeout_s == 123.0
 
 

@@ -15,6 +15,7 @@ from bot.locks.ignore import IGNORE_FILE, strip_constraint_annotations
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
 from tests.pipeline.conftest import BACKENDS, Repo, env_config
+from tests.support.sandbox import SANDBOX
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -192,7 +193,9 @@ def test_strip_matches_a_compile_without_the_constraint(
     repo.write(HIDDEN, "beta<3.0\ngamma>=0.1\n")
     env = tool_environment(os.environ, isolate=True, cache_dir=repo.cache_dir)
     compiler: LockBackend = (
-        PipToolsBackend(env) if backend == "pip-tools" else UvBackend(env, find_uv(None))
+        PipToolsBackend(env, SANDBOX)
+        if backend == "pip-tools"
+        else UvBackend(env, find_uv(None), SANDBOX)
     )
     outputs = {}
     for hidden in ((), (HIDDEN,)):

@@ -17,6 +17,7 @@ from bot.locks.options import Tool
 from bot.pipeline.compile import against_baseline, compile_environments
 from bot.settings import Settings
 from bot.worker import make_backends
+from tests.support.sandbox import SANDBOX
 
 MAIN = "requirements/serve.txt"
 ARM = "requirements/serve.linux-arm64.txt"
@@ -144,7 +145,7 @@ def test_seeded_outputs_are_restated_against_the_default_branch(
 
 def test_a_missing_poetry_fails_its_environments_not_the_run(tmp_path: Path) -> None:
     settings = Settings(cache_dir=tmp_path, poetry_bin=str(tmp_path / "no-poetry"))
-    backend = make_backends(settings)["poetry"]
+    backend = make_backends(settings, SANDBOX)["poetry"]
     request = CompileRequest(
         root=tmp_path,
         spec="pyproject.toml",

@@ -25,9 +25,15 @@ from bot.pipeline.image_pins import (
     refresh_image_pins,
     restore_pins,
 )
+from bot.sandbox.egress import EgressPolicy
 from tests.support.apt_repo import apt_image, require_apt_tools
 from tests.support.base_image import ToolMissing
 from tests.support.daemons import start_registry
+from tests.support.sandbox import SANDBOX
+
+# The apt repository of these tests listens on 127.0.0.1, as an operator's mirror would on a
+# private address: allowed, as LOCKWARDEN_ALLOWED_PRIVATE_HOSTS allows it in production.
+LOCAL = EgressPolicy(("127.0.0.1",))
 
 
 def write(root: Path, path: str, text: str) -> Path:
@@ -57,6 +63,7 @@ def test_without_a_builder_pins_are_reported_not_refreshed(tmp_path: Path) -> No
             upgrade=True,
             pin_base_images=False,
             refresh_os_packages=True,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -89,6 +96,7 @@ def test_switched_off_it_only_reads(tmp_path: Path) -> None:
             upgrade=True,
             pin_base_images=False,
             refresh_os_packages=False,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -107,6 +115,7 @@ def test_without_upgrade_packages_are_only_reported(tmp_path: Path) -> None:
             upgrade=False,
             pin_base_images=False,
             refresh_os_packages=True,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -132,6 +141,7 @@ def test_stages_without_a_known_base_are_errors(tmp_path: Path) -> None:
             upgrade=True,
             pin_base_images=True,
             refresh_os_packages=True,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -156,6 +166,7 @@ def test_unreadable_dockerfiles_are_errors(tmp_path: Path) -> None:
         upgrade=True,
         pin_base_images=True,
         refresh_os_packages=True,
+        policy=SANDBOX.policy,
     )
 
     assert [(r.dockerfile, r.environments, r.errors) for r in results] == [
@@ -232,6 +243,7 @@ def test_base_images_are_pinned_then_followed(registry: Registry, tmp_path: Path
             upgrade=upgrade,
             pin_base_images=True,
             refresh_os_packages=False,
+            policy=SANDBOX.policy,
         )
 
     a, b = refresh(upgrade=False)
@@ -294,6 +306,7 @@ def test_a_dockerfile_that_cannot_be_rewritten_is_left_whole(
             upgrade=False,
             pin_base_images=True,
             refresh_os_packages=False,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -318,7 +331,7 @@ class AptImage:
 @pytest.fixture(scope="module")
 def buildah_apt(buildah_base: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptImage]:
     require_apt_tools()
-    builder = BuildahBuilder(os.environ, runtime="runc", pull="never")
+    builder = BuildahBuilder(os.environ, runtime="runc", pull="never", egress=LOCAL)
     with apt_image(builder, tmp_path_factory.mktemp("apt"), PACKAGES) as (_, tag):
         yield AptImage(builder, tag)
 
@@ -350,7 +363,11 @@ def apt_dockerfile(base: str) -> str:
 
 
 @pytest.mark.slow
-def test_apt_pins_move_to_the_candidate(apt_base: AptImage, tmp_path: Path) -> None:
+def test_apt_pins_move_to_the_candidate(buildah_apt: AptImage, tmp_path: Path) -> None:
+    # buildah only: the candidate lookup reaches the apt repository on 127.0.0.1 through the
+    # egress proxy, which docker containers cannot join (they never get the host's network,
+    # and the test daemon has no bridge).
+    apt_base = buildah_apt
     text = apt_dockerfile(apt_base.tag)
     path = write(tmp_path, "Dockerfile", text)
 
@@ -363,6 +380,7 @@ def test_apt_pins_move_to_the_candidate(apt_base: AptImage, tmp_path: Path) -> N
             pin_base_images=False,
             refresh_os_packages=True,
             timeout_s=300,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -401,6 +419,7 @@ def test_without_upgrade_apt_pins_stay(apt_base: AptImage, tmp_path: Path) -> No
             upgrade=False,
             pin_base_images=False,
             refresh_os_packages=True,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -424,10 +443,11 @@ def test_a_failed_lookup_leaves_the_pins(buildah_base: str, tmp_path: Path) -> N
         refresh_image_pins(
             tmp_path,
             {"Dockerfile": ("app",)},
-            BuildahBuilder(os.environ, runtime="runc", pull="never"),
+            BuildahBuilder(os.environ, runtime="runc", pull="never", egress=LOCAL),
             upgrade=True,
             pin_base_images=False,
             refresh_os_packages=True,
+            policy=SANDBOX.policy,
         )
     )
 
@@ -451,7 +471,10 @@ def test_candidates_come_from_the_newly_pinned_base(
     conf = tmp_path / "registries.conf"
     conf.write_text(f'[[registry]]\nlocation = "{registry.address}"\ninsecure = true\n')
     builder = BuildahBuilder(
-        {**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)}, runtime="runc", pull="missing"
+        {**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)},
+        runtime="runc",
+        pull="missing",
+        egress=LOCAL,
     )
     write(tmp_path, "Dockerfile", f"FROM {image}\nRUN apt-get install -y lwtest-hello=1.0-1\n")
 
@@ -465,6 +488,7 @@ def test_candidates_come_from_the_newly_pinned_base(
                 pin_base_images=True,
                 refresh_os_packages=True,
                 timeout_s=300,
+                policy=SANDBOX.policy,
             )
         )
     finally:

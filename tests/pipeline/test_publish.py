@@ -59,7 +59,7 @@ def test_write_atomic_failure_leaves_old_file(
     target = tmp_path / "serve.txt"
     target.write_text("old\n")
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "replace", refuse)
@@ -73,7 +73,7 @@ def test_write_atomic_failure_leaves_old_file(
 def test_write_atomic_failure_without_strerror(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(src: object, dst: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", refuse)

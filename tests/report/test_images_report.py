@@ -262,8 +262,8 @@ def test_build_failure_details() -> None:
     assert (
         "<details open><summary><b>train</b>: image build failed</summary>\n\n"
         '**Dockerfile.train: building at STEP "RUN pip install -r a\\|b &lt;x&gt;": '
-        "exit status 1**\n\n```text\nSTEP 2/2: RUN pip install\n`\u200b``\n"
-        "ERROR: No matching distribution found for ghost\n```\n</details>"
+        "exit status 1**\n\n````text\nSTEP 2/2: RUN pip install\n```\n"
+        "ERROR: No matching distribution found for ghost\n````\n</details>"
     ) in section
     assert section.count("image build failed") == 1
 

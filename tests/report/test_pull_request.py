@@ -280,7 +280,7 @@ def test_failed_tests_put_a_caution_and_the_log_tail_first() -> None:
 
     assert pull_request.tests_failed(result)
     assert body.startswith("> [!CAUTION]\n> **Tests failed** in serve, dev:")
-    excerpt = body[: body.index(messages.TITLE.format(repo="acme/ml-service"))]
+    excerpt = body[: body.index(messages.TITLE.format(repo="`acme/ml-service`"))]
     assert "<details open><summary>serve</summary>" in excerpt
     assert "line 11\n" in excerpt
     assert "line 30\n" in excerpt

@@ -270,7 +270,7 @@ def test_missing_or_invalid_github_headers(header: str, value: str | None, detai
     [
         (b"{not json", "the body is not valid JSON"),
         (b"", "the body is not valid JSON"),
-        (b"\xff\xfe\x00", "the body is not valid JSON"),
+        (b"\xff\xfe\x00", "the body is not UTF-8 (byte 0)"),
         (b"payload=%7B%7D", "the body is not valid JSON"),
         (b"[1, 2]", messages.BODY_NOT_OBJECT),
         (b'"a string"', messages.BODY_NOT_OBJECT),

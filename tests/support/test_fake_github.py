@@ -232,6 +232,61 @@ def test_token_narrowed_to_repositories(fake: FakeGitHub, inst: Installation) ->
     assert status_of(create, inst.id, repositories=["nope"]) == 422
 
 
+def test_token_narrowing_refusals_carry_githubs_messages(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    fake.create_repo("acme/other", files={"x": "1"}, installation=inst)
+    app = app_client(fake)
+    before = len(fake.tokens)
+
+    def refusal(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with pytest.raises(RequestFailed) as info:
+            app.request("POST", f"/app/installations/{inst.id}/access_tokens", json=body)
+        return info.value.response.status_code, info.value.response.json()
+
+    outside = "There is at least one repository that does not exist or is not accessible to the "
+    status, data = refusal({"repositories": ["models", "nope"]})
+    assert (status, data["message"]) == (422, outside + "parent installation.")
+    assert "errors" not in data  # GitHub's answer here is a bare message
+    assert refusal({"repository_ids": [123456789]})[1]["message"].startswith(outside)
+    assert refusal({"repositories": [REPO]})[1]["message"].startswith(outside)  # names only
+    not_granted = "The permissions requested are not granted to this installation."
+    assert refusal({"permissions": {"administration": "read"}})[1]["message"] == not_granted
+    assert refusal({"permissions": {"metadata": "write"}})[1]["message"] == not_granted
+    assert refusal({"permissions": {"contents": "sudo"}})[1]["message"] == not_granted
+    assert len(fake.tokens) == before
+
+    # an empty list is no narrowing at all, as on GitHub: every repository of the installation
+    wide = app.rest.apps.create_installation_access_token(inst.id, data={"repositories": []})
+    assert wide.parsed_data.repository_selection == "all"
+    both = app.rest.apps.create_installation_access_token(
+        inst.id, repositories=["models"], repository_ids=[fake.repo("acme/other").id]
+    ).parsed_data
+    assert sorted(r.full_name for r in both.repositories or []) == ["acme/models", "acme/other"]
+
+
+def test_narrowed_permissions_are_enforced_on_rest_and_git(
+    fake: FakeGitHub, inst: Installation, tmp_path: Path
+) -> None:
+    app = app_client(fake)
+    response = app.rest.apps.create_installation_access_token(
+        inst.id, repositories=["models"], permissions={"metadata": "read"}
+    )
+    assert response.json()["permissions"] == {"metadata": "read"}  # echoed as granted
+    data = response.parsed_data
+    client = token_client(fake, data.token)
+    assert client.rest.repos.get("acme", "models").status_code == 200
+    with pytest.raises(RequestFailed) as info:
+        client.rest.repos.get_commit("acme", "models", "main")
+    assert info.value.response.status_code == 403
+    assert info.value.response.json()["message"] == "Resource not accessible by integration"
+    # metadata alone does not clone
+    cloned = git("clone", fake.clone_url(REPO), "m", cwd=tmp_path, token=data.token, check=False)
+    assert cloned.returncode != 0
+    assert fake.requests_to("GET", r"/info/refs$")[-1].status == 403
+    assert not (tmp_path / "m" / "requirements.in").exists()
+
+
 def test_installation_repositories_paginate(fake: FakeGitHub) -> None:
     inst = fake.create_installation("acme")
     for i in range(5):

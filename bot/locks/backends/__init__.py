@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bot import shell
-from bot.errors import CommandTimeoutError
+from bot.errors import CommandTimeoutError, LockwardenError
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool
+from bot.locks.sources import argument_sources, check_sources, spec_sources
+from bot.locks.spec import read_spec_tree
+from bot.sandbox import Sandbox, SandboxResult
+from bot.sandbox.environment import host_basics
 
 ModeKind = Literal["minimal", "full", "targeted"]
-FailureKind = Literal["not-found", "conflict", "index-unreachable", "timeout", "tool-error"]
+FailureKind = Literal[
+    "not-found", "conflict", "index-unreachable", "timeout", "tool-error", "refused"
+]
 
 
 @dataclass(frozen=True)
@@ -122,11 +127,24 @@ _RESOLUTION_VARIABLES = re.compile(
 )
 
 
+_PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
 def tool_environment(
     base: Mapping[str, str], *, isolate: bool, cache_dir: Path | None
 ) -> dict[str, str]:
-    """The environment a compiler runs with."""
-    env = {k: v for k, v in base.items() if not (isolate and _RESOLUTION_VARIABLES.match(k))}
+    """The environment a compiler runs with, built from an allow-list of the host's: search
+    path, home, locale and proxies, and pip's and uv's own settings (without the ones that
+    change resolution, when isolated). Nothing else (tokens, ``LOCKWARDEN_*`` settings) ever
+    reaches a compiler; the sandbox filters again and replaces home and proxies."""
+    env = host_basics(base)
+    env.update((k, v) for k, v in base.items() if k.upper() in _PROXY_NAMES)
+    env.update(
+        (k, v)
+        for k, v in base.items()
+        if (k.startswith(("PIP_", "UV_")) or k == "CUSTOM_COMPILE_COMMAND")
+        and not (isolate and _RESOLUTION_VARIABLES.match(k))
+    )
     if isolate:
         env["PIP_CONFIG_FILE"] = os.devnull
         env["UV_NO_CONFIG"] = "1"
@@ -199,13 +217,23 @@ def run_compiler(
     argv: list[str],
     request: CompileRequest,
     *,
+    sandbox: Sandbox,
     env: Mapping[str, str],
     header: str,
     notes: tuple[str, ...],
+    toolchain: tuple[Path, ...] = (),
+    writable: tuple[Path, ...] = (),
 ) -> CompileOutcome:
-    """Run a compiler command and turn its exit into an outcome value."""
+    """Run a compiler command in the sandbox and turn its exit into an outcome value."""
     try:
-        result = shell.run(argv, cwd=request.root, env=env, timeout_s=request.timeout_s)
+        run = sandbox.run(
+            argv,
+            workspace=request.root,
+            env=env,
+            timeout_s=request.timeout_s,
+            toolchain=toolchain,
+            writable=writable,
+        )
     except CommandTimeoutError as exc:
         return CompileOutcome(
             ok=False,
@@ -216,6 +244,8 @@ def run_compiler(
             error=exc.user_message,
             notes=notes,
         )
+    result = run.result
+    notes = (*notes, *refusal_notes(run))
     if result.ok:
         return CompileOutcome(
             ok=True,
@@ -225,6 +255,8 @@ def run_compiler(
             notes=notes,
         )
     kind, message = classify_failure(result.stderr + result.stdout)
+    if run.refused:
+        kind, message = "index-unreachable", f"the sandbox refused a connection: {run.refused[0]}"
     return CompileOutcome(
         ok=False,
         argv=result.argv,
@@ -233,5 +265,54 @@ def run_compiler(
         failure=kind,
         error=message,
         tool_output=result.output_tail(),
+        notes=notes,
+    )
+
+
+def refusal_notes(run: SandboxResult) -> tuple[str, ...]:
+    """One note per destination the sandbox's network policy refused during a compile."""
+    return tuple(
+        f"sandbox refused a connection: {reason}; an index there must be listed in "
+        "LOCKWARDEN_ALLOWED_PRIVATE_HOSTS"
+        for reason in run.refused
+    )
+
+
+def cache_mounts(cache_dir: Path | None) -> tuple[Path, ...]:
+    """The download cache, shown read-write to a sandboxed compiler (created first, so the
+    sandbox has a directory to show)."""
+    if cache_dir is None:
+        return ()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return (cache_dir,)
+
+
+def refused_sources(
+    request: CompileRequest, sandbox: Sandbox, recorded: Sequence[str], header: str
+) -> tuple[tuple[str, ...], CompileOutcome | None]:
+    """Notes naming the spec's index options and direct references, and the failure when
+    one of them, or an index the config or the lock's header names, is refused (a private
+    host the operator has not allowed, or a direct reference outside the sandbox). Checked
+    before the compiler starts, sandbox or not."""
+    try:
+        files = read_spec_tree(request.root, request.spec).files
+    except LockwardenError:
+        files = ()  # the compile stage reports a spec that leaves the repository
+    in_specs = spec_sources(request.root, files)
+    elsewhere = (
+        *argument_sources(f"{request.lock} (recorded command)", recorded),
+        *argument_sources(".github/lockwarden.yml", index_args(request)),
+    )
+    notes = check_sources(in_specs, sandbox.policy, sandboxed=sandbox.isolated).notes
+    check = check_sources((*in_specs, *elsewhere), sandbox.policy, sandboxed=sandbox.isolated)
+    if check.error is None:
+        return notes, None
+    return notes, CompileOutcome(
+        ok=False,
+        argv=(),
+        header_command=header,
+        duration_s=0.0,
+        failure="refused",
+        error=check.error,
         notes=notes,
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import rattler
 from packaging.utils import canonicalize_name
@@ -50,6 +52,8 @@ from bot.locks.conda import (
 )
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool
+from bot.paths import resolve_inside
+from bot.sandbox.egress import EgressPolicy, url_refusal
 
 DEFAULT_SUBDIR = "linux-64"
 
@@ -123,19 +127,40 @@ class CondaBackend:
     name: Tool = "conda"
 
     def __init__(
-        self, cache_dir: Path | None, *, channel_alias: str = "https://conda.anaconda.org"
+        self,
+        cache_dir: Path | None,
+        *,
+        channel_alias: str = "https://conda.anaconda.org",
+        policy: EgressPolicy | None = None,
     ) -> None:
         self._cache_dir = cache_dir
         self._channel_alias = channel_alias.rstrip("/")
+        # The solver fetches in this process, with no proxy: channels are checked here.
+        self._policy = policy or EgressPolicy()
 
-    def channel_url(self, channel: str, root: Path) -> str:
+    def channel_url(self, channel: str, root: Path, source: str = "environment.yml") -> str:
         """A channel of ``environment.yml`` as a URL: names against the channel alias, paths
-        against the repository root, URLs as they are."""
-        if "://" in channel:
+        against the repository root (and inside it), URLs as they are. Raises
+        ``PathEscapeError`` for a local channel outside the repository."""
+        if channel.startswith("file://"):
+            channel = urlsplit(channel).path
+        elif "://" in channel:
             return channel.rstrip("/")
         if channel.startswith(("/", "./", "../")):
-            return (root / channel).resolve().as_uri()
+            relative = os.path.relpath(channel, root) if channel.startswith("/") else channel
+            return resolve_inside(root, relative, source=f"{source}: channel").as_uri()
         return f"{self._channel_alias}/{channel.strip('/')}"
+
+    def _refused_channel(self, channels: list[str], spec: str) -> _Failure | None:
+        for url in channels:
+            refusal = url_refusal(self._policy, url)
+            if refusal is not None:
+                return _Failure(
+                    "refused",
+                    f"{spec}: channel {url}: {refusal}; a channel there is refused unless "
+                    "LOCKWARDEN_ALLOWED_PRIVATE_HOSTS lists it",
+                )
+        return None
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
         """Solve every target platform; write the locks only when all of them solved.
@@ -148,7 +173,7 @@ class CondaBackend:
         subdirs = self._subdirs(request, spec)
         notes: list[str] = []
         targets = self._targets(request, subdirs, notes)
-        channels = [self.channel_url(c, request.root) for c in spec.channels]
+        channels = [self.channel_url(c, request.root, request.spec) for c in spec.channels]
         try:
             sources = [Channel(url) for url in channels]
         except InvalidChannelError as exc:
@@ -182,6 +207,9 @@ class CondaBackend:
                 notes=tuple(notes),
             )
 
+        refused = self._refused_channel(channels, request.spec)
+        if refused is not None:
+            return outcome(refused)
         try:
             texts = asyncio.run(self._solve_all(request, spec, channels, sources, targets))
         except _Failure as failure:

@@ -12,19 +12,26 @@ from bot import shell
 from bot.locks.backends import (
     CompileOutcome,
     CompileRequest,
+    cache_mounts,
     index_args,
     merge_args,
     mode_args,
+    refused_sources,
     run_compiler,
 )
 from bot.locks.options import RequirementsTool, canonical_command, replay_options
+from bot.sandbox import Sandbox, interpreter_prefix
+from bot.sandbox.environment import host_basics
 
 
 class PipToolsBackend:
     name: RequirementsTool = "pip-tools"
 
-    def __init__(self, env: Mapping[str, str], cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], sandbox: Sandbox, cache_dir: Path | None = None
+    ) -> None:
         self._env = dict(env)
+        self._sandbox = sandbox
         self._cache_dir = cache_dir
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
@@ -34,6 +41,10 @@ class PipToolsBackend:
         header = replayed.custom_command or canonical_command(
             self.name, tuple(args), constraints, request.lock, request.spec
         )
+        source_notes, refused = refused_sources(request, self._sandbox, replayed.args, header)
+        if refused is not None:
+            return refused
+        notes = (*replayed.notes, *source_notes)
         version = request.python_version or replayed.python_version
         python = self._interpreter(version)
         if python is None:
@@ -48,7 +59,7 @@ class PipToolsBackend:
                     f"{version} with pip-tools was found; install it, or set "
                     "'backend: uv' for this environment"
                 ),
-                notes=replayed.notes,
+                notes=notes,
             )
         argv = [
             python,
@@ -67,16 +78,32 @@ class PipToolsBackend:
             request.spec,
         ]
         env = {**self._env, "CUSTOM_COMPILE_COMMAND": header}
-        return run_compiler(argv, request, env=env, header=header, notes=replayed.notes)
+        return run_compiler(
+            argv,
+            request,
+            sandbox=self._sandbox,
+            env=env,
+            header=header,
+            notes=notes,
+            toolchain=(interpreter_prefix(python),),
+            writable=cache_mounts(self._cache_dir),
+        )
 
     @staticmethod
     def _interpreter(version: str | None) -> str | None:
-        """An interpreter of ``version`` that has pip-tools; the running one by default."""
+        """An interpreter of ``version`` that has pip-tools; the running one by default.
+        The real executable, not a shim (pyenv's run ``pyenv exec``, which needs a home and
+        settings the sandbox does not show)."""
         running = f"{sys.version_info.major}.{sys.version_info.minor}"
         if version is None or version == running:
             return sys.executable
         candidate = shutil.which(f"python{version}")
         if candidate is None:
             return None
-        probe = shell.run([candidate, "-c", "import piptools"], env=dict(os.environ), timeout_s=60)
-        return candidate if probe.ok else None
+        probe = shell.run(
+            [candidate, "-c", "import piptools, sys; print(sys.executable)"],
+            env=host_basics(os.environ),
+            timeout_s=60,
+        )
+        executable = probe.stdout.strip().splitlines()[-1:] if probe.ok else []
+        return executable[0] if executable else None

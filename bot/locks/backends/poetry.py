@@ -26,7 +26,6 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot import shell
 from bot.errors import CommandTimeoutError, ConfigError, ToolNotFoundError
 from bot.locks.backends import (
     CompileMode,
@@ -34,10 +33,12 @@ from bot.locks.backends import (
     CompileRequest,
     ExportRequest,
     FailureKind,
+    cache_mounts,
     classify_failure,
 )
 from bot.locks.options import Tool
 from bot.locks.poetry import PoetryProject, parse_poetry_lock, read_pyproject
+from bot.sandbox import Sandbox, interpreter_prefix
 
 LOCK_NAME = "poetry.lock"
 
@@ -153,10 +154,15 @@ class _Run:
 class PoetryBackend:
     name: Tool = "poetry"
 
-    def __init__(self, env: Mapping[str, str], poetry_bin: str, cache_dir: Path | None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], poetry_bin: str, cache_dir: Path | None, sandbox: Sandbox
+    ) -> None:
         self._env = {k: v for k, v in env.items() if not _HOST_VARIABLES.match(k)}
         self._poetry = poetry_bin
         self._cache_dir = cache_dir
+        self._sandbox = sandbox
+        # Poetry's own virtualenv and the interpreter it was made from, shown read-only.
+        self._toolchain = (interpreter_prefix(poetry_bin), _base_prefix(poetry_bin))
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
         project_dir = (request.root / request.spec).parent
@@ -203,16 +209,17 @@ class PoetryBackend:
         deadline = started + request.timeout_s
         env = self._environment(scratch)
         argv = [*self._base_argv(project_dir), *command, *request.extra_args]
-        run = self._run(argv, project_dir, env, deadline)
+        places = _Places(request.root, project_dir, scratch)
+        run = self._run(argv, places, env, deadline)
         if not run.ok and _PYTHON_NOT_ALLOWED.search(run.output):
             # Poetry only switches to an interpreter the project allows inside a virtualenv.
-            run = self._run(argv, project_dir, _with_virtualenvs(env, scratch), deadline)
+            run = self._run(argv, places, _with_virtualenvs(env, scratch), deadline)
         if not run.ok:
             return _failure(run, header, notes, started)
         if request.export is not None:
             export = self._run(
                 [*self._base_argv(project_dir), *export_args(request.export)],
-                project_dir,
+                places,
                 env,
                 deadline,
             )
@@ -254,15 +261,25 @@ class PoetryBackend:
             "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
         }
 
-    @staticmethod
-    def _run(argv: list[str], cwd: Path, env: Mapping[str, str], deadline: float) -> _Run:
+    def _run(
+        self, argv: list[str], places: _Places, env: Mapping[str, str], deadline: float
+    ) -> _Run:
         timeout = max(1.0, deadline - time.perf_counter())
         try:
-            result = shell.run(argv, cwd=cwd, env=env, timeout_s=timeout)
+            sandboxed = self._sandbox.run(
+                argv,
+                workspace=places.root,
+                cwd=places.project_dir,
+                env=env,
+                timeout_s=timeout,
+                toolchain=self._toolchain,
+                writable=(places.scratch, *cache_mounts(self._cache_dir)),
+            )
         except CommandTimeoutError as exc:
             return _Run(False, tuple(argv), timeout, timed_out=exc.user_message)
         except ToolNotFoundError as exc:
             return _Run(False, tuple(argv), 0.0, output=exc.user_message, tail=exc.user_message)
+        result = sandboxed.result
         return _Run(
             result.ok,
             result.argv,
@@ -270,6 +287,21 @@ class PoetryBackend:
             output=result.stderr + result.stdout,
             tail=result.output_tail(),
         )
+
+
+@dataclass(frozen=True)
+class _Places:
+    root: Path
+    """The workspace the sandbox shows read-write."""
+    project_dir: Path
+    scratch: Path
+    """Poetry's config, data and (without a cache) cache directories."""
+
+
+def _base_prefix(poetry_bin: str) -> Path:
+    """The interpreter installation Poetry's virtualenv was made from."""
+    python = Path(poetry_bin).absolute().parent / "python"
+    return interpreter_prefix(python) if python.exists() else interpreter_prefix(poetry_bin)
 
 
 def export_args(export: ExportRequest) -> list[str]:

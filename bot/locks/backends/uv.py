@@ -19,13 +19,16 @@ from bot.locks.backends import (
     CompileOutcome,
     CompileRequest,
     ExtraOutput,
+    cache_mounts,
     index_args,
     merge_args,
     mode_args,
+    refused_sources,
     run_compiler,
 )
 from bot.locks.options import RequirementsTool, canonical_command, replay_options
 from bot.locks.platforms import parse_platform
+from bot.sandbox import Sandbox, interpreter_prefix
 
 _PLATFORM_OPTIONS = ("--python-platform", "--universal")
 
@@ -47,9 +50,10 @@ def find_uv(configured: str | None) -> str:
 class UvBackend:
     name: RequirementsTool = "uv"
 
-    def __init__(self, env: Mapping[str, str], uv_bin: str) -> None:
+    def __init__(self, env: Mapping[str, str], uv_bin: str, sandbox: Sandbox) -> None:
         self._env = dict(env)
         self._uv = uv_bin
+        self._sandbox = sandbox
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
         if len(request.platforms) > 1 and not request.universal:
@@ -144,7 +148,23 @@ class UvBackend:
             f"--output-file={output}",
             request.spec,
         ]
-        return run_compiler(argv, request, env=self._env, header=header, notes=replayed.notes)
+        source_notes, refused = refused_sources(request, self._sandbox, replayed.args, header)
+        if refused is not None:
+            return refused
+        return run_compiler(
+            argv,
+            request,
+            sandbox=self._sandbox,
+            env=self._env,
+            header=header,
+            notes=(*replayed.notes, *source_notes),
+            toolchain=(interpreter_prefix(self._uv),),
+            writable=cache_mounts(self._cache_dir()),
+        )
+
+    def _cache_dir(self) -> Path | None:
+        cache = self._env.get("UV_CACHE_DIR")
+        return Path(cache).parent if cache else None
 
 
 def _seed(root: Path, extra: ExtraOutput) -> CompileOutcome | None:

@@ -24,7 +24,12 @@ from bot.locks.backends import (
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.lockfile import parse_lockfile
+from bot.sandbox import Sandbox
 from bot.shell import CommandResult
+from tests.support.sandbox import SANDBOX
+
+# The argv tests record what reaches ``shell.run``: no bubblewrap line around it.
+PLAIN = Sandbox(isolated=False)
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -338,7 +343,12 @@ def test_classify_failure(output: str, kind: str, message: str) -> None:
 
 def test_run_compiler_success(tmp_path: Path) -> None:
     outcome = run_compiler(
-        ["sh", "-c", "exit 0"], request(tmp_path), env={}, header="pip-compile x", notes=("n",)
+        ["sh", "-c", "exit 0"],
+        request(tmp_path),
+        sandbox=SANDBOX,
+        env={},
+        header="pip-compile x",
+        notes=("n",),
     )
     assert outcome.ok
     assert outcome.argv == ("sh", "-c", "exit 0")
@@ -349,7 +359,9 @@ def test_run_compiler_success(tmp_path: Path) -> None:
 
 def test_run_compiler_failure_is_classified(tmp_path: Path) -> None:
     script = "echo 'ERROR: No matching distribution found for ghost' >&2; exit 1"
-    outcome = run_compiler(["sh", "-c", script], request(tmp_path), env={}, header="h", notes=())
+    outcome = run_compiler(
+        ["sh", "-c", script], request(tmp_path), sandbox=SANDBOX, env={}, header="h", notes=()
+    )
     assert not outcome.ok
     assert outcome.failure == "not-found"
     assert outcome.error == "no release of ghost on the index matches the spec"
@@ -358,7 +370,12 @@ def test_run_compiler_failure_is_classified(tmp_path: Path) -> None:
 
 def test_run_compiler_timeout_is_a_failed_outcome(tmp_path: Path) -> None:
     outcome = run_compiler(
-        ["sleep", "5"], request(tmp_path, timeout_s=0.2), env={}, header="h", notes=()
+        ["sleep", "5"],
+        request(tmp_path, timeout_s=0.2),
+        sandbox=SANDBOX,
+        env={},
+        header="h",
+        notes=(),
     )
     assert not outcome.ok
     assert outcome.failure == "timeout"
@@ -389,7 +406,7 @@ def test_interpreter_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("returncode", "expected"),
     [
-        pytest.param(0, "/opt/py/python3.99", id="has-pip-tools"),
+        pytest.param(0, "/opt/versions/3.99/bin/python3.99", id="has-pip-tools"),
         pytest.param(1, None, id="no-pip-tools"),
     ],
 )
@@ -400,12 +417,17 @@ def test_interpreter_probes_for_pip_tools(
 
     def run(argv: list[str], **_: object) -> CommandResult:
         probes.append(tuple(argv))
-        return CommandResult(tuple(argv), returncode, "", "", 0.01)
+        # A shim on PATH; the interpreter says where it really is.
+        return CommandResult(
+            tuple(argv), returncode, "/opt/versions/3.99/bin/python3.99\n", "", 0.01
+        )
 
-    monkeypatch.setattr(shutil, "which", lambda name: f"/opt/py/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: f"/opt/shims/{name}")
     monkeypatch.setattr(shell, "run", run)
     assert PipToolsBackend._interpreter("3.99") == expected
-    assert probes == [("/opt/py/python3.99", "-c", "import piptools")]
+    assert probes == [
+        ("/opt/shims/python3.99", "-c", "import piptools, sys; print(sys.executable)")
+    ]
 
 
 def test_compile_for_unavailable_python_fails_without_running(
@@ -416,7 +438,7 @@ def test_compile_for_unavailable_python_fails_without_running(
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(shell, "run", no_subprocess)
-    backend = PipToolsBackend({"PATH": "/usr/bin"})
+    backend = PipToolsBackend({"PATH": "/usr/bin"}, SANDBOX)
     outcome = backend.compile(request(tmp_path, python_version="3.99"))
     assert not outcome.ok
     assert outcome.failure == "tool-error"
@@ -450,7 +472,7 @@ class RecordingRun:
 def test_pip_tools_compile_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = RecordingRun()
     monkeypatch.setattr(shell, "run", run)
-    backend = PipToolsBackend({"PATH": "/usr/bin"}, cache_dir=tmp_path / "cache")
+    backend = PipToolsBackend({"PATH": "/usr/bin"}, PLAIN, cache_dir=tmp_path / "cache")
     outcome = backend.compile(
         request(
             tmp_path,
@@ -485,7 +507,13 @@ def test_pip_tools_compile_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         f"--output-file={tmp_path / 'out.txt'}",
         "requirements/serve.in",
     )
-    assert env == {"PATH": "/usr/bin", "CUSTOM_COMPILE_COMMAND": header}
+    # The sandbox's allow-list, with its locale defaults.
+    assert env == {
+        "PATH": "/usr/bin",
+        "CUSTOM_COMPILE_COMMAND": header,
+        "LANG": "C.UTF-8",
+        "PYTHONUTF8": "1",
+    }
 
 
 def test_pip_tools_compile_keeps_a_custom_command(
@@ -498,7 +526,7 @@ def test_pip_tools_compile_keeps_a_custom_command(
         f"{RUNNING}\n# by the following command:\n#\n#    make lock\n#\nnumpy==2.0.0\n",
         "requirements/serve.txt",
     )
-    outcome = PipToolsBackend({}).compile(request(tmp_path, existing=existing))
+    outcome = PipToolsBackend({}, PLAIN).compile(request(tmp_path, existing=existing))
     assert outcome.header_command == "make lock"
     ((argv, env),) = run.calls
     assert env["CUSTOM_COMPILE_COMMAND"] == "make lock"
@@ -520,7 +548,7 @@ def test_uv_compile_argv(
 ) -> None:
     run = RecordingRun()
     monkeypatch.setattr(shell, "run", run)
-    outcome = UvBackend({"PATH": "/usr/bin"}, "/opt/uv").compile(
+    outcome = UvBackend({"PATH": "/usr/bin"}, "/opt/uv", PLAIN).compile(
         request(tmp_path, python_version=python_version, mode=CompileMode("full"))
     )
     header = (
@@ -546,7 +574,7 @@ def test_uv_compile_argv(
         f"--output-file={tmp_path / 'out.txt'}",
         "requirements/serve.in",
     )
-    assert env == {"PATH": "/usr/bin"}
+    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "PYTHONUTF8": "1"}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import textwrap
 import time
@@ -23,6 +24,7 @@ from bot.locks.backends.conda import (
 )
 from bot.locks.conda import lock_path_for, parse_explicit_lock
 from bot.locks.lockfile import Lockfile
+from bot.paths import PathEscapeError
 from tests.support.conda_channel import (
     CondaChannel,
     publish_graph,
@@ -30,6 +32,7 @@ from tests.support.conda_channel import (
     start_channel,
     unused_channel_url,
 )
+from tests.support.sandbox import SANDBOX
 
 SPEC = "envs/environment.yml"
 PATTERN = "envs/conda-{platform}.lock"
@@ -126,7 +129,7 @@ class Repo:
 def repo(tmp_path: Path, channel: CondaChannel) -> Repo:
     root = tmp_path / "repo"
     root.mkdir()
-    made = Repo(root, CondaBackend(tmp_path / "cache"))
+    made = Repo(root, CondaBackend(tmp_path / "cache", policy=SANDBOX.policy))
     made.write_spec(
         f"""\
         name: train
@@ -290,7 +293,7 @@ def test_targeted_rollback_downgrades_only_that_package(repo: Repo, channel: Con
 def test_targeted_pin_uses_the_conda_spelling(tmp_path: Path, channel: CondaChannel) -> None:
     channel.publish("_openmp_mutex", "4.5", "1_gnu", subdirs=("linux-64",))
     channel.publish("_openmp_mutex", "4.6", "2_gnu", subdirs=("linux-64",))
-    repo = Repo(tmp_path / "other", CondaBackend(tmp_path / "cache"))
+    repo = Repo(tmp_path / "other", CondaBackend(tmp_path / "cache", policy=SANDBOX.policy))
     repo.write_spec(f"channels: [{channel.url}]\ndependencies: [_openmp_mutex]\n")
     repo.run()
     assert repo.versions() == {"-openmp-mutex": "4.6"}
@@ -435,7 +438,7 @@ def test_unreachable_channel(repo: Repo) -> None:
 
 
 def test_missing_channel_is_unreachable(repo: Repo, channel: CondaChannel, tmp_path: Path) -> None:
-    missing = tmp_path / "no-channel-here"
+    missing = repo.root / "no-channel-here"
     repo.write_spec(f"channels: [{missing.as_uri()}]\ndependencies: [python]\n")
     outcome = repo.compile(repo.request(CompileMode("full")))
     assert outcome.failure == "index-unreachable"
@@ -445,18 +448,28 @@ def test_missing_channel_is_unreachable(repo: Repo, channel: CondaChannel, tmp_p
 
 def test_channels_by_name_path_and_file_url(tmp_path: Path, channel: CondaChannel) -> None:
     base, name = channel.url.rsplit("/", 1)
-    for listed, backend in (
-        (name, CondaBackend(tmp_path / "cache", channel_alias=f"{base}/")),
-        (channel.file_url, CondaBackend(None)),
-        (str(channel.root), CondaBackend(tmp_path / "cache")),
+    # Local channels are read only inside the repository: a copy of the channel there.
+    inside = tmp_path / "repo-local" / "vendor" / "channel"
+    shutil.copytree(channel.root, inside)
+    for root, listed, backend in (
+        (
+            tmp_path / "repo-name",
+            name,
+            CondaBackend(tmp_path / "cache", channel_alias=f"{base}/", policy=SANDBOX.policy),
+        ),
+        (tmp_path / "repo-local", inside.as_uri(), CondaBackend(None, policy=SANDBOX.policy)),
+        (tmp_path / "repo-local", "./vendor/channel", CondaBackend(None, policy=SANDBOX.policy)),
+        (tmp_path / "repo-local", str(inside), CondaBackend(None, policy=SANDBOX.policy)),
     ):
-        repo = Repo(tmp_path / f"repo-{abs(hash(listed))}", backend)
+        repo = Repo(root, backend)
         repo.write_spec(f"channels: ['{listed}']\ndependencies: [mlcore]\n")
         repo.run()
         assert repo.versions() == {"mathlib": "1.2", "mlcore": "1.1", "python": "3.12.0"}
     relative = tmp_path / "nested" / "repo"
-    backend = CondaBackend(tmp_path / "cache")
-    assert backend.channel_url("../../channel", relative) == channel.file_url
+    backend = CondaBackend(tmp_path / "cache", policy=SANDBOX.policy)
+    for outside in ("../../channel", channel.file_url, str(channel.root)):
+        with pytest.raises(PathEscapeError, match=r"environment\.yml: channel"):
+            backend.channel_url(outside, relative)
     assert backend.channel_url("conda-forge", relative) == "https://conda.anaconda.org/conda-forge"
     assert backend.channel_url("https://example.org/ch/", relative) == "https://example.org/ch"
 
@@ -553,7 +566,7 @@ def test_a_channel_that_never_answers_is_a_timeout(repo: Repo) -> None:
 
 def test_compiles_from_worker_threads(tmp_path: Path, channel: CondaChannel) -> None:
     """The compile stage calls backends from worker threads, each with its own event loop."""
-    backend = CondaBackend(tmp_path / "cache")
+    backend = CondaBackend(tmp_path / "cache", policy=SANDBOX.policy)
     repos = []
     for index in range(4):
         repo = Repo(tmp_path / f"repo{index}", backend)

@@ -37,6 +37,7 @@ from bot.locks.lockfile import parse_lockfile
 from bot.locks.poetry import parse_poetry_lock
 from tests.support.index_server import PackageIndex, start_index
 from tests.support.poetry_tool import find_test_poetry, offline_env
+from tests.support.sandbox import SANDBOX
 
 PROJECT = """\
 [project]
@@ -120,7 +121,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         env = offline_env(root / "tool-cache")
         first = root / "first"
         write_project(first, project_text(index), lock=None)
-        backend = PoetryBackend(env, poetry, cache_dir=root / "cache")
+        backend = PoetryBackend(env, poetry, cache_dir=root / "cache", sandbox=SANDBOX)
         outcome = backend.compile(make_request(first))
         assert outcome.ok, outcome.tool_output
         first_lock = (first / "app" / ".poetry.lock.lockwarden.tmp").read_text()
@@ -132,7 +133,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
 
 
 def backend_for(scene: Scene, tmp_path: Path) -> PoetryBackend:
-    return PoetryBackend(scene.env, scene.poetry, cache_dir=tmp_path / "cache")
+    return PoetryBackend(scene.env, scene.poetry, cache_dir=tmp_path / "cache", sandbox=SANDBOX)
 
 
 def versions(text: str) -> dict[str, str]:
@@ -310,7 +311,9 @@ def test_no_interpreter_for_the_project_python(scene: Scene, tmp_path: Path) -> 
     env = {k: v for k, v in scene.env.items() if k != "PYENV_ROOT"}
     env.update(HOME=str(tmp_path / "home"), PATH="/usr/bin:/bin")
     app = write_project(tmp_path, project_text(scene.index, python=">=3.99"), scene.first_lock)
-    outcome = PoetryBackend(env, scene.poetry, tmp_path / "cache").compile(make_request(tmp_path))
+    outcome = PoetryBackend(env, scene.poetry, tmp_path / "cache", SANDBOX).compile(
+        make_request(tmp_path)
+    )
     assert (outcome.ok, outcome.failure) == (False, "tool-error")
     assert outcome.error is not None
     assert "no Python interpreter the project's requires-python allows" in outcome.error
@@ -386,7 +389,7 @@ def test_pyproject_that_is_no_poetry_project_is_refused(scene: Scene, tmp_path: 
 
 def test_missing_poetry_executable_is_a_value(tmp_path: Path) -> None:
     write_project(tmp_path, "[tool.poetry]\n", None)
-    backend = PoetryBackend({}, str(tmp_path / "no-poetry"), cache_dir=None)
+    backend = PoetryBackend({}, str(tmp_path / "no-poetry"), cache_dir=None, sandbox=SANDBOX)
     outcome = backend.compile(make_request(tmp_path))
     assert (outcome.ok, outcome.failure) == (False, "tool-error")
     assert "was not found" in outcome.tool_output
@@ -401,7 +404,9 @@ def test_host_poetry_settings_do_not_reach_poetry() -> None:
         "VIRTUAL_ENV": "/opt/venv",
         "CONDA_PREFIX": "/opt/conda",
     }
-    env = PoetryBackend(host, "poetry", cache_dir=Path("/cache"))._environment(Path("/scratch"))
+    env = PoetryBackend(host, "poetry", cache_dir=Path("/cache"), sandbox=SANDBOX)._environment(
+        Path("/scratch")
+    )
     assert env == {
         "PATH": "/usr/bin",
         "POETRY_CACHE_DIR": "/cache/poetry",
@@ -415,7 +420,9 @@ def test_host_poetry_settings_do_not_reach_poetry() -> None:
 
 
 def test_cache_is_per_run_without_a_cache_dir() -> None:
-    env = PoetryBackend({}, "poetry", cache_dir=None)._environment(Path("/scratch"))
+    env = PoetryBackend({}, "poetry", cache_dir=None, sandbox=SANDBOX)._environment(
+        Path("/scratch")
+    )
     assert env["POETRY_CACHE_DIR"] == "/scratch/cache"
 
 

@@ -16,6 +16,7 @@ from bot.locks.platforms import parse_platform
 from bot.locks.wheels import WheelGap, check_wheels
 from bot.shell import CommandResult
 from tests.support.index_server import PackageIndex, start_index
+from tests.support.sandbox import PLAIN, SANDBOX
 
 X86 = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
 SPEC = "requirements/serve.in"
@@ -44,7 +45,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def uv(isolated_tool_env: dict[str, str]) -> UvBackend:
-    return UvBackend(isolated_tool_env, find_uv(None))
+    return UvBackend(isolated_tool_env, find_uv(None), SANDBOX)
 
 
 def write_spec(root: Path, *lines: str) -> None:
@@ -335,8 +336,8 @@ def test_uv_locks_an_sdist_that_check_wheels_reports(
     assert len(arm.find("native")[0].hashes) == 2  # the wheel and the sdist
 
     amd64, arm64 = parse_platform("linux/amd64"), parse_platform("linux/arm64")
-    assert check_wheels(main, [amd64], "3.11", [index.url]).gaps == ()
-    arm_check = check_wheels(arm, [arm64], "3.11", [index.url])
+    assert check_wheels(main, [amd64], "3.11", [index.url], policy=SANDBOX.policy).gaps == ()
+    arm_check = check_wheels(arm, [arm64], "3.11", [index.url], policy=SANDBOX.policy)
     assert arm_check.gaps == (WheelGap("native", "1.0", "linux/arm64", True, index.url),)
     assert arm_check.checked == 4
 
@@ -412,7 +413,7 @@ def test_platform_flags_in_argv_and_header(
 ) -> None:
     run = RecordingRun()
     monkeypatch.setattr(shell, "run", run)
-    outcome = UvBackend({}, "/opt/uv").compile(
+    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(
         recorded(tmp_path, existing=uv_header_lock(*existing), **overrides)
     )
     assert outcome.ok
@@ -431,7 +432,7 @@ def test_universal_wins_over_a_python_platform(
 ) -> None:
     run = RecordingRun()
     monkeypatch.setattr(shell, "run", run)
-    outcome = UvBackend({}, "/opt/uv").compile(
+    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(
         recorded(tmp_path, universal=True, python_platform="x86_64-manylinux_2_28")
     )
     assert outcome.ok
@@ -463,7 +464,7 @@ def test_unknown_platform_fails_without_running(
 ) -> None:
     run = RecordingRun()
     monkeypatch.setattr(shell, "run", run)
-    outcome = UvBackend({}, "/opt/uv").compile(recorded(tmp_path, **overrides))
+    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(recorded(tmp_path, **overrides))
     assert outcome == CompileOutcome(
         ok=False,
         argv=(),
@@ -486,7 +487,7 @@ def test_per_platform_runs_in_order_and_adds_durations(
         ExtraOutput("requirements/serve.export.txt", tmp_path / "export.txt", "export"),
         platform_lock(tmp_path, MAC_LOCK, "darwin/arm64"),
     )
-    outcome = UvBackend({}, "/opt/uv").compile(
+    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(
         recorded(
             tmp_path,
             platforms=("linux/amd64", "linux/arm64", "darwin/arm64"),
@@ -516,7 +517,7 @@ def test_seeding_failure_is_a_value(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / ARM_LOCK).write_text("beta==1.0\n", "utf-8")
     (tmp_path / "blocker").write_text("a file where a directory should be\n", "utf-8")
     extra = ExtraOutput(ARM_LOCK, tmp_path / "blocker" / "out.txt", "platform-lock", "linux/arm64")
-    outcome = UvBackend({}, "/opt/uv").compile(
+    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(
         recorded(tmp_path, platforms=("linux/amd64", "linux/arm64"), extra_outputs=(extra,))
     )
     assert not outcome.ok

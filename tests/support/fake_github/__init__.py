@@ -3,11 +3,15 @@
 One threaded HTTP server on 127.0.0.1 serves
 
 * the REST API under ``fake.api_url`` (``http://127.0.0.1:<port>/api/v3``), with GitHub App
-  authentication (RS256 JWTs checked against the app's key, installation tokens that expire and
-  cover only their installation's repositories), rate-limit headers, pagination ``Link``
-  headers, ETags, and GitHub's error bodies;
+  authentication (RS256 JWTs checked against the app's key, installation tokens that expire,
+  cover only their installation's repositories and can be narrowed to some of them and to
+  fewer permissions, with GitHub's 422 messages for anything wider), rate-limit headers,
+  pagination ``Link`` headers, ETags, and GitHub's error bodies; every route checks the
+  token's repositories (404 "Not Found" outside them) and permissions (403 "Resource not
+  accessible by integration");
 * git smart HTTP under ``fake.git_url`` (``<git_url>/<owner>/<repo>.git``) through
-  ``git http-backend``, with Basic ``x-access-token:<installation token>`` authentication.
+  ``git http-backend``, with Basic ``x-access-token:<installation token>`` authentication and
+  the same narrowing (fetch needs ``contents: read``, push ``contents: write``).
 
 Tests drive it from Python: create installations and repositories, push commits and open
 issues as humans, inspect pull requests, comments, check runs, labels, reviewers and reactions,

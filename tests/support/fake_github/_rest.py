@@ -32,6 +32,7 @@ from tests.support.fake_github._git import ZERO_SHA
 from tests.support.fake_github._render import installation_level_ok, iso
 from tests.support.fake_github._state import (
     JSON,
+    PERMISSION_LEVELS,
     REACTIONS,
     CheckRun,
     Delivery,
@@ -412,34 +413,16 @@ def get_installation(ctx: Ctx) -> Result:
 
 @route("POST", "/app/installations/{installation_id}/access_tokens", auth="app")
 def create_token(ctx: Ctx) -> Result:
+    """GitHub's narrowing: ``repositories`` (names) and ``repository_ids`` pick repositories
+    of the installation (an empty list, or none, means all of them), ``permissions`` a subset
+    of the installation's grant; anything beyond is a 422 with GitHub's message."""
     fake = ctx.fake
     inst = _installation(ctx)
     if inst.suspended:
         raise ApiError(403, "This installation has been suspended")
     data = ctx.obj()
-    names: list[str] | None = None
-    if data.get("repositories") is not None or data.get("repository_ids") is not None:
-        covered = [r for r in fake.all_repos() if fake.installation_covers(inst, r)]
-        wanted_names = {str(n).lower() for n in data.get("repositories") or []}
-        wanted_ids = {int(i) for i in data.get("repository_ids") or []}
-        chosen = [r for r in covered if r.name.lower() in wanted_names or r.id in wanted_ids]
-        if len(chosen) != len(wanted_names) + len(wanted_ids):
-            raise validation_failed(
-                "Installation",
-                "There is at least one repository that does not exist or is not accessible to "
-                "the parent installation.",
-            )
-        names = [r.full_name for r in chosen]
-    permissions = dict(inst.permissions)
-    if data.get("permissions"):
-        asked = data["permissions"]
-        if not isinstance(asked, dict) or any(
-            not installation_level_ok(inst.permissions.get(k), str(v)) for k, v in asked.items()
-        ):
-            raise validation_failed(
-                "Installation", "The permissions requested are not granted to this installation."
-            )
-        permissions = {str(k): str(v) for k, v in asked.items()}
+    names = _token_repositories(ctx, inst, data)
+    permissions = _token_permissions(inst, data.get("permissions"))
     token = fake.issue_token(inst, repositories=names, permissions=permissions)
     result: JSON = {
         "token": token.token,
@@ -450,6 +433,48 @@ def create_token(ctx: Ctx) -> Result:
     if names is not None:
         result["repositories"] = [fake.render.repo(fake.repo(n)) for n in names]
     return ok(result, 201)
+
+
+TOKEN_DOCS = f"{DOCS}/apps/apps#create-an-installation-access-token-for-an-app"
+NOT_IN_INSTALLATION = (
+    "There is at least one repository that does not exist or is not accessible to the parent "
+    "installation."
+)
+NOT_GRANTED = "The permissions requested are not granted to this installation."
+MAX_TOKEN_REPOSITORIES = 500
+
+
+def _token_repositories(ctx: Ctx, inst: Installation, data: Mapping[str, Any]) -> list[str] | None:
+    wanted_names = data.get("repositories") or []
+    wanted_ids = data.get("repository_ids") or []
+    if not isinstance(wanted_names, list) or not isinstance(wanted_ids, list):
+        raise invalid_field("Installation", "repositories")
+    if not wanted_names and not wanted_ids:
+        return None  # GitHub: no list, or an empty one, is every repository of the installation
+    if len(wanted_names) + len(wanted_ids) > MAX_TOKEN_REPOSITORIES:
+        raise ApiError(422, NOT_IN_INSTALLATION, documentation_url=TOKEN_DOCS)
+    fake = ctx.fake
+    covered = [r for r in fake.all_repos() if fake.installation_covers(inst, r)]
+    names = {str(n).lower() for n in wanted_names}
+    ids = {i for i in wanted_ids if isinstance(i, int)}
+    chosen = [r for r in covered if r.name.lower() in names or r.id in ids]
+    found_names, found_ids = {r.name.lower() for r in chosen}, {r.id for r in chosen}
+    strays = any(not isinstance(i, int) for i in wanted_ids)
+    if strays or not names <= found_names or not ids <= found_ids:
+        raise ApiError(422, NOT_IN_INSTALLATION, documentation_url=TOKEN_DOCS)
+    return [r.full_name for r in chosen]
+
+
+def _token_permissions(inst: Installation, asked: Any) -> dict[str, str]:
+    if not asked:
+        return dict(inst.permissions)
+    if not isinstance(asked, dict) or any(
+        str(level) not in PERMISSION_LEVELS
+        or not installation_level_ok(inst.permissions.get(str(name)), str(level))
+        for name, level in asked.items()
+    ):
+        raise ApiError(422, NOT_GRANTED, documentation_url=TOKEN_DOCS)
+    return {str(name): str(level) for name, level in asked.items()}
 
 
 @route("GET", "/repos/{owner}/{repo}/installation", auth="app")

@@ -392,7 +392,10 @@ class Handler(BaseHTTPRequestHandler):
         if repo is None or not fake.token_covers(auth.token, repo):
             self._git_refuse(404, "Repository not found.", path, query, auth.label)
             return
-        if writing and not installation_level_ok(auth.token.permissions.get("contents"), "write"):
+        # Reading a repository's git data takes ``contents: read`` (metadata alone does not
+        # clone), pushing ``contents: write``.
+        needed = "write" if writing else "read"
+        if not installation_level_ok(auth.token.permissions.get("contents"), needed):
             self._git_refuse(
                 403,
                 f"Permission to {repo.full_name}.git denied to {fake.bot_login}.",
