@@ -78,6 +78,7 @@ def run(
     json_path: Path | None,
 ) -> None:
     """Recompile the locks of the repository at PATH (default: the current directory)."""
+    from bot.config import unlocked_note
     from bot.pipeline.checkout import open_local
     from bot.pipeline.publish import write_atomic
     from bot.report.json_report import dumps
@@ -118,6 +119,10 @@ def run(
         echo(f"No .github/lockwarden.yml: discovered {n} environment{'s' if n != 1 else ''}:")
         for line in result.config.discovered:
             echo(f"  {line}")
+        if result.config.unlocked:
+            echo("Not refreshed, no lock yet (create it, or list the spec in the config):")
+            for env in result.config.unlocked:
+                echo(f"  {unlocked_note(env)}")
     echo(render_summary(result))
     if report_path is not None:
         write_atomic(report_path, render_markdown(result))

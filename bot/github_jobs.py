@@ -21,7 +21,7 @@ import yaml
 from githubkit import GitHub
 from githubkit.exception import GitHubException
 
-from bot.config import RepoConfig, Schedule, load_config
+from bot.config import RepoConfig, Schedule, load_config, unlocked_note
 from bot.errors import LockwardenError
 from bot.git import (
     BotIdentity,
@@ -392,12 +392,13 @@ class JobRunner:
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             repo = self.clone(job, Path(tmp))
             loaded = load_config(repo.path)
-            if not loaded.config.environments:
+            proposal = loaded.proposal()  # specs without a lock too: a person reviews it
+            if not proposal.environments:
                 return JobOutcome("onboard", job.repo, "skipped", note="no environments found")
             self._remember_schedule(job, loaded.config.schedule)
             if loaded.source != "discovery":
                 return JobOutcome("onboard", job.repo, "skipped", note="already configured")
-            text = onboarding_config(loaded.config.model_dump(mode="json", exclude_defaults=True))
+            text = onboarding_config(proposal.model_dump(mode="json", exclude_defaults=True))
             remote = fetch_branch(repo, ONBOARDING_BRANCH, token=self._token(job))
             if remote is not None and not bot_owns_branch(repo, ONBOARDING_BRANCH, self._identity):
                 # Someone edited the proposed config on the branch: theirs wins.
@@ -421,7 +422,13 @@ class JobRunner:
                 force=remote is not None,
                 expected_remote_sha=remote,
             )
-            found = "\n".join(f"- {line}" for line in loaded.discovered)
+            found = "\n".join(
+                [f"- {line}" for line in loaded.discovered]
+                + [
+                    f"- {unlocked_note(env)} (its first lock is written once merged)"
+                    for env in loaded.unlocked
+                ]
+            )
             pull = ensure_pull_request(
                 gh,
                 job.repo,

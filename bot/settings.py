@@ -43,6 +43,30 @@ class Settings(BaseSettings):
     uv_bin: str | None = Field(
         default=None, description="The uv executable. Default: the one installed with Lockwarden."
     )
+    toolchain_dir: Path = Field(
+        default_factory=lambda data: _default_toolchain_dir(data.get("cache_dir")),
+        description="Where the pip-tools virtualenvs for locks of other Pythons (one per Python "
+        "version) and the Pythons uv installs are kept. Default: `toolchains` in "
+        "LOCKWARDEN_CACHE_DIR, else ~/.cache/lockwarden/toolchains.",
+    )
+    pyenv_root: Path | None = Field(
+        default_factory=lambda: Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv"),
+        description="pyenv's root, where Pythons for locks of other versions are looked for "
+        "(`versions/X.Y.Z`). Default: $PYENV_ROOT, else ~/.pyenv.",
+    )
+    python_install: Literal["auto", "never"] = Field(
+        default="auto",
+        description="When no Python of the version a lock was written for is found: auto "
+        "installs it with `uv python install`, never reports it missing.",
+    )
+    python_install_timeout_s: float = Field(
+        default=600.0, gt=0, description="Time limit for installing one Python (seconds)."
+    )
+    piptools_requirements: Path | None = Field(
+        default=None,
+        description="The hash-locked pip-tools installed in each Python's toolchain. Default: "
+        "deploy/requirements-piptools.txt beside the installed code.",
+    )
     poetry_bin: str | None = Field(
         default=None,
         description="The Poetry executable (with poetry-plugin-export) for Poetry environments. "
@@ -189,6 +213,13 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         # LOCKWARDEN_LOG_LEVEL=debug is as clear as DEBUG.
         return value.upper() if isinstance(value, str) else value
+
+
+def _default_toolchain_dir(cache_dir: object) -> Path:
+    if isinstance(cache_dir, Path):
+        return cache_dir / "toolchains"
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "lockwarden" / "toolchains"
 
 
 def load_settings() -> Settings:

@@ -25,6 +25,7 @@ from bot.locks.backends import (
 )
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
+from bot.locks.interpreters import REQUIREMENTS, Provisioner, Provisioning
 from bot.locks.options import Tool
 from bot.observe import stage
 from bot.pipeline.checkout import Workspace, staging_copy
@@ -69,12 +70,29 @@ def make_backends(
     download caches go."""
     cache = cache_dir if cache_dir is not None else settings.cache_dir
     env = tool_environment(os.environ, isolate=settings.isolate_tool_config, cache_dir=cache)
+    uv = find_uv(settings.uv_bin)
     return {
-        "pip-tools": PipToolsBackend(env, sandbox, cache),
-        "uv": UvBackend(env, find_uv(settings.uv_bin), sandbox),
+        "pip-tools": PipToolsBackend(env, sandbox, cache, _provisioner(settings, env, uv)),
+        "uv": UvBackend(env, uv, sandbox),
         "poetry": _LazyBackend("poetry", lambda: _poetry_backend(env, settings, sandbox, cache)),
         "conda": _LazyBackend("conda", lambda: _conda_backend(settings, sandbox.policy, cache)),
     }
+
+
+def _provisioner(settings: Settings, env: Mapping[str, str], uv: str) -> Provisioner:
+    """Interpreters for locks of other Pythons, and the toolchains made with them (shared by
+    every repository: Lockwarden's own, never written by a sandboxed process)."""
+    return Provisioner(
+        Provisioning(
+            settings.toolchain_dir,
+            requirements=settings.piptools_requirements or REQUIREMENTS,
+            pyenv_root=settings.pyenv_root,
+            uv_bin=uv,
+            install=settings.python_install,
+            install_timeout_s=settings.python_install_timeout_s,
+            env=env,
+        )
+    )
 
 
 def compile_cache(settings: Settings, sandbox: Sandbox, repo: str) -> Path | None:

@@ -252,17 +252,19 @@ def test_discovery_follows_in_spec_constraints_and_says_what_it_found(
     repo.spec("serve", index, "alpha", "beta<2")
     repo.spec("train", index, "-c serve.txt", "alpha", "gamma")
     repo.spec("eval", index, "-c train.txt", "alpha", "delta")  # sorts first by name
+    for env in ("serve", "train", "eval"):  # locks a person wrote: discovery wants them
+        repo.lock_path(env).write_text("alpha==1.0.0\nbeta==1.0.0\n", "utf-8")
     out = tmp_path / "out.json"
 
-    result = lockwarden(repo, "--json", str(out))
+    result = lockwarden(repo, "--upgrade", "--json", str(out))
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "No .github/lockwarden.yml: discovered 3 environments:"
     assert set(lines[1:4]) == {
-        "  eval: requirements/eval.in -> requirements/eval.txt (new lock); constrained by train",
-        "  serve: requirements/serve.in -> requirements/serve.txt (new lock)",
-        "  train: requirements/train.in -> requirements/train.txt (new lock); constrained by serve",
+        "  eval: requirements/eval.in -> requirements/eval.txt; constrained by train",
+        "  serve: requirements/serve.in -> requirements/serve.txt",
+        "  train: requirements/train.in -> requirements/train.txt; constrained by serve",
     }
     data = read_json(out)
     assert data["config_source"] == "discovery"
@@ -274,6 +276,97 @@ def test_discovery_follows_in_spec_constraints_and_says_what_it_found(
     # Alone, eval would take beta 2.0.0: it was compiled after train, against its new lock.
     assert pins_of(repo.lock_text("eval")) == {"alpha": "1.1.0", "beta": "1.0.1", "delta": "1.0.0"}
     assert not (repo.root / CONFIG).exists()
+
+
+def test_discovery_without_any_lock_says_how_to_start_and_writes_nothing(repo: Repo) -> None:
+    repo.spec("serve", "alpha")
+    repo.spec("train", "-c serve.txt", "gamma")
+    before = repo.snapshot()
+
+    result = lockwarden(repo)
+
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    message = " ".join(result.stderr.split())
+    assert "discovery proposes only specs that have a lock" in message
+    assert "requirements/serve.in: no requirements/serve.txt" in message
+    assert "requirements/train.in: no requirements/train.txt" in message
+    assert "'pip-compile requirements/serve.in'" in message
+    assert "list the environments under 'environments' in .github/lockwarden.yml" in message
+    assert repo.snapshot() == before
+
+
+@pytest.mark.slow
+def test_a_development_environment_file_without_a_lock_is_left_alone(repo: Repo) -> None:
+    repo.spec("serve", f"--index-url {repo.index.url}", "gamma")
+    repo.lock_path("serve").write_text("gamma==0.9.0\n", "utf-8")
+    # Its channel answers nothing: solving it would fail the run.
+    repo.write(
+        "environment.yml",
+        "name: dev\nchannels: [http://127.0.0.1:9/conda]\ndependencies: [python, jupyter]\n",
+    )
+
+    result = lockwarden(repo, "--no-build")
+
+    assert result.exit_code == 0, result.output
+    assert "  serve: requirements/serve.in -> requirements/serve.txt" in result.stdout
+    assert "Not refreshed, no lock yet" in result.stdout
+    assert "  environment.yml: no conda-linux-64.lock" in result.stdout
+    assert pins_of(repo.lock_text("serve")) == {"gamma": "0.9.0"}
+    assert not list(repo.root.glob("conda-*.lock"))
+
+
+def test_unknown_env_without_a_config_lists_the_discovered_ones(repo: Repo) -> None:
+    for env in ("serve", "train"):
+        repo.spec(env, "alpha")
+        repo.lock_path(env).write_text("alpha==1.0.0\n", "utf-8")
+    before = repo.snapshot()
+
+    result = lockwarden(repo, "--env", "nosuch")
+
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert message.startswith(f"error: {repo.root}: unknown environment 'nosuch'")
+    assert "there is no .github/lockwarden.yml, and discovery found serve, train" in message
+    assert "pass one of those to --env" in message
+    assert repo.snapshot() == before
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ignored", "rule"),
+    [
+        pytest.param("requirements/serve.in", "requirements/*.in", id="spec"),
+        pytest.param("requirements/serve.txt", "*.txt", id="lock"),
+    ],
+)
+def test_a_git_ignored_spec_or_lock_is_reported_with_its_rule(
+    repo: Repo, ignored: str, rule: str
+) -> None:
+    repo.spec("serve", "alpha")
+    repo.lock_path("serve").write_text("alpha==1.0.0\n", "utf-8")
+    repo.write(".gitignore", f"# local files\n{rule}\n")
+    git(repo.root, "init", "-q")
+    git(repo.root, "add", "-A")
+    git(repo.root, "commit", "-q", "-m", "init")
+    before = repo.snapshot()
+
+    result = lockwarden(repo, "--no-build")
+
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stdout.split())
+    assert f"{ignored} is git-ignored (.gitignore:2: {rule})" in message
+    assert f"commit it ('git add -f {ignored}') or remove the ignore rule" in message
+    assert "not found" not in message
+    assert repo.snapshot() == before
 
 
 def test_constraint_cycle_exits_2_naming_the_cycle(repo: Repo) -> None:

@@ -66,6 +66,8 @@ def repo(tmp_path: Path, channel: CondaChannel) -> Path:
     (root / "environment.yml").write_text(
         environment_yml(channel, "python 3.11.*", "mlcore", "pytool"), "utf-8"
     )
+    # Discovery proposes an environment file only beside a lock: an empty one, to be filled.
+    (root / LINUX).write_text("@EXPLICIT\n", "utf-8")
     return root
 
 
@@ -203,6 +205,7 @@ def test_unsolvable_spec_is_a_clear_failure_with_nothing_overwritten(
 def test_configured_conda_environment_with_a_lock_pattern(
     repo: Path, channel: CondaChannel
 ) -> None:
+    (repo / LINUX).unlink()  # the config places the locks elsewhere
     (repo / ".github").mkdir()
     (repo / ".github/lockwarden.yml").write_text(
         "environments:\n"

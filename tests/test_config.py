@@ -16,6 +16,7 @@ from bot.config import (
     json_schema,
     load_config,
     parse_config,
+    unlocked_note,
 )
 from bot.errors import ConfigError
 
@@ -412,7 +413,7 @@ def test_load_config_errors_name_the_file_found(tmp_path: Path) -> None:
 
 
 def test_load_config_falls_back_to_discovery(tmp_path: Path) -> None:
-    write(tmp_path, {"requirements/serve.in": "numpy\n"})
+    write(tmp_path, {"requirements/serve.in": "numpy\n", "requirements/serve.txt": ""})
     loaded = load_config(tmp_path)
     assert loaded.source == "discovery"
     assert [e.name for e in loaded.config.environments] == ["serve"]
@@ -425,7 +426,12 @@ def test_load_config_falls_back_to_discovery(tmp_path: Path) -> None:
     ("files", "expected"),
     [
         pytest.param(
-            {"requirements/serve.in": "", "requirements/train.in": ""},
+            {
+                "requirements/serve.in": "",
+                "requirements/serve.txt": "",
+                "requirements/train.in": "",
+                "requirements/train.txt": "",
+            },
             [
                 ("serve", "requirements/serve.in", "requirements/serve.txt"),
                 ("train", "requirements/train.in", "requirements/train.txt"),
@@ -433,12 +439,12 @@ def test_load_config_falls_back_to_discovery(tmp_path: Path) -> None:
             id="requirements-dir",
         ),
         pytest.param(
-            {"requirements-dev.in": ""},
+            {"requirements-dev.in": "", "requirements-dev.txt": ""},
             [("dev", "requirements-dev.in", "requirements-dev.txt")],
             id="requirements-dash",
         ),
         pytest.param(
-            {"requirements.in": ""},
+            {"requirements.in": "", "requirements.txt": ""},
             [("main", "requirements.in", "requirements.txt")],
             id="requirements-in-is-main",
         ),
@@ -451,11 +457,26 @@ def test_load_config_falls_back_to_discovery(tmp_path: Path) -> None:
         pytest.param(
             {"MANIFEST.in": "include README\n", "MANIFEST.txt": ""}, [], id="manifest-ignored"
         ),
-        pytest.param({"requirements/nested/x.in": ""}, [], id="nested-dir-ignored"),
-        pytest.param({"requirements/-bad.in": ""}, [], id="invalid-env-name-ignored"),
+        pytest.param(
+            {"requirements/nested/x.in": "", "requirements/nested/x.txt": ""},
+            [],
+            id="nested-dir-ignored",
+        ),
+        pytest.param(
+            {"requirements/-bad.in": "", "requirements/-bad.txt": ""},
+            [],
+            id="invalid-env-name-ignored",
+        ),
         pytest.param({"setup.cfg": "", "README.md": ""}, [], id="nothing"),
         pytest.param(
-            {"requirements.in": "", "requirements/serve.in": "", "lint.in": "", "lint.txt": ""},
+            {
+                "requirements.in": "",
+                "requirements.txt": "",
+                "requirements/serve.in": "",
+                "requirements/serve.txt": "",
+                "lint.in": "",
+                "lint.txt": "",
+            },
             [
                 ("lint", "lint.in", "lint.txt"),
                 ("main", "requirements.in", "requirements.txt"),
@@ -524,6 +545,8 @@ def test_discover_constraint_edges(
     tmp_path: Path, files: dict[str, str], expected: dict[str, tuple[str, ...]]
 ) -> None:
     write(tmp_path, files)
+    locks = [Path(path).with_suffix(".txt") for path in files if path.count("/") < 2]
+    write(tmp_path, {str(lock): "" for lock in locks})
     config = discover(tmp_path).config
     assert {e.name: e.constraints for e in config.environments} == expected
 
@@ -541,7 +564,14 @@ def test_discover_constraint_edges(
     ],
 )
 def test_discover_dockerfiles(tmp_path: Path, dockerfile: str, expected: str | None) -> None:
-    write(tmp_path, {"requirements/serve.in": "", dockerfile: "FROM python:3.11\n"})
+    write(
+        tmp_path,
+        {
+            "requirements/serve.in": "",
+            "requirements/serve.txt": "",
+            dockerfile: "FROM python:3.11\n",
+        },
+    )
     (env,) = discover(tmp_path).config.environments
     assert env.dockerfile == expected
 
@@ -551,6 +581,7 @@ def test_discover_dockerfile_pattern_priority(tmp_path: Path) -> None:
         tmp_path,
         {
             "requirements/serve.in": "",
+            "requirements/serve.txt": "",
             "docker/serve.Dockerfile": "",
             "serve.Dockerfile": "",
             "Dockerfile.serve": "",
@@ -566,14 +597,43 @@ def test_discover_notes(tmp_path: Path) -> None:
             "requirements/serve.in": "numpy\n",
             "requirements/serve.txt": "numpy==2.0.0\n",
             "requirements/train.in": "-c serve.txt\ntorch\n",
+            "requirements/train.txt": "torch==2.0.0\n",
             "Dockerfile.train": "FROM python:3.11\n",
         },
     )
     assert discover(tmp_path).discovered == (
         "serve: requirements/serve.in -> requirements/serve.txt",
-        "train: requirements/train.in -> requirements/train.txt (new lock); "
+        "train: requirements/train.in -> requirements/train.txt; "
         "constrained by serve; image from Dockerfile.train",
     )
+
+
+def test_discover_proposes_only_specs_that_have_a_lock(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "requirements/serve.in": "-c dev.txt\nnumpy\n",
+            "requirements/serve.txt": "numpy==2.0.0\n",
+            # lock-less specs: one constrained by serve, one that serve's spec points at
+            "requirements/train.in": "-c serve.txt\ntorch\n",
+            "requirements/dev.in": "pytest\n",
+            "requirements/lint.in": "-c dev.txt\nruff\n",
+        },
+    )
+
+    loaded = discover(tmp_path)
+
+    (serve,) = loaded.config.environments
+    assert (serve.name, serve.constraints) == ("serve", ())  # dev is no environment
+    assert loaded.discovered == ("serve: requirements/serve.in -> requirements/serve.txt",)
+    assert [(e.name, e.spec, e.constraints) for e in loaded.unlocked] == [
+        ("dev", "requirements/dev.in", ()),
+        ("lint", "requirements/lint.in", ("dev",)),
+        ("train", "requirements/train.in", ("serve",)),
+    ]
+    assert unlocked_note(loaded.unlocked[0]) == "requirements/dev.in: no requirements/dev.txt"
+    # A proposal for a person to review lists them all, edges included.
+    assert [e.name for e in loaded.proposal().environments] == ["serve", "dev", "lint", "train"]
 
 
 def test_discover_nothing_is_an_empty_config(tmp_path: Path) -> None:

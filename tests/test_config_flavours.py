@@ -201,6 +201,7 @@ def write(root: Path, path: str, text: str) -> None:
 
 def test_discovers_poetry_projects_with_their_export(tmp_path: Path) -> None:
     write(tmp_path, "requirements/main.in", "alpha\n")
+    write(tmp_path, "requirements/main.txt", "alpha==1\n")
     write(tmp_path, "pyproject.toml", POETRY_PYPROJECT)
     write(tmp_path, "poetry.lock", "")
     write(tmp_path, "requirements.txt", "alpha==1\n")
@@ -232,6 +233,7 @@ def test_discovers_a_conda_environment_by_its_name(tmp_path: Path) -> None:
         "name: train\nchannels: [conda-forge]\ndependencies: [python]\n"
         "platforms: [linux-64, osx-arm64]\n",
     )
+    write(tmp_path, "conda-osx-arm64.lock", "@EXPLICIT\n")  # one platform's lock is enough
     write(tmp_path, "Dockerfile.train", "FROM x\n")
 
     (env,) = load_config(tmp_path).config.environments
@@ -249,6 +251,7 @@ def test_discovers_a_conda_environment_by_its_name(tmp_path: Path) -> None:
 )
 def test_conda_discovery_leaves_errors_to_the_compile(tmp_path: Path, text: str) -> None:
     write(tmp_path, "environment.yml", text)
+    write(tmp_path, "conda-linux-64.lock", "@EXPLICIT\n")
 
     (env,) = load_config(tmp_path).config.environments
 
@@ -278,3 +281,20 @@ def test_configured_poetry_environment_gets_the_export_its_dockerfile_installs(
 
     assert envs["svc"].export == "svc/requirements.lock.txt"
     assert envs["bare"].export is None
+
+
+def test_an_environment_file_without_a_lock_is_not_proposed(tmp_path: Path) -> None:
+    # A development environment.yml: its channel is never asked, the run never fails on it.
+    write(
+        tmp_path,
+        "environment.yml",
+        "name: dev\nchannels: [http://127.0.0.1:9/nowhere]\ndependencies: [python]\n",
+    )
+    write(tmp_path, "requirements/serve.in", "numpy\n")
+    write(tmp_path, "requirements/serve.txt", "numpy==2.0.0\n")
+
+    loaded = load_config(tmp_path)
+
+    assert [env.name for env in loaded.config.environments] == ["serve"]
+    assert [(env.name, env.backend) for env in loaded.unlocked] == [("dev", "conda")]
+    assert not any("conda" in line for line in loaded.discovered)

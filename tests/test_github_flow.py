@@ -38,6 +38,9 @@ def only_open_pull(fake: FakeGitHub, head: str) -> PullRequest:
     return found[0]
 
 
+SERVE_CONFIG = "environments:\n  - name: serve\n    spec: requirements/serve.in\n"
+
+
 def spec(index: PackageIndex, *requirements: str) -> str:
     return "".join(f"{line}\n" for line in (f"--index-url {index.url}", *requirements))
 
@@ -63,6 +66,8 @@ def test_install_onboard_refresh_rerun_merge_cleanup(
     config_text = fake.read_file(REPO, ".github/lockwarden.yml", ref="lockwarden/onboarding")
     assert "requirements/serve.in" in config_text
     assert "serve" in (onboarding.body or "")
+    # merged: the spec has no lock yet, and only a config makes it an environment
+    fake.merge_pull(REPO, onboarding.number, method="squash")
 
     # a person edits the spec on the default branch -> refresh PR with the new lock
     fake.push_files(REPO, {"requirements/serve.in": spec(index, "beta<2", "gamma")})
@@ -130,7 +135,11 @@ def setup(fake: FakeGitHub, index: PackageIndex, tmp_path: Path) -> tuple[Bot, o
     installation = fake.create_installation("acme")
     fake.create_repo(
         REPO,
-        files={"requirements/serve.in": spec(index, "beta<2")},
+        files={
+            # configured: discovery proposes no spec that has no lock yet
+            ".github/lockwarden.yml": SERVE_CONFIG,
+            "requirements/serve.in": spec(index, "beta<2"),
+        },
         installation=installation,
     )
     return Bot(fake, tmp_path / "cache"), installation

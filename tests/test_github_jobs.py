@@ -438,7 +438,9 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 
 @pytest.fixture
 def spec_repo(fake: FakeGitHub, installation: Installation) -> str:
-    return new_repo(fake, installation, {"requirements/serve.in": "numpy\n"})
+    # Configured: discovery would not propose a spec that has no lock yet.
+    files = {".github/lockwarden.yml": CONFIG, "requirements/serve.in": "numpy\n"}
+    return new_repo(fake, installation, files)
 
 
 def test_refresh_opens_a_pull_request_with_the_locks_and_a_check_run(

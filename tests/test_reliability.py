@@ -45,7 +45,12 @@ class Cluster:
         for repo in REPOS:
             fake.create_repo(
                 repo,
-                files={"requirements/serve.in": f"--index-url {index.url}\nbeta\n"},
+                files={
+                    # configured: discovery proposes no spec that has no lock yet
+                    ".github/lockwarden.yml": "environments:\n"
+                    "  - name: serve\n    spec: requirements/serve.in\n",
+                    "requirements/serve.in": f"--index-url {index.url}\nbeta\n",
+                },
                 installation=self.installation,
             )
         self.queue = ProcrastinateQueue(url)

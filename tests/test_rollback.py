@@ -159,7 +159,13 @@ def test_cli_opens_the_rollback_pull_request_through_the_app(
         installation = fake.create_installation("acme")
         fake.create_repo(
             "acme/svc",
-            files={"requirements/serve.in": f"--index-url {package_index.url}\nbeta\n"},
+            files={
+                "requirements/serve.in": f"--index-url {package_index.url}\nbeta\n",
+                # Listed: discovery proposes only specs that already have a lock.
+                ".github/lockwarden.yml": (
+                    "environments:\n  - name: serve\n    spec: requirements/serve.in\n"
+                ),
+            },
             installation=installation,
         )
         bot = Bot(fake, tmp_path / "cache")
@@ -238,6 +244,10 @@ def test_rollback_pull_request_restores_the_dockerfile_pins(
             files={
                 "requirements/serve.in": f"--index-url {package_index.url}\nbeta\n",
                 "Dockerfile.serve": old,
+                ".github/lockwarden.yml": (
+                    "environments:\n  - name: serve\n    spec: requirements/serve.in\n"
+                    "    dockerfile: Dockerfile.serve\n"
+                ),
             },
             installation=installation,
         )

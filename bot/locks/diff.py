@@ -1,8 +1,10 @@
 """What changed between two versions of a lock, in the terms a reviewer needs.
 
-Entries are matched by ``(name, marker)`` because uv may pin one name twice under different
-markers. Every change is classified (upgraded, downgraded, hash-only, ...) and version
-jumps carry their size (major, minor, patch, pre-release, ...).
+Entries are matched by name, and by marker and extras where a lock lists one name several
+times (uv per marker, ``requests`` beside ``requests[socks]`` in an export). Every change is
+classified (upgraded, downgraded, hash-only, files-added, marker, ...) and version jumps carry
+their size (major, minor, patch, pre-release, ...). ``describe_text_change`` names what
+changed in a file whose packages did not.
 """
 
 from __future__ import annotations
@@ -16,12 +18,28 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bot.locks.lockfile import Lockfile, RequirementEntry
+from bot.locks.poetry import lock_format
 
 ChangeType = Literal[
-    "added", "removed", "upgraded", "downgraded", "hash-only", "source", "rebuilt", "group"
+    "added",
+    "removed",
+    "upgraded",
+    "downgraded",
+    "hash-only",
+    "source",
+    "rebuilt",
+    "group",
+    "files-added",
+    "files-changed",
+    "marker",
 ]
-"""``rebuilt``: same version, another conda build or channel; ``group``: same pin, other
-Poetry dependency groups (a dev tool moving into ``main`` reaches production)."""
+"""``hash-only``: same version, a file's hash changed (a re-upload or tampering: Poetry names
+the file; a requirements lock, which names none, had hashes removed as well as added);
+``files-added``: same version, new files (new wheels) and no hash changed or removed;
+``files-changed``: same version, files removed or renamed but none changed its hash (Poetry);
+``rebuilt``: same version, another conda build or channel; ``group``: same pin, other Poetry
+dependency groups (a dev tool moving into ``main`` reaches production), reported only when
+both locks record groups; ``marker``: same pin, another environment marker."""
 ChangeKind = Literal["major", "minor", "patch", "pre-release", "post", "local"]
 
 _K = TypeVar("_K")
@@ -57,6 +75,10 @@ class PackageChange:
     build_before: str | None = None
     """Conda build string (and channel, when it changed) before and after."""
     build_after: str | None = None
+    marker_before: str | None = None
+    """The marker before, when it changed (``marker`` is the one after)."""
+    files_changed: tuple[str, ...] = ()
+    """For ``hash-only`` in a lock that names its files: the files whose hash changed."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,8 @@ class LockDiff:
 
     @property
     def hash_only(self) -> tuple[PackageChange, ...]:
-        """Same version, different hashes: a re-upload or tampering, to be looked at."""
+        """Same version, a hash changed or removed: a re-upload or tampering, to be looked
+        at. New files alone (``files-added``) are not among them."""
         return tuple(c for c in self.changes if c.change == "hash-only")
 
     def counts(self) -> dict[str, int]:
@@ -153,44 +176,45 @@ def _pair(
     new_by_name = _group(new_entries, lambda e: e.name)
     pairs: list[tuple[RequirementEntry | None, RequirementEntry | None]] = []
     for name in _union(old_by_name, new_by_name):
-        olds, news = old_by_name.get(name, []), new_by_name.get(name, [])
-        if len(olds) == 1 and len(news) == 1:
-            # One entry each side: the same package even if its marker was rewritten.
-            pairs.append((olds[0], news[0]))
-            continue
-        old_by_marker = _group(olds, lambda e: e.marker)
-        new_by_marker = _group(news, lambda e: e.marker)
-        for marker in _union(old_by_marker, new_by_marker):
-            pairs.extend(
-                _pair_same_key(old_by_marker.get(marker, []), new_by_marker.get(marker, []))
-            )
+        pairs.extend(_pair_same_name(old_by_name.get(name, []), new_by_name.get(name, [])))
     return pairs
 
 
-def _pair_same_key(
+# From the strictest to the loosest: what two entries of one name must share to pair.
+_PAIRING_KEYS: tuple[Callable[[RequirementEntry], object], ...] = (
+    lambda e: (e.marker, e.extras, _identity(e)),
+    lambda e: (e.marker, e.extras),
+    lambda e: e.marker,
+    lambda e: (e.extras, _identity(e)),
+)
+
+
+def _pair_same_name(
     olds: list[RequirementEntry], news: list[RequirementEntry]
 ) -> list[tuple[RequirementEntry | None, RequirementEntry | None]]:
-    """Pair entries sharing name and marker (pybuild-deps pins one name at several versions).
-
-    Identical pins pair first, the rest in file order; leftovers are added or removed.
-    """
+    """Pair the entries of one name: one each side is one package even if its marker or
+    extras were rewritten; with several (uv per marker, pybuild-deps pinning one name at
+    several versions, ``requests`` beside ``requests[socks]``), identical entries pair
+    first, then ever looser matches, then the rest in file order. Only a surplus on one
+    side is added or removed, and not even that when it pins what a paired entry of its
+    side pins (``pydantic`` and ``pydantic[email]`` at one version became one line)."""
+    if len(olds) == 1 and len(news) == 1:
+        return [(olds[0], news[0])]
     pairs: list[tuple[RequirementEntry | None, RequirementEntry | None]] = []
-    remaining = list(news)
-    unmatched_old: list[RequirementEntry] = []
-    for old in olds:
-        same = next((n for n in remaining if _identity(n) == _identity(old)), None)
-        if same is None:
-            unmatched_old.append(old)
-        else:
-            remaining.remove(same)
-            pairs.append((old, same))
-    for i in range(max(len(unmatched_old), len(remaining))):
-        pairs.append(
-            (
-                unmatched_old[i] if i < len(unmatched_old) else None,
-                remaining[i] if i < len(remaining) else None,
-            )
-        )
+    old_left, new_left = list(olds), list(news)
+    for key in _PAIRING_KEYS:
+        for old in list(old_left):
+            same = next((n for n in new_left if key(n) == key(old)), None)
+            if same is not None:
+                old_left.remove(old)
+                new_left.remove(same)
+                pairs.append((old, same))
+    common = min(len(old_left), len(new_left))
+    pairs += zip(old_left[:common], new_left[:common], strict=True)
+    paired_old = {_identity(o) for o, _ in pairs if o is not None}
+    paired_new = {_identity(n) for _, n in pairs if n is not None}
+    pairs += [(o, None) for o in old_left[common:] if _identity(o) not in paired_old]
+    pairs += [(None, n) for n in new_left[common:] if _identity(n) not in paired_new]
     return pairs
 
 
@@ -216,20 +240,47 @@ def _compare(
     elif _identity(old) != _identity(new):
         return _with_context(_change(new, direct, _value(old), _value(new), "source"), old, new)
     if old.hashes and new.hashes and set(old.hashes) != set(new.hashes):
-        old_set, new_set = set(old.hashes), set(new.hashes)
-        return _change(
-            new,
-            direct,
-            _value(old),
-            _value(new),
-            "hash-only",
-            hashes_added=tuple(h for h in new.hashes if h not in old_set),
-            hashes_removed=tuple(h for h in old.hashes if h not in new_set),
-        )
-    if old.groups != new.groups:
+        return _with_context(_files_change(old, new, direct), old, new)
+    if _groups_moved(old, new):
         return _with_context(_change(new, direct, _value(old), _value(new), "group"), old, new)
-    # Same pin and same hashes: a changed ``# via`` list alone is no change.
+    if old.marker != new.marker:
+        return _with_context(_change(new, direct, _value(old), _value(new), "marker"), old, new)
+    # Same pin, hashes and marker: a changed ``# via`` list alone is no change.
     return None
+
+
+def _files_change(
+    old: RequirementEntry, new: RequirementEntry, direct: frozenset[str]
+) -> PackageChange:
+    """Same pin, other hashes: new files only, or a file whose hash changed.
+
+    A lock that names its files (Poetry) tells a re-upload (one name, another hash) from new
+    or withdrawn files. A requirements lock names none: hashes added and none removed are
+    new files; any removed hash may be a re-upload.
+    """
+    old_set, new_set = set(old.hashes), set(new.hashes)
+    added = tuple(h for h in new.hashes if h not in old_set)
+    removed = tuple(h for h in old.hashes if h not in new_set)
+    rehashed: tuple[str, ...] = ()
+    change: ChangeType
+    if old.files and new.files:
+        before = dict(old.files)
+        rehashed = tuple(f for f, h in new.files if f in before and before[f] != h)
+        change = "hash-only" if rehashed else "files-added" if not removed else "files-changed"
+    else:
+        change = "files-added" if not removed else "hash-only"
+    return replace(
+        _change(new, direct, _value(old), _value(new), change),
+        hashes_added=added,
+        hashes_removed=removed,
+        files_changed=rehashed,
+    )
+
+
+def _groups_moved(old: RequirementEntry, new: RequirementEntry) -> bool:
+    """True when both locks record the package's groups and they differ. A lock that records
+    none (requirements files, Poetry lock-version 2.0) leaves them unknown, not moved."""
+    return bool(old.groups) and bool(new.groups) and old.groups != new.groups
 
 
 def _build(entry: RequirementEntry) -> str | None:
@@ -242,14 +293,15 @@ def _build(entry: RequirementEntry) -> str | None:
 def _with_context(
     change: PackageChange, old: RequirementEntry, new: RequirementEntry
 ) -> PackageChange:
-    """Add what a reviewer of a Poetry or conda lock needs: groups moved, build changed."""
+    """Add what a reviewer needs: groups moved, build changed, marker before."""
     builds = (_build(old), _build(new))
     return replace(
         change,
         groups=new.groups,
-        groups_before=old.groups if old.groups != new.groups else None,
+        groups_before=old.groups if _groups_moved(old, new) else None,
         build_before=builds[0] if builds[0] != builds[1] else None,
         build_after=builds[1] if builds[0] != builds[1] else None,
+        marker_before=old.marker if old.marker != new.marker else None,
     )
 
 
@@ -310,3 +362,64 @@ def _union(
 ) -> list[_K]:
     """Keys of both dicts, ``first``'s order then ``second``'s new keys."""
     return [*first, *(k for k in second if k not in first)]
+
+
+TextChangeKind = Literal["header", "annotations", "metadata", "format-migration", "layout"]
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """What differs in a lock file whose packages, pins, hashes and markers did not."""
+
+    kind: TextChangeKind
+    detail: str | None = None
+    """For ``format-migration``: ``from Poetry 1.8.3 (lock-version 2.0) to Poetry 2.5.1``."""
+
+
+# An annotation after a requirement (``pkg==1.0  # via x``); a URL's ``#egg=`` has no space.
+_TRAILING_COMMENT_RE = re.compile(r"\s+#.*$")
+_CONTENT_HASH_RE = re.compile(r"^\s*content-hash\s*=.*$", re.M)
+
+
+def describe_text_change(old_text: str | None, new_text: str | None) -> TextChange | None:
+    """What changed in a file's bytes, for a file whose diff lists no package: None when
+    the texts are the same (or one is missing: then the packages tell). Never "nothing"
+    for bytes that differ: a header, annotations, Poetry's metadata or format, else layout."""
+    if old_text is None or new_text is None or old_text == new_text:
+        return None
+    migration = _format_migration(old_text, new_text)
+    if migration is not None:
+        return TextChange("format-migration", migration)
+    old_lines, new_lines = old_text.splitlines(), new_text.splitlines()
+    if _body(old_lines) == _body(new_lines):
+        return TextChange("header")
+    if _without_comments(old_lines) == _without_comments(new_lines):
+        return TextChange("annotations")
+    if _CONTENT_HASH_RE.sub("", old_text) == _CONTENT_HASH_RE.sub("", new_text):
+        return TextChange("metadata")
+    return TextChange("layout")
+
+
+def _format_migration(old_text: str, new_text: str) -> str | None:
+    old, new = lock_format(old_text), lock_format(new_text)
+    if old is None or new is None or old.lock_version == new.lock_version:
+        return None
+    writer = f"Poetry {new.poetry}" if new.poetry else f"lock-version {new.lock_version}"
+    return f"from {old.describe} to {writer}"
+
+
+def _body(lines: list[str]) -> list[str]:
+    """The lines after the leading comment block (the header both tools write)."""
+    start = next((i for i, line in enumerate(lines) if line.strip() and line[0] != "#"), None)
+    return [] if start is None else lines[start:]
+
+
+def _without_comments(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        if line.lstrip().startswith("#"):
+            continue
+        stripped = _TRAILING_COMMENT_RE.sub("", line).rstrip()
+        if stripped:
+            out.append(stripped)
+    return out

@@ -98,6 +98,8 @@ class RequirementEntry:
     """True when listed after the "unsafe in a requirements file" comment."""
     groups: tuple[str, ...] = ()
     """Poetry dependency groups the package belongs to (``main``, ``dev``), sorted."""
+    files: tuple[tuple[str, str], ...] = ()
+    """``(file name, hash)`` pairs, where the lock names its files (Poetry); empty otherwise."""
     build: str | None = None
     """Conda build string (``py311h64a7726_0``)."""
     channel: str | None = None

@@ -8,6 +8,7 @@ failure is a value, so one broken environment never loses the others' results.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -24,7 +25,6 @@ from bot.errors import LockwardenError
 from bot.locks.backends import (
     CompileMode,
     CompileRequest,
-    ExportRequest,
     ExtraOutput,
     FailureKind,
     LockBackend,
@@ -41,9 +41,11 @@ from bot.locks.ignore import (
     strip_constraint_annotations,
 )
 from bot.locks.lockfile import Lockfile
-from bot.locks.options import Tool
+from bot.locks.options import Tool, relative_to, replay_directory
 from bot.locks.spec import SpecTree
 from bot.paths import read_text_inside, resolve_inside
+from bot.pipeline.git_ignored import check_not_ignored
+from bot.pipeline.poetry_export import export_request
 from bot.sandbox.egress import EgressPolicy
 
 if TYPE_CHECKING:
@@ -178,6 +180,8 @@ def compile_environments(
         upstream = list(env.constraints)
         try:
             check_environment_paths(roots, env, config_source)
+            if repo_root is not None:  # a spec or lock the stage left out: say why
+                check_not_ignored(repo_root, stage_root, (env.spec, *env.lock_paths))
             tree = read_spec(stage_root, env.backend, env.spec)
             for root in roots[:-1]:  # the stage was read above; the source tree's links too
                 read_spec_paths(root, env.backend, env.spec)
@@ -351,12 +355,7 @@ def _compile_one(
     )
     export = next(
         (
-            ExportRequest(
-                output=extra,
-                groups=env.export_groups,
-                extras=env.export_extras,
-                with_hashes=env.export_hashes,
-            )
+            export_request(root, env, extra, old_extras[extra.path], existing)
             for extra in extras
             if extra.kind == "export"
         ),
@@ -373,6 +372,10 @@ def _compile_one(
     hidden_rel = str(PurePosixPath(env.lock_path).with_name(hidden_name))
     hidden = root / hidden_rel
     platforms = env.platforms or env.lock_platforms
+    try:
+        cwd = _working_directory(root, existing, env)
+    except LockwardenError as exc:
+        return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
     request = CompileRequest(
         root=root,
         spec=env.spec,
@@ -392,6 +395,8 @@ def _compile_one(
         universal=env.backend == "uv" and len(env.platforms) > 1 and env.resolution == "universal",
         extra_outputs=tuple(e for e in extras if e.kind == "platform-lock"),
         export=export,
+        cwd=cwd,
+        migrate_lock_format=env.poetry_migrate,
     )
     try:
         if exclusions:
@@ -416,13 +421,15 @@ def _compile_one(
                 command=outcome.argv,
                 header_command=outcome.header_command,
                 compile_s=time.perf_counter() - started,
-                notes=notes
-                + outcome.notes
-                + ignore_note(ignores, locked, None if existing is None else _names(existing)),
+                notes=_once(
+                    notes
+                    + outcome.notes
+                    + ignore_note(ignores, locked, None if existing is None else _names(existing))
+                ),
             )
         new_text = output.read_text("utf-8")
         if exclusions:
-            new_text = strip_constraint_annotations(new_text, hidden_rel)
+            new_text = strip_constraint_annotations(new_text, relative_to(cwd, hidden_rel))
             output.write_text(new_text, "utf-8")
         try:
             new_lock = parse_any_lock(new_text, env.lock_path)
@@ -431,10 +438,20 @@ def _compile_one(
             )
         except LockwardenError as exc:  # a compiler wrote something we cannot read
             return replace(base, error=exc.user_message, failure="tool-error", old_text=old_text)
-        # Every file or none: downstream environments now see the new pins.
-        for extra in extras:
-            os.replace(extra.output, root / extra.path)
-        os.replace(output, lock_path)
+        if (
+            mode.kind == "minimal"
+            and existing is not None
+            and old_text is not None
+            and _is_no_op(existing, new_lock, old_text, new_text, outputs)
+        ):
+            # Nothing a package manager reads changed: keep every file's bytes (no noise PR).
+            new_text, new_lock = old_text, existing
+            outputs = tuple(replace(o, new_text=o.old_text) for o in outputs)
+        else:
+            # Every file or none: downstream environments now see the new pins.
+            for extra in extras:
+                os.replace(extra.output, root / extra.path)
+            os.replace(output, lock_path)
     finally:
         output.unlink(missing_ok=True)
         for extra in extras:
@@ -452,7 +469,7 @@ def _compile_one(
         command=outcome.argv,
         header_command=outcome.header_command,
         compile_s=time.perf_counter() - started,
-        notes=notes + outcome.notes + ignore_note(ignores, locked, _names(new_lock)),
+        notes=_once(notes + outcome.notes + ignore_note(ignores, locked, _names(new_lock))),
         outputs=outputs,
     )
     if env.platforms and env.backend != "conda":
@@ -464,6 +481,76 @@ def _compile_one(
             result, env, indexes, new_lock, outputs, timeout_s, policy or EgressPolicy()
         )
     return result
+
+
+def _working_directory(root: Path, existing: Lockfile | None, env: EnvironmentConfig) -> str:
+    """Where the lock's recorded command ran (requirements-file locks only); it must lie
+    inside the repository."""
+    if env.backend not in REQUIREMENTS_BACKENDS:
+        return ""
+    cwd = replay_directory(existing, env.lock_path, env.spec)
+    if cwd:
+        resolve_inside(root, cwd, source=f"{env.lock_path} (the directory its header implies)")
+    return cwd
+
+
+def _once(notes: tuple[str, ...]) -> tuple[str, ...]:
+    """Each note once (several outputs of one environment may give the same one)."""
+    return tuple(dict.fromkeys(notes))
+
+
+def _is_no_op(
+    old: Lockfile, new: Lockfile, old_text: str, new_text: str, outputs: tuple[OutputFile, ...]
+) -> bool:
+    """True when no file of the environment changed what a package manager reads: the same
+    packages, versions, hashes, markers and options; only header, annotation or ordering
+    bytes may differ."""
+    if not _same_content(old, new, old_text, new_text):
+        return False
+    for output in outputs:
+        if output.old_text is None or output.new_text is None:
+            return False
+        before = parse_any_lock(output.old_text, output.path)
+        after = parse_any_lock(output.new_text, output.path)
+        if not _same_content(before, after, output.old_text, output.new_text):
+            return False
+    return True
+
+
+_CONTENT_HASH_RE = re.compile(r'^content-hash\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def _same_content(old: Lockfile, new: Lockfile, old_text: str, new_text: str) -> bool:
+    # A poetry.lock's content-hash is checked by ``poetry install``: a stale one breaks it.
+    if _CONTENT_HASH_RE.findall(old_text) != _CONTENT_HASH_RE.findall(new_text):
+        return False
+    return _content(old) == _content(new)
+
+
+def _content(lock: Lockfile) -> tuple[object, ...]:
+    """What an installer reads from a lock, independent of order and comments."""
+    entries = sorted(
+        (
+            entry.name,
+            entry.specifier,
+            tuple(sorted(entry.extras)),
+            entry.marker or "",
+            entry.url or "",
+            entry.editable,
+            tuple(sorted(entry.hashes)),
+            entry.build or "",
+            entry.channel or "",
+        )
+        for entry in lock.requirements
+    )
+    includes = sorted((include.kind, include.path) for include in lock.includes)
+    return (
+        tuple(entries),
+        lock.index,
+        tuple(includes),
+        tuple(sorted(lock.unsafe_comment_names)),
+        tuple(sorted(lock.other_options)),
+    )
 
 
 def _temp_output(root: Path, path: str) -> Path:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from bot.locks.diff import PackageChange
+from bot.locks.diff import PackageChange, describe_text_change
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
 from bot.report.links import release_url
+from bot.report.markdown import text_change_summary
 
 if TYPE_CHECKING:
     from bot.images import Finding
@@ -69,6 +70,7 @@ def _environment(
         "tool_output": r.tool_output or None,
         "constrained_by": list(r.constrained_by),
         "changes": [_change(c, index) for c in (r.diff.changes if r.diff else ())],
+        "text_change": _text_change(r.old_text, r.new_text),
         "platform": r.platform,
         "outputs": [
             {
@@ -77,6 +79,7 @@ def _environment(
                 "platform": o.platform,
                 "changed": o.changed,
                 "changes": [_change(c, index) for c in (o.diff.changes if o.diff else ())],
+                "text_change": _text_change(o.old_text, o.new_text),
             }
             for o in r.outputs
         ],
@@ -167,7 +170,17 @@ def _change(c: PackageChange, index: str | None) -> dict[str, Any]:
         "groups_before": list(c.groups_before) if c.groups_before is not None else None,
         "build_before": c.build_before,
         "build_after": c.build_after,
+        "marker_before": c.marker_before,
+        "files_changed": list(c.files_changed),
     }
+
+
+def _text_change(old_text: str | None, new_text: str | None) -> dict[str, Any] | None:
+    """What changed in bytes when no package did (or a format migration beside them)."""
+    change = describe_text_change(old_text, new_text)
+    if change is None:
+        return None
+    return {"kind": change.kind, "summary": text_change_summary(change)}
 
 
 def _pins(pins: DockerfilePins) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.diff import LockDiff, PackageChange, TextChange, describe_text_change
 from bot.pipeline.compile import LockResult
 from bot.pipeline.results import RunResult
 from bot.report import messages
@@ -36,12 +36,7 @@ def render_markdown(result: RunResult) -> str:
         ),
         "",
     ]
-    hash_only = [
-        messages.HASH_ONLY_ITEM.format(requirement=code(f"{c.name}=={c.after}"), env=code(r.name))
-        for r in results
-        if r.diff
-        for c in r.diff.hash_only
-    ]
+    hash_only = _hash_only_items(results)
     if hash_only:
         parts += [messages.HASH_ONLY_WARNING.format(items=", ".join(hash_only)), ""]
     gaps = [
@@ -61,7 +56,9 @@ def render_markdown(result: RunResult) -> str:
         messages.SUMMARY_ROW.format(
             name=code(r.name, table=True),
             status=messages.STATUS_ICON[r.status],
-            changes=change_summary(r.diff) if r.status != "failed" else text(r.error or ""),
+            changes=change_summary(r.diff, r.old_text, r.new_text)
+            if r.status != "failed"
+            else text(r.error or ""),
             compile_s=r.compile_s,
         )
         for r in results
@@ -87,15 +84,51 @@ def render_markdown(result: RunResult) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def change_summary(diff: LockDiff | None) -> str:
+def change_summary(
+    diff: LockDiff | None, old_text: str | None = None, new_text: str | None = None
+) -> str:
+    """Counts per change type; for a file whose bytes changed but no package did, what
+    changed instead (header only, annotations only, a format migration): never "none"."""
+    textual = describe_text_change(old_text, new_text)
     if diff is None or not diff.changes:
-        return messages.NO_CHANGES
+        return text_change_summary(textual) if textual is not None else messages.NO_CHANGES
     counts = diff.counts()
-    return ", ".join(messages.CHANGE_COUNTS[kind].format(n=n) for kind, n in counts.items() if n)
+    parts = [messages.CHANGE_COUNTS[kind].format(n=n) for kind, n in counts.items() if n]
+    if textual is not None and textual.kind == "format-migration":
+        parts.append(text_change_summary(textual))
+    return ", ".join(parts)
+
+
+def text_change_summary(change: TextChange) -> str:
+    return messages.TEXT_CHANGE[change.kind].format(detail=change.detail or "")
+
+
+def _hash_only_items(results: tuple[LockResult, ...]) -> list[str]:
+    """Each possible re-upload, named with its environment and its Poetry groups or the
+    exported file it is in."""
+    items = []
+    for r in results:
+        found = [(c, "") for c in (r.diff.hash_only if r.diff else ())]
+        found += [
+            (c, messages.HASH_ONLY_OUTPUT.format(path=code(o.path)))
+            for o in r.outputs
+            for c in (o.diff.hash_only if o.diff else ())
+        ]
+        for c, where in found:
+            if c.groups and not where:
+                where = messages.HASH_ONLY_GROUPS.format(groups=text(", ".join(c.groups)))
+            items.append(
+                messages.HASH_ONLY_ITEM.format(
+                    requirement=code(f"{c.name}=={c.after}"), env=code(r.name), where=where
+                )
+            )
+    return items
 
 
 def _environment_section(r: LockResult, index: str | None) -> str:
-    summary = (r.error or "") if r.status == "failed" else change_summary(r.diff)
+    summary = (
+        (r.error or "") if r.status == "failed" else change_summary(r.diff, r.old_text, r.new_text)
+    )
     lines = [
         messages.ENV_SECTION_OPEN.format(
             open=" open" if r.status == "failed" else "",
@@ -126,7 +159,7 @@ def _environment_section(r: LockResult, index: str | None) -> str:
             messages.OUTPUT_TITLE[output.kind].format(
                 path=code(output.path),
                 platform=text(output.platform or ""),
-                summary=change_summary(output.diff),
+                summary=change_summary(output.diff, output.old_text, output.new_text),
             ),
         ]
         if output.diff and output.diff.changes:
@@ -157,6 +190,12 @@ def _change_row(c: PackageChange, index: str | None) -> str:
         )
     elif c.groups:
         context += messages.GROUPS_TAG.format(groups=text(", ".join(c.groups)))
+    context += _files_context(c)
+    if c.marker_before is not None or c.change == "marker":
+        context += messages.MARKER_CHANGED.format(
+            before=code(c.marker_before or "none", table=True),
+            after=code(c.marker or "none", table=True),
+        )
     if c.build_before is not None or c.build_after is not None:
         context += messages.BUILD_CHANGED.format(
             before=code(str(c.build_before), table=True), after=code(str(c.build_after), table=True)
@@ -169,6 +208,20 @@ def _change_row(c: PackageChange, index: str | None) -> str:
         kind=text(c.kind or ""),
         direct=messages.DIRECT if c.direct else messages.TRANSITIVE,
     )
+
+
+def _files_context(c: PackageChange) -> str:
+    """How the files of an unchanged version changed: re-hashed, added, or replaced."""
+    added, removed = len(c.hashes_added), len(c.hashes_removed)
+    if c.change == "hash-only" and c.files_changed:
+        return messages.FILES_REHASHED.format(files=", ".join(code(f) for f in c.files_changed))
+    if c.change == "hash-only":
+        return messages.HASHES_REPLACED.format(added=added, removed=removed)
+    if c.change == "files-added":
+        return messages.FILES_ADDED.format(added=added)
+    if c.change == "files-changed":
+        return messages.FILES_CHANGED.format(added=added, removed=removed)
+    return ""
 
 
 def _images_section(result: RunResult) -> list[str]:

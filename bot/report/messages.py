@@ -22,7 +22,9 @@ HASH_ONLY_WARNING = (
     "> **Hash-only change**: {items}. The version is the same but the published files are "
     "not: a re-upload or possible tampering. Check the release on the index before merging."
 )
-HASH_ONLY_ITEM = "{requirement} in {env}"
+HASH_ONLY_ITEM = "{requirement} in {env}{where}"
+HASH_ONLY_GROUPS = " (Poetry group {groups})"
+HASH_ONLY_OUTPUT = " ({path})"
 
 ENV_SECTION_OPEN = (
     "<details{open}><summary><b>{name}</b>: <code>{lock}</code>, {summary}</summary>\n"
@@ -51,7 +53,22 @@ CHANGE_COUNTS = {
     "source": "{n} source changed",
     "rebuilt": "{n} rebuilt",
     "group": "{n} moved between groups",
+    "files-added": "{n} with files added",
+    "files-changed": "{n} with files changed",
+    "marker": "{n} marker changed",
 }
+TEXT_CHANGE = {
+    "header": "header only",
+    "annotations": "annotations only",
+    "metadata": "metadata only (content-hash)",
+    "layout": "layout only",
+    "format-migration": "format migration {detail}",
+}
+HASHES_REPLACED = " · hashes replaced: {added} added, {removed} removed"
+FILES_REHASHED = " · new hash for {files}"
+FILES_ADDED = " · {added} file(s) added"
+FILES_CHANGED = " · files: {added} added, {removed} removed"
+MARKER_CHANGED = " · marker {before} → {after}"
 
 OUTPUT_TITLE = {
     "platform-lock": "**{path}** ({platform}): {summary}",

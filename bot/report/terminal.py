@@ -9,7 +9,11 @@ from bot.report.markdown import change_summary
 def render_summary(result: RunResult) -> str:
     rows = [("environment", "status", "changes", "compile")]
     for r in result.compiled.results:
-        changes = change_summary(r.diff) if r.status != "failed" else (r.failure or "failed")
+        changes = (
+            change_summary(r.diff, r.old_text, r.new_text)
+            if r.status != "failed"
+            else (r.failure or "failed")
+        )
         rows.append((r.name, r.status, changes, f"{r.compile_s:.1f}s"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
@@ -28,7 +32,8 @@ def render_summary(result: RunResult) -> str:
             lines.append(f"note: {r.name}: {note}")
         for output in r.outputs:
             if output.changed:
-                lines.append(f"note: {r.name}: {output.path}: {change_summary(output.diff)}")
+                summary = change_summary(output.diff, output.old_text, output.new_text)
+                lines.append(f"note: {r.name}: {output.path}: {summary}")
         for gap in r.wheel_gaps:
             what = "sdist only" if gap.sdist else "no file"
             lines.append(

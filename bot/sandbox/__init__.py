@@ -18,6 +18,7 @@ builders); this module builds on it.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -31,7 +32,7 @@ from typing import Literal
 from bot import shell
 from bot.errors import LockwardenError, ToolNotFoundError
 from bot.sandbox.egress import EgressPolicy, EgressProxy
-from bot.sandbox.environment import sandbox_environment
+from bot.sandbox.environment import ca_paths, sandbox_environment
 
 SandboxMode = Literal["auto", "on", "off"]
 RELAY = Path(__file__).with_name("relay.py")
@@ -135,7 +136,7 @@ class Sandbox:
                 cwd=where,
                 binds=_Binds(
                     read_write=(workspace, *writable),
-                    read_only=tuple(toolchain),
+                    read_only=(*toolchain, *ca_paths(clean)),
                     socket=proxy.socket if proxy is not None else None,
                 ),
             )
@@ -242,15 +243,19 @@ def _system_binds() -> list[str]:
     return out
 
 
+_SHOWN_ANYWAY = tuple(Path(p) for p in ("/usr", "/etc/ssl", "/etc/ca-certificates", "/etc/pki"))
+
+
 def _toolchain_paths(extra: Sequence[Path]) -> list[Path]:
-    """The running interpreter's prefixes and the given paths, without repeats or paths
-    already under ``/usr``."""
+    """The running interpreter's prefixes and the given paths, without repeats or paths the
+    system binds already show."""
     wanted = [Path(sys.prefix), Path(sys.base_prefix), *extra]
     out: list[Path] = []
     for path in wanted:
         resolved = path.resolve()
         for candidate in dict.fromkeys((path.absolute(), resolved)):
-            if candidate.exists() and not _under(candidate, Path("/usr")) and candidate not in out:
+            shown = any(_under(candidate, system) for system in _SHOWN_ANYWAY)
+            if candidate.exists() and not shown and candidate not in out:
                 out.append(candidate)
     return out
 
@@ -280,8 +285,16 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+@functools.cache
 def probe(bwrap: str, *, fresh_proc: bool = True) -> str | None:
-    """None when bubblewrap can start a sandbox here, else its own words why not."""
+    """None when bubblewrap can start a sandbox here, else its own words why not. Asked
+    once per process; a failure is asked again once, since a loaded machine can refuse a
+    namespace for a moment."""
+    why = _probe_once(bwrap, fresh_proc=fresh_proc)
+    return None if why is None else _probe_once(bwrap, fresh_proc=fresh_proc)
+
+
+def _probe_once(bwrap: str, *, fresh_proc: bool) -> str | None:
     argv = [bwrap, "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net"]
     argv += ["--uid", str(_UID), "--gid", str(_UID), "--ro-bind", "/", "/"]
     argv += ["--proc", "/proc"] if fresh_proc else ["--tmpfs", "/proc"]

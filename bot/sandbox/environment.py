@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
+# Where TLS clients find the CA certificates the operator trusts (a company's proxy CA):
+# paths, never secrets. The sandbox shows each file read-only.
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 _ALLOWED = re.compile(
-    r"^(PATH|HOME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|SOURCE_DATE_EPOCH|PYTHONUTF8|PYTHONHASHSEED|"
+    r"^(PATH|HOME|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|SOURCE_DATE_EPOCH|PYTHONUTF8|PYTHONHASHSEED|"
     r"PYTHONDONTWRITEBYTECODE|CUSTOM_COMPILE_COMMAND|PYTHON_KEYRING_BACKEND|"
     r"PIP_[A-Z0-9_]+|UV_[A-Z0-9_]+|POETRY_[A-Z0-9_]+|VIRTUAL_ENV)$"
 )
@@ -35,10 +39,18 @@ def sandbox_environment(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def host_basics(env: Mapping[str, str]) -> dict[str, str]:
-    """What a tool may take from the host's environment: search path, home and locale (a
-    sandboxed process gets a home of its own instead)."""
+    """What a tool may take from the host's environment: search path, home, locale and the
+    CA certificates to trust (a sandboxed process gets a home of its own instead)."""
     return {
         name: value
         for name, value in env.items()
-        if name in ("PATH", "HOME", "LANG", "LANGUAGE", "TZ") or name.startswith("LC_")
+        if name in ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", *CA_VARIABLES)
+        or name.startswith("LC_")
     }
+
+
+def ca_paths(env: Mapping[str, str]) -> list[Path]:
+    """The CA certificate files and directories ``env`` names (also ``PIP_CERT``), for the
+    sandbox to show read-only."""
+    names = (*CA_VARIABLES, "PIP_CERT")
+    return [Path(env[name]) for name in names if env.get(name, "").startswith("/")]

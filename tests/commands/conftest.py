@@ -37,6 +37,12 @@ class World:
             files={
                 "requirements/serve.in": f"--index-url {index.url}\nbeta\n",
                 "requirements/train.in": f"--index-url {index.url}\n-c serve.txt\nbeta\ngamma\n",
+                # Listed: discovery proposes only specs that already have a lock.
+                ".github/lockwarden.yml": (
+                    "environments:\n"
+                    "  - name: serve\n    spec: requirements/serve.in\n"
+                    "  - name: train\n    spec: requirements/train.in\n"
+                ),
             },
             installation=self.installation,
         )

@@ -43,6 +43,11 @@ class CondaWorld:
                     "  - python 3.11.*\n  - mlcore\n"
                     "platforms:\n  - linux-64\n  - linux-aarch64\n"
                 ),
+                # Listed: discovery proposes only specs that already have a lock.
+                ".github/lockwarden.yml": (
+                    "environments:\n  - name: train\n    backend: conda\n"
+                    "    spec: environment.yml\n    platforms: [linux-64, linux-aarch64]\n"
+                ),
             },
             installation=self.installation,
         )

@@ -650,9 +650,10 @@ def test_dockerfile_structure() -> None:
     install = text.index("--require-hashes --no-deps")
     assert lock_copy < install < text.index("COPY bot/")
     assert "--no-build-isolation" in text
-    # The final stage takes only the venvs (Lockwarden's, Poetry's) from the build stage.
+    # The final stage takes only the venvs (Lockwarden's, Poetry's) and the other Pythons
+    # from the build stage.
     final = text[text.rindex("\nFROM ") :]
-    assert re.findall(r"COPY --from=(\S+)", final) == ["build", "build"]
+    assert re.findall(r"COPY --from=(\S+)", final) == ["build", "build", "build"]
     assert "COPY --from=build /opt/lockwarden /opt/lockwarden" in final
     assert "COPY --from=build /opt/poetry /opt/poetry" in final
     assert "LOCKWARDEN_POETRY_BIN=/opt/poetry/bin/poetry" in final
@@ -700,6 +701,7 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
         "README.md",
         "bot/",
         "deploy/requirements-poetry.txt",
+        "deploy/requirements-piptools.txt",
     ]
     for source in sources:
         assert _dockerignore_allows(source.rstrip("/"), patterns), source

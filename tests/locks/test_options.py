@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bot.locks.lockfile import Lockfile, parse_lockfile
-from bot.locks.options import NEW_LOCK_FLAGS, RequirementsTool, canonical_command, replay_options
+from bot.locks.options import (
+    NEW_LOCK_FLAGS,
+    RequirementsTool,
+    canonical_command,
+    replay_directory,
+    replay_options,
+)
 
 HASH = "sha256:" + "a" * 64
 
@@ -86,13 +92,13 @@ def test_new_lock_gets_the_defaults(tool: RequirementsTool) -> None:
         ),
         pytest.param(
             "pip-compile -i https://idx.example/simple -f wheels/ serve.in",
-            ("-i=https://idx.example/simple", "-f=wheels/"),
+            ("--index-url=https://idx.example/simple", "--find-links=wheels/"),
             (),
             id="short-value-options",
         ),
         pytest.param(
-            "pip-compile --pip-args '--prefer-binary --no-build-isolation' serve.in",
-            ("--pip-args=--prefer-binary --no-build-isolation",),
+            "pip-compile --find-links 'local wheels/' serve.in",
+            ("--find-links=local wheels/",),
             (),
             id="quoted-value",
         ),
@@ -135,14 +141,20 @@ def test_replay_pip_compile_header(
             "pip-compile --index-url=None --generate-hashes serve.in",
             "numpy==2.0.0\n",
             ("--generate-hashes",),
-            ("dropped --index-url=None (an artefact of an old pip-tools header)",),
+            (
+                "not replayed from the header: --index-url=None (pip-tools < 7.4 recorded "
+                "unset options as the literal None)",
+            ),
             id="none-artefact-equals",
         ),
         pytest.param(
             "pip-compile --pip-args None serve.in",
             "numpy==2.0.0\n",
             (),
-            ("dropped --pip-args=None (an artefact of an old pip-tools header)",),
+            (
+                "not replayed from the header: --pip-args=None (pip-tools < 7.4 recorded "
+                "unset options as the literal None)",
+            ),
             id="none-artefact-separate",
         ),
         pytest.param(
@@ -262,13 +274,22 @@ def test_uv_command_must_be_pip_compile() -> None:
             (),
             id="common-flags",
         ),
-        pytest.param("pip-compile --pre serve.in", ("--prerelease=allow",), (), id="pre"),
+        pytest.param(
+            "pip-compile --pre serve.in",
+            ("--prerelease=allow",),
+            ("translated for uv: --pre -> --prerelease=allow",),
+            id="pre",
+        ),
         pytest.param(
             "pip-compile --resolver=backtracking --reuse-hashes --no-emit-index-url "
             "--no-emit-trusted-host --emit-options serve.in",
             (),
-            (),
-            id="dropped-silently",
+            (
+                "dropped --resolver=backtracking, --reuse-hashes, --no-emit-index-url, "
+                "--no-emit-trusted-host, --emit-options: pip-tools options uv does not take "
+                "or does by default",
+            ),
+            id="dropped-noted",
         ),
         pytest.param(
             "pip-compile -i https://idx.example/simple --extra-index-url https://x.example/simple "
@@ -285,8 +306,8 @@ def test_uv_command_must_be_pip_compile() -> None:
             "pip-compile --max-rounds 20 --build-isolation serve.in",
             (),
             (
-                "dropped --max-rounds: pip-tools option with no uv equivalent",
-                "dropped --build-isolation: pip-tools option with no uv equivalent",
+                "dropped --max-rounds=20, --build-isolation: pip-tools options uv does not take "
+                "or does by default",
             ),
             id="unknown-options-noted",
         ),
@@ -297,7 +318,10 @@ def test_translate_pip_tools_to_uv(
 ) -> None:
     replayed = replay_options(pip_compile_lock(command), "uv")
     assert replayed.args == args
-    assert replayed.notes == notes
+    assert replayed.notes[0].startswith("requirements/serve.txt: written by pip-tools")
+    assert "'backend: uv'" in replayed.notes[0]
+    assert replayed.notes[1:] == notes
+    assert replayed.recorded_command is None  # converted: the header is Lockwarden's
     assert replayed.source == "header"
 
 
@@ -314,15 +338,18 @@ def test_translate_pip_tools_to_uv(
             "uv pip compile --universal --emit-find-links --emit-index-annotation "
             "--no-strip-markers serve.in",
             (),
-            (),
-            id="dropped-silently",
+            (
+                "dropped --universal, --emit-find-links, --emit-index-annotation, "
+                "--no-strip-markers: uv options pip-tools does not take or does by default",
+            ),
+            id="dropped-noted",
         ),
         pytest.param(
             "uv pip compile --no-deps --index-strategy unsafe-best-match serve.in",
             (),
             (
-                "dropped --no-deps: uv option with no pip-tools equivalent",
-                "dropped --index-strategy: uv option with no pip-tools equivalent",
+                "dropped --no-deps, --index-strategy=unsafe-best-match: uv options pip-tools "
+                "does not take or does by default",
             ),
             id="unknown-options-noted",
         ),
@@ -333,14 +360,16 @@ def test_translate_uv_to_pip_tools(
 ) -> None:
     replayed = replay_options(uv_lock(command), "pip-tools")
     assert replayed.args == args
-    assert replayed.notes == notes
+    assert replayed.notes[0].startswith("requirements/serve.txt: written by uv")
+    assert replayed.notes[1:] == notes
 
 
 def test_translation_notes_follow_replay_notes() -> None:
     lock = pip_compile_lock("pip-compile --pip-args=None --max-rounds 5 serve.in")
-    assert replay_options(lock, "uv").notes == (
-        "dropped --pip-args=None (an artefact of an old pip-tools header)",
-        "dropped --max-rounds: pip-tools option with no uv equivalent",
+    assert replay_options(lock, "uv").notes[1:] == (
+        "not replayed from the header: --pip-args=None (pip-tools < 7.4 recorded unset "
+        "options as the literal None)",
+        "dropped --max-rounds=5: pip-tools options uv does not take or does by default",
     )
 
 
@@ -469,3 +498,109 @@ def test_canonical_command_round_trips_through_replay() -> None:
     replayed = replay_options(pip_compile_lock(command), "pip-tools")
     assert replayed.args == ("--allow-unsafe", "--generate-hashes")
     assert replayed.constraints == ("requirements/base.txt",)
+
+
+# -- the directory the recorded command ran in -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lock", "spec", "command", "expected"),
+    [
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile test.in",
+            "requirements",
+            id="default-output-beside-the-spec",
+        ),
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile --output-file=./test.txt ./test.in",
+            "requirements",
+            id="dot-paths",
+        ),
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile -o requirements/test.txt requirements/test.in",
+            "",
+            id="from-the-root",
+        ),
+        pytest.param(
+            "a/b/lock.txt",
+            "a/spec.in",
+            "uv pip compile ../spec.in -o lock.txt",
+            "a/b",
+            id="spec-above-the-lock",
+        ),
+        pytest.param(
+            "a/b/lock.txt",
+            "a/spec.in",
+            "uv pip compile spec.in -o b/lock.txt",
+            "a",
+            id="an-ancestor",
+        ),
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile other.in",
+            "",
+            id="nothing-fits-the-root",
+        ),
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile --output-file=- -",
+            "",
+            id="stdin-the-root",
+        ),
+        pytest.param(
+            "requirements/test.txt",
+            "requirements/test.in",
+            "pip-compile -o ../../test.txt ../../test.in",
+            "",
+            id="outside-the-repository-never",
+        ),
+    ],
+)
+def test_replay_directory(lock: str, spec: str, command: str, expected: str) -> None:
+    header = f"# This file was autogenerated by uv via the following command:\n#    {command}\n"
+    if command.startswith("pip-compile"):
+        header = (
+            "#\n# This file is autogenerated by pip-compile with Python 3.11\n"
+            f"# by the following command:\n#\n#    {command}\n#\n"
+        )
+    assert replay_directory(parse_lockfile(header + "six==1.0\n", lock), lock, spec) == expected
+
+
+def test_replay_directory_of_a_custom_command_follows_the_annotations() -> None:
+    text = (
+        "#\n# This file is autogenerated by pip-compile with Python 3.11\n"
+        "# by the following command:\n#\n#    make lock\n#\n"
+        "six==1.0\n    # via -r base.in\n"
+    )
+    lock = parse_lockfile(text, "requirements/base.txt")
+    assert replay_directory(lock, "requirements/base.txt", "requirements/base.in") == (
+        "requirements"
+    )
+
+
+def test_recorded_command_is_kept_verbatim_only_by_the_same_tool() -> None:
+    command = "uv pip compile  --universal -o requirements/serve.txt ./requirements/serve.in"
+    lock = uv_lock(command)
+    assert replay_options(lock, "uv").recorded_command == command
+    assert replay_options(lock, "uv").sources == ("./requirements/serve.in",)
+    assert replay_options(lock, "pip-tools").recorded_command is None
+
+
+def test_repeated_options_no_replay_is_named_once_with_values() -> None:
+    lock = uv_lock(
+        "uv pip compile base.in -o base.txt --no-emit-package pip --no-emit-package setuptools"
+    )
+    notes = replay_options(lock, "pip-tools").notes
+    dropped = [n for n in notes if "--no-emit-package" in n]
+    assert dropped == [
+        "dropped --no-emit-package=pip, --no-emit-package=setuptools: uv options pip-tools "
+        "does not take or does by default"
+    ]

@@ -150,6 +150,7 @@ def test_json_has_outputs_gaps_and_pins() -> None:
             "platform": None,
             "changed": False,
             "changes": [],
+            "text_change": None,
         }
     ]
     moved = next(c for c in envs["serve"]["changes"] if c["name"] == "devtool")

@@ -115,6 +115,7 @@ def test_a_config_symlinked_out_of_the_repository_is_refused(tmp_path: Path) -> 
 
 def test_a_conda_environment_file_bomb_is_not_expanded_by_discovery(tmp_path: Path) -> None:
     (tmp_path / "environment.yml").write_text("name: &n ml\n" + _bomb(9, 10))
+    (tmp_path / "conda-linux-64.lock").write_text("@EXPLICIT\n")  # discovery wants a lock
     tracemalloc.start()
     try:
         loaded = load_config(tmp_path)

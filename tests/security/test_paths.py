@@ -285,9 +285,10 @@ def test_ignore_command_does_not_write_through_a_symlinked_ignore_file(
     world.comment(command)
 
     reply = world.reply_to(command)
+    # The reply is Markdown: the message is escaped (the arrow's ">" as an entity).
     assert (
         f"{IGNORE_FILE}: path '{IGNORE_FILE}' leads outside the repository (symlink "
-        f"'{IGNORE_FILE}' -> '{outside}/secret.txt')" in reply
+        f"'{IGNORE_FILE}' -&gt; '{outside}/secret.txt')" in reply
     )
     assert "SECRET-LINE" not in reply
     assert watched(outside) == before

@@ -188,8 +188,11 @@ def test_a_private_index_in_a_spec_is_refused_before_the_compiler_starts(
 ) -> None:
     monkeypatch.delenv("LOCKWARDEN_ALLOWED_PRIVATE_HOSTS")
     repo.spec("serve", "--index-url http://169.254.169.254/simple", "alpha")
-    # No config: the repository names no index of its own to allow, and the worker would
-    # not trust it if it did.
+    # A config naming no index: the worker would not trust one the repository named anyway.
+    repo.write(
+        ".github/lockwarden.yml",
+        "environments:\n  - name: serve\n    spec: requirements/serve.in\n",
+    )
     result = refresh(
         Workspace(repo.root, "repo"),
         RefreshOptions(build=False),

@@ -8,6 +8,7 @@ so the other environments still finish; only a missing tool or a broken setup ra
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,16 @@ from typing import Literal, Protocol
 
 from bot.errors import CommandTimeoutError, LockwardenError
 from bot.locks.lockfile import Lockfile
-from bot.locks.options import Tool
+from bot.locks.options import (
+    ReplayedOptions,
+    RequirementsTool,
+    Tool,
+    canonical_command,
+    relative_to,
+)
 from bot.locks.sources import argument_sources, check_sources, spec_sources
 from bot.locks.spec import read_spec_tree
+from bot.paths import resolve_inside
 from bot.sandbox import Sandbox, SandboxResult
 from bot.sandbox.environment import host_basics
 
@@ -64,7 +72,8 @@ class ExportRequest:
 @dataclass(frozen=True)
 class CompileRequest:
     root: Path
-    """Directory the compiler runs in; spec, lock and constraint paths are relative to it."""
+    """The repository (staging) root: the sandbox's workspace. Spec, lock and constraint
+    paths are relative to it."""
     spec: str
     lock: str
     output: Path
@@ -91,6 +100,15 @@ class CompileRequest:
     extra_outputs: tuple[ExtraOutput, ...] = ()
     """Further files to write (per-platform locks); see ``ExtraOutput``."""
     export: ExportRequest | None = None
+    cwd: str = ""
+    """Directory the compiler runs in, relative to ``root`` (``""``: the root): where the
+    lock's recorded command ran, so paths in annotations keep their spelling."""
+    migrate_lock_format: bool = False
+    """Poetry: a lock an older Poetry wrote may be rewritten in the current format."""
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / self.cwd if self.cwd else self.root
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,64 @@ def index_args(request: CompileRequest) -> list[str]:
     return args
 
 
+@dataclass(frozen=True)
+class ReplayPaths:
+    """The paths a compile passes, as seen from the directory it runs in, and the command
+    its lock's header records."""
+
+    sources: tuple[str, ...]
+    constraints: tuple[str, ...]
+    """Recorded ones as spelled, then the config's."""
+    hidden_constraints: tuple[str, ...]
+    header: str
+
+
+def replay_paths(
+    request: CompileRequest,
+    replayed: ReplayedOptions,
+    tool: RequirementsTool,
+    *,
+    lock: str,
+    args: Sequence[str],
+    header_extra: Sequence[str] = (),
+    faithful: bool = True,
+) -> ReplayPaths:
+    """Paths relative to ``request.cwd``, and the header command: the recorded command
+    verbatim when the compile replays it exactly (same tool, spec, options and constraints),
+    else the custom command a header showed, else the canonical one (with ``header_extra``,
+    options compared separately by the caller: ``faithful``)."""
+    cwd = request.cwd
+    spec = relative_to(cwd, request.spec)
+    recorded = [_inside(request.root, cwd, s) for s in replayed.sources]
+    same_spec = request.spec in recorded and None not in recorded
+    sources = replayed.sources if same_spec else (spec,)
+    constraints = list(replayed.constraints)
+    seen = {_inside(request.root, cwd, c) for c in constraints}
+    added = [relative_to(cwd, c) for c in request.constraints if c not in seen]
+    constraints += added
+    hidden = tuple(relative_to(cwd, c) for c in request.hidden_constraints)
+    exact = set(args) == set(replayed.args) and not added and same_spec and faithful
+    if replayed.recorded_command is not None and exact:
+        header = replayed.recorded_command
+    else:
+        header = replayed.custom_command or canonical_command(
+            tool, (*args, *header_extra), tuple(constraints), relative_to(cwd, lock), spec
+        )
+    return ReplayPaths(tuple(sources), tuple(constraints), hidden, header)
+
+
+def _inside(root: Path, cwd: str, path: str) -> str | None:
+    """A recorded path as a repository-relative one; None when it leads outside."""
+    joined = posixpath.normpath(posixpath.join(cwd, path)) if cwd else posixpath.normpath(path)
+    if path == "-" or posixpath.isabs(path) or joined == ".." or joined.startswith("../"):
+        return None
+    try:
+        resolve_inside(root, joined, source=path)
+    except LockwardenError:
+        return None
+    return joined
+
+
 def merge_args(*groups: tuple[str, ...] | list[str]) -> list[str]:
     """Concatenate option groups, dropping exact repeats (config args may restate recorded ones)."""
     out: list[str] = []
@@ -229,6 +305,7 @@ def run_compiler(
         run = sandbox.run(
             argv,
             workspace=request.root,
+            cwd=request.workdir,
             env=env,
             timeout_s=request.timeout_s,
             toolchain=toolchain,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot import shell
 from bot.locks.backends import (
     CompileOutcome,
     CompileRequest,
@@ -17,66 +13,68 @@ from bot.locks.backends import (
     merge_args,
     mode_args,
     refused_sources,
+    replay_paths,
     run_compiler,
 )
-from bot.locks.options import RequirementsTool, canonical_command, replay_options
-from bot.sandbox import Sandbox, interpreter_prefix
-from bot.sandbox.environment import host_basics
+from bot.locks.interpreters import Provisioner, Provisioning, Toolchain, Unavailable
+from bot.locks.options import RequirementsTool, replay_options
+from bot.sandbox import Sandbox
 
 
 class PipToolsBackend:
     name: RequirementsTool = "pip-tools"
 
     def __init__(
-        self, env: Mapping[str, str], sandbox: Sandbox, cache_dir: Path | None = None
+        self,
+        env: Mapping[str, str],
+        sandbox: Sandbox,
+        cache_dir: Path | None = None,
+        provisioner: Provisioner | None = None,
     ) -> None:
         self._env = dict(env)
         self._sandbox = sandbox
         self._cache_dir = cache_dir
+        # Without one (a bare backend), only the running interpreter and ones already found.
+        self._provisioner = provisioner or Provisioner(Provisioning(None, env=self._env))
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
         replayed = replay_options(request.existing, self.name)
         args = merge_args(replayed.args, request.extra_args)
-        constraints = tuple(merge_args(replayed.constraints, request.constraints))
-        header = replayed.custom_command or canonical_command(
-            self.name, tuple(args), constraints, request.lock, request.spec
-        )
+        paths = replay_paths(request, replayed, self.name, lock=request.lock, args=args)
+        header = paths.header
         source_notes, refused = refused_sources(request, self._sandbox, replayed.args, header)
         if refused is not None:
             return refused
         notes = (*replayed.notes, *source_notes)
         version = request.python_version or replayed.python_version
-        python = self._interpreter(version)
-        if python is None:
+        toolchain = self._interpreter(version)
+        if isinstance(toolchain, Unavailable):
             return CompileOutcome(
                 ok=False,
                 argv=(),
                 header_command=header,
                 duration_s=0.0,
                 failure="tool-error",
-                error=(
-                    f"pip-compile resolves for the Python it runs on, and no python"
-                    f"{version} with pip-tools was found; install it, or set "
-                    "'backend: uv' for this environment"
-                ),
+                error=toolchain.message,
                 notes=notes,
             )
         argv = [
-            python,
+            str(toolchain.python),
             "-m",
             "piptools",
             "compile",
             "--quiet",
             *args,
-            *(f"--constraint={c}" for c in constraints),
+            *(f"--constraint={c}" for c in paths.constraints),
             # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
-            *(f"--constraint={c}" for c in request.hidden_constraints),
+            *(f"--constraint={c}" for c in paths.hidden_constraints),
             *index_args(request),
             *mode_args(request.mode),
             *([f"--cache-dir={self._cache_dir / 'pip-tools'}"] if self._cache_dir else []),
             f"--output-file={request.output}",
-            request.spec,
+            *paths.sources,
         ]
+        # pip-compile writes this text as the header's command instead of its own spelling.
         env = {**self._env, "CUSTOM_COMPILE_COMMAND": header}
         return run_compiler(
             argv,
@@ -85,25 +83,11 @@ class PipToolsBackend:
             env=env,
             header=header,
             notes=notes,
-            toolchain=(interpreter_prefix(python),),
+            toolchain=toolchain.prefixes,
             writable=cache_mounts(self._cache_dir),
         )
 
-    @staticmethod
-    def _interpreter(version: str | None) -> str | None:
-        """An interpreter of ``version`` that has pip-tools; the running one by default.
-        The real executable, not a shim (pyenv's run ``pyenv exec``, which needs a home and
-        settings the sandbox does not show)."""
-        running = f"{sys.version_info.major}.{sys.version_info.minor}"
-        if version is None or version == running:
-            return sys.executable
-        candidate = shutil.which(f"python{version}")
-        if candidate is None:
-            return None
-        probe = shell.run(
-            [candidate, "-c", "import piptools, sys; print(sys.executable)"],
-            env=host_basics(os.environ),
-            timeout_s=60,
-        )
-        executable = probe.stdout.strip().splitlines()[-1:] if probe.ok else []
-        return executable[0] if executable else None
+    def _interpreter(self, version: str | None) -> Toolchain | Unavailable:
+        """pip-tools for the Python ``version`` (X.Y; None: the running one): Lockwarden's
+        own, in a virtualenv made with that interpreter, found or installed."""
+        return self._provisioner.toolchain(version)

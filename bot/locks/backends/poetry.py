@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -37,7 +37,12 @@ from bot.locks.backends import (
     classify_failure,
 )
 from bot.locks.options import Tool
-from bot.locks.poetry import PoetryProject, parse_poetry_lock, read_pyproject
+from bot.locks.poetry import (
+    PoetryProject,
+    migration_verdict,
+    parse_poetry_lock,
+    read_pyproject,
+)
 from bot.sandbox import Sandbox, interpreter_prefix
 
 LOCK_NAME = "poetry.lock"
@@ -189,11 +194,12 @@ class PoetryBackend:
         notes = _notes(request, project)
         with tempfile.TemporaryDirectory(prefix="lockwarden-poetry-") as scratch:
             try:
-                return self._lock_and_export(
+                outcome = self._lock_and_export(
                     request, project_dir, lock_file, command, header, notes, Path(scratch)
                 )
             finally:
                 _restore(lock_file, original)
+        return _kept_format(request, original, outcome)
 
     def _lock_and_export(
         self,
@@ -314,6 +320,35 @@ def export_args(export: ExportRequest) -> list[str]:
         *(["--without-hashes"] if not export.with_hashes else []),
         *(f"--extras={extra}" for extra in export.extras),
     ]
+
+
+def _kept_format(
+    request: CompileRequest, original: bytes | None, outcome: CompileOutcome
+) -> CompileOutcome:
+    """Keep a lock an older Poetry wrote in its format unless its migration was asked for
+    (``poetry_migrate``, a full refresh): see ``migration_verdict``."""
+    if not outcome.ok or original is None:
+        return outcome
+    verdict = migration_verdict(
+        original.decode("utf-8", errors="replace"),
+        request.output.read_text("utf-8"),
+        request.lock,
+        asked=request.migrate_lock_format or request.mode.kind == "full",
+    )
+    if verdict.action == "keep":
+        # The export was made from the new lock, which locks the very same packages.
+        request.output.write_bytes(original)
+        return outcome
+    if verdict.action == "refuse":
+        return replace(
+            _refused(outcome.header_command, verdict.message or ""),
+            failure="refused",
+            argv=outcome.argv,
+            notes=outcome.notes,
+        )
+    if verdict.message is not None:
+        return replace(outcome, notes=(*outcome.notes, verdict.message))
+    return outcome
 
 
 def _refused(header: str, message: str) -> CompileOutcome:

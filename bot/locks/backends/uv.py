@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from bot.errors import ToolNotFoundError
+from bot.errors import LockwardenError, ToolNotFoundError
 from bot.locks.backends import (
     CompileOutcome,
     CompileRequest,
@@ -24,10 +24,13 @@ from bot.locks.backends import (
     merge_args,
     mode_args,
     refused_sources,
+    replay_paths,
     run_compiler,
 )
-from bot.locks.options import RequirementsTool, canonical_command, replay_options
+from bot.locks.lockfile import Lockfile, parse_lockfile
+from bot.locks.options import RequirementsTool, replay_options
 from bot.locks.platforms import parse_platform
+from bot.paths import is_file_inside, read_text_inside
 from bot.sandbox import Sandbox, interpreter_prefix
 
 _PLATFORM_OPTIONS = ("--python-platform", "--universal")
@@ -103,7 +106,11 @@ class UvBackend:
             if seeded is not None:
                 return replace(seeded, duration_s=duration)
             outcome = self._compile_one(
-                request, lock=extra.path, output=extra.output, python_platform=uv_platform
+                request,
+                lock=extra.path,
+                output=extra.output,
+                python_platform=uv_platform,
+                existing=_current_lock(request.root, extra.path),
             )
             duration += outcome.duration_s
             if not outcome.ok:
@@ -111,9 +118,15 @@ class UvBackend:
         return replace(main, duration_s=duration)
 
     def _compile_one(
-        self, request: CompileRequest, *, lock: str, output: Path, python_platform: str | None
+        self,
+        request: CompileRequest,
+        *,
+        lock: str,
+        output: Path,
+        python_platform: str | None,
+        existing: Lockfile | None = None,
     ) -> CompileOutcome:
-        replayed = replay_options(request.existing, self.name)
+        replayed = replay_options(existing or request.existing, self.name)
         python = request.python_version or replayed.python_version
         args = merge_args(replayed.args, request.extra_args)
         platform_args = [
@@ -124,12 +137,17 @@ class UvBackend:
             # The request names the platform; a recorded one (another platform's, or the
             # previous mode's) must not come back with the replayed options.
             args = [a for a in args if a.partition("=")[0] not in _PLATFORM_OPTIONS]
-        constraints = tuple(merge_args(replayed.constraints, request.constraints))
         python_args = [f"--python-version={python}"] if python else []
-        recorded_args = (*args, *platform_args, *python_args)
-        header = replayed.custom_command or canonical_command(
-            self.name, recorded_args, constraints, lock, request.spec
+        paths = replay_paths(
+            request,
+            replayed,
+            self.name,
+            lock=lock,
+            args=[*args, *platform_args],
+            header_extra=python_args,
+            faithful=python == replayed.recorded_python,
         )
+        header = paths.header
         argv = [
             self._uv,
             "pip",
@@ -137,16 +155,16 @@ class UvBackend:
             "--quiet",
             "--no-progress",
             *args,
-            *(f"--constraint={c}" for c in constraints),
+            *(f"--constraint={c}" for c in paths.constraints),
             # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
-            *(f"--constraint={c}" for c in request.hidden_constraints),
+            *(f"--constraint={c}" for c in paths.hidden_constraints),
             *index_args(request),
             *mode_args(request.mode),
             *platform_args,
             *python_args,
             f"--custom-compile-command={header}",
             f"--output-file={output}",
-            request.spec,
+            *paths.sources,
         ]
         source_notes, refused = refused_sources(request, self._sandbox, replayed.args, header)
         if refused is not None:
@@ -189,6 +207,17 @@ def _seed(root: Path, extra: ExtraOutput) -> CompileOutcome | None:
             "check the file's permissions and the free disk space",
         )
     return None
+
+
+def _current_lock(root: Path, path: str) -> Lockfile | None:
+    """A platform's current lock, whose header that platform's compile replays; None when
+    there is none yet or it cannot be read (the main lock's options apply then)."""
+    try:
+        if not is_file_inside(root, path, source=path):
+            return None
+        return parse_lockfile(read_text_inside(root, path, source=path), path)
+    except (LockwardenError, OSError):
+        return None
 
 
 def _for_platform(outcome: CompileOutcome, platform: str) -> CompileOutcome:

@@ -4,7 +4,6 @@ interpreter selection."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -384,50 +383,7 @@ def test_run_compiler_timeout_is_a_failed_outcome(tmp_path: Path) -> None:
     assert "did not finish" in outcome.error
 
 
-# -- pip-tools: interpreter ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("version", [None, RUNNING], ids=["default", "running-version"])
-def test_interpreter_running(version: str | None) -> None:
-    assert PipToolsBackend._interpreter(version) == sys.executable
-
-
-def test_interpreter_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    looked_up: list[str] = []
-
-    def which(name: str) -> None:
-        looked_up.append(name)
-
-    monkeypatch.setattr(shutil, "which", which)
-    assert PipToolsBackend._interpreter("3.99") is None
-    assert looked_up == ["python3.99"]
-
-
-@pytest.mark.parametrize(
-    ("returncode", "expected"),
-    [
-        pytest.param(0, "/opt/versions/3.99/bin/python3.99", id="has-pip-tools"),
-        pytest.param(1, None, id="no-pip-tools"),
-    ],
-)
-def test_interpreter_probes_for_pip_tools(
-    monkeypatch: pytest.MonkeyPatch, returncode: int, expected: str | None
-) -> None:
-    probes: list[tuple[str, ...]] = []
-
-    def run(argv: list[str], **_: object) -> CommandResult:
-        probes.append(tuple(argv))
-        # A shim on PATH; the interpreter says where it really is.
-        return CommandResult(
-            tuple(argv), returncode, "/opt/versions/3.99/bin/python3.99\n", "", 0.01
-        )
-
-    monkeypatch.setattr(shutil, "which", lambda name: f"/opt/shims/{name}")
-    monkeypatch.setattr(shell, "run", run)
-    assert PipToolsBackend._interpreter("3.99") == expected
-    assert probes == [
-        ("/opt/shims/python3.99", "-c", "import piptools, sys; print(sys.executable)")
-    ]
+# -- pip-tools: interpreter (the lookup itself: tests/locks/test_interpreters.py) --------
 
 
 def test_compile_for_unavailable_python_fails_without_running(
@@ -436,17 +392,16 @@ def test_compile_for_unavailable_python_fails_without_running(
     def no_subprocess(*_: object, **__: object) -> CommandResult:
         raise AssertionError("no subprocess expected")
 
-    monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(shell, "run", no_subprocess)
-    backend = PipToolsBackend({"PATH": "/usr/bin"}, SANDBOX)
+    backend = PipToolsBackend({"PATH": str(tmp_path / "empty")}, SANDBOX)
     outcome = backend.compile(request(tmp_path, python_version="3.99"))
     assert not outcome.ok
     assert outcome.failure == "tool-error"
     assert outcome.argv == ()
     assert outcome.duration_s == 0.0
     assert outcome.error is not None
-    assert "no python3.99 with pip-tools was found" in outcome.error
-    assert "'backend: uv'" in outcome.error
+    assert "no Python 3.99 was found" in outcome.error
+    assert "install Python 3.99 on this host" in outcome.error
     assert outcome.header_command == (
         "pip-compile --allow-unsafe --generate-hashes --strip-extras "
         "--output-file=requirements/serve.txt requirements/serve.in"
