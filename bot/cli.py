@@ -16,9 +16,23 @@ from bot import __version__
 from bot.errors import LockwardenError
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
     from bot.github.client import GitHubApp
-    from bot.queue_postgres import JobRow, ProcrastinateQueue
+    from bot.jobs.postgres import JobRow, ProcrastinateQueue
+    from bot.jobs.queue import InMemoryQueue, JobRequest
     from bot.settings import Settings
+
+
+# Parameters several commands take, declared once.
+repository_path = click.argument(
+    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+no_build_option = click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
+no_test_option = click.option(
+    "--no-test", is_flag=True, help="Build images but do not run the tests in them."
+)
 
 
 @click.group()
@@ -28,9 +42,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument(
-    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
-)
+@repository_path
 @click.option(
     "--env",
     "environments",
@@ -46,8 +58,8 @@ def main() -> None:
     help="Targeted refresh of one package (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Compile and report, but write nothing.")
-@click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
-@click.option("--no-test", is_flag=True, help="Build images but do not run the tests in them.")
+@no_build_option
+@no_test_option
 @click.option(
     "--verify-reproducible/--no-verify-reproducible",
     default=None,
@@ -80,7 +92,7 @@ def run(
     """Recompile the locks of the repository at PATH (default: the current directory)."""
     from bot.config import unlocked_note
     from bot.pipeline.checkout import open_local
-    from bot.pipeline.publish import write_atomic
+    from bot.pipeline.write import write_atomic
     from bot.report.json_report import dumps
     from bot.report.markdown import render_markdown
     from bot.report.terminal import render_summary
@@ -142,10 +154,29 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-@main.command()
+@main.command("docs")
 @click.argument(
-    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+    "root", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
 )
+@click.option("--check", is_flag=True, help="Only report pages that differ from the code.")
+def docs_command(root: Path, check: bool) -> None:
+    """Regenerate the reference tables in ROOT/docs from the code (config, settings, help)."""
+    from bot.docs import REGENERATE, stale_pages, write_pages
+
+    try:
+        pages = stale_pages(root) if check else write_pages(root)
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for page in pages:
+        click.echo(f"{page}: {'out of date' if check else 'regenerated'}")
+    if check and pages:
+        click.echo(f"{REGENERATE}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@repository_path
 @click.option("--ref", default="HEAD", show_default=True, help="History to read.")
 @click.option("--limit", default=50, show_default=True, help="Commits to look at.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON.")
@@ -180,9 +211,7 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument(
-    "path", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
-)
+@repository_path
 @click.option(
     "--to",
     "to",
@@ -196,8 +225,8 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
     metavar="OWNER/NAME",
     help="Open the rollback pull request on GitHub (App settings) instead of restoring PATH.",
 )
-@click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
-@click.option("--no-test", is_flag=True, help="Build images but do not run the tests in them.")
+@no_build_option
+@no_test_option
 def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_test: bool) -> None:
     """Restore every environment's lock from REF or the newest known-good set.
 
@@ -209,7 +238,7 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
         return
     from bot.config import load_config
     from bot.pipeline.checkout import open_local
-    from bot.pipeline.publish import write_files
+    from bot.pipeline.write import write_files
     from bot.report.terminal import render_summary
     from bot.rollback import local_ref, resolve_rollback
     from bot.settings import load_settings
@@ -245,8 +274,8 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
 
 def _rollback_on_github(full_name: str, to: str) -> None:
     from bot.github.client import GitHubApp, installation_id_for
-    from bot.github_jobs import JobRunner
-    from bot.jobs import JobRequest
+    from bot.jobs.queue import JobRequest
+    from bot.jobs.runner import JobRunner
     from bot.rollback import check_ref
     from bot.settings import app_credentials, load_settings
 
@@ -289,7 +318,7 @@ def refresh_command(
     import psycopg
 
     from bot.github.client import GitHubApp, installation_id_for
-    from bot.jobs import JobRequest
+    from bot.jobs.queue import JobRequest
     from bot.pipeline.compile import parse_targets
     from bot.settings import app_credentials, load_settings
 
@@ -326,7 +355,7 @@ def _queue(settings: Settings, app: GitHubApp | None = None) -> ProcrastinateQue
     from functools import partial
 
     from bot.github.deliveries import redeliver_failed
-    from bot.queue_postgres import ProcrastinateQueue
+    from bot.jobs.postgres import ProcrastinateQueue
     from bot.schedules import Pace
 
     redeliver = None
@@ -366,8 +395,8 @@ def migrate() -> None:
     """Create or update the job queue's tables in LOCKWARDEN_DATABASE_URL (idempotent)."""
     import psycopg
 
+    from bot.jobs.postgres import ProcrastinateQueue
     from bot.logs import configure_logging
-    from bot.queue_postgres import ProcrastinateQueue
     from bot.settings import load_settings
 
     try:
@@ -405,7 +434,7 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
     import psycopg
 
     from bot.github.client import GitHubApp
-    from bot.github_jobs import JobRunner
+    from bot.jobs.runner import JobRunner
     from bot.logs import configure_logging
     from bot.sandbox import open_sandbox
     from bot.settings import app_credentials, load_settings
@@ -455,10 +484,10 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     import uvicorn
 
     from bot.github.client import GitHubApp
-    from bot.github_jobs import JobRunner
-    from bot.jobs import InMemoryQueue, run_worker
+    from bot.jobs.postgres import ProcrastinateQueue
+    from bot.jobs.queue import InMemoryQueue
+    from bot.jobs.runner import JobRunner
     from bot.logs import configure_logging
-    from bot.queue_postgres import SCHEDULER_QUEUE, ProcrastinateQueue
     from bot.sandbox import open_sandbox
     from bot.server.app import create_app
     from bot.settings import app_credentials, load_settings
@@ -482,38 +511,8 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     stop = threading.Event()
     schedules = queue if isinstance(queue, ProcrastinateQueue) else None
     handle = JobRunner(app, settings, schedules=schedules, sandbox=sandbox).run
-    worker: threading.Thread | None = None
-    if isinstance(queue, InMemoryQueue):
-        worker = threading.Thread(
-            target=run_worker,
-            args=(queue, handle, stop),
-            name="lockwarden-worker",
-            daemon=True,
-        )
-    elif with_worker:
-        worker = threading.Thread(
-            target=queue.run_worker,
-            args=(handle,),
-            kwargs={"install_signal_handlers": False, "stop": stop},
-            name="lockwarden-worker",
-            daemon=True,
-        )
-    else:
-        # The receiver is also the scheduler: it runs the periodic scheduling pass (workers
-        # run it too when no receiver does; it never runs twice at once).
-        worker = threading.Thread(
-            target=queue.run_worker,
-            args=(None,),
-            kwargs={
-                "queues": (SCHEDULER_QUEUE,),
-                "install_signal_handlers": False,
-                "stop": stop,
-            },
-            name="lockwarden-scheduler",
-            daemon=True,
-        )
-    if worker is not None:
-        worker.start()
+    worker = _serve_thread(queue, handle, stop, with_worker=with_worker)
+    worker.start()
     try:
         # One access-log line per delivery costs more than handling it; the receiver counts
         # deliveries in /metrics instead. No log_config: uvicorn's lines go through ours.
@@ -527,10 +526,53 @@ def serve(host: str, port: int, with_worker: bool) -> None:
         )
     finally:
         stop.set()
-        if worker is not None:
-            worker.join(timeout=30)
+        worker.join(timeout=30)
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
+
+
+def _serve_thread(
+    queue: InMemoryQueue | ProcrastinateQueue,
+    handle: Callable[[JobRequest], object],
+    stop: threading.Event,
+    *,
+    with_worker: bool,
+) -> threading.Thread:
+    """The thread ``serve`` runs beside the receiver until ``stop`` is set: the in-memory
+    queue's worker, the database queue's worker (--with-worker), or else its scheduler."""
+    import threading
+
+    from bot.jobs.postgres import SCHEDULER_QUEUE
+    from bot.jobs.queue import InMemoryQueue, run_worker
+
+    if isinstance(queue, InMemoryQueue):
+        return threading.Thread(
+            target=run_worker,
+            args=(queue, handle, stop),
+            name="lockwarden-worker",
+            daemon=True,
+        )
+    if with_worker:
+        return threading.Thread(
+            target=queue.run_worker,
+            args=(handle,),
+            kwargs={"install_signal_handlers": False, "stop": stop},
+            name="lockwarden-worker",
+            daemon=True,
+        )
+    # The receiver is also the scheduler: it runs the periodic scheduling pass (workers
+    # run it too when no receiver does; it never runs twice at once).
+    return threading.Thread(
+        target=queue.run_worker,
+        args=(None,),
+        kwargs={
+            "queues": (SCHEDULER_QUEUE,),
+            "install_signal_handlers": False,
+            "stop": stop,
+        },
+        name="lockwarden-scheduler",
+        daemon=True,
+    )
 
 
 @contextlib.contextmanager
@@ -572,7 +614,7 @@ def jobs_command(limit: int, state: str | None, repo: str | None, as_json: bool)
     """
     import psycopg
 
-    from bot.queue_postgres import ProcrastinateQueue
+    from bot.jobs.postgres import ProcrastinateQueue
     from bot.settings import load_settings
 
     try:

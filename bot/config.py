@@ -161,7 +161,8 @@ class EnvironmentConfig(_Model):
     test_cpus: float = Field(default=1.0, gt=0, le=64, description="CPUs for the test container.")
     test_network: bool = Field(
         default=False,
-        description="Give the test container network access (off: the tests run offline).",
+        description="Give the test container a private network whose only way out is the "
+        "egress proxy (public hosts, and private ones the operator allows); off: no network.",
     )
 
     @field_validator("platforms")

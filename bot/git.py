@@ -303,10 +303,10 @@ def same_change(clone: Clone, first: str, second: str) -> bool:
     return a is not None and a == b
 
 
-def read_file_at(clone: Clone, rev: str, path: str) -> str | None:
-    """The text of ``path`` at ``rev`` (a sha or ref in this clone), byte for byte; None when
-    the commit is not here or has no such file."""
-    result = _run(clone.path, ["cat-file", "blob", f"{rev}:{path}"], strip=False)
+def read_file_at(root: Path, rev: str, path: str) -> str | None:
+    """The text of ``path`` at ``rev`` (a sha or ref in the repository at ``root``), byte for
+    byte; None when the commit is not here or has no such file."""
+    result = _run(root, ["cat-file", "blob", f"{rev}:{path}"], strip=False)
     return result.stdout if result.status == 0 else None
 
 
@@ -355,17 +355,6 @@ def carry_changes(clone: Clone, rev: str, paths: Sequence[str]) -> dict[str, str
         for name in paths
         if (clone.path / name).is_file()
     }
-
-
-def fetch_history(clone: Clone, *, token: TokenSource | None) -> None:
-    """Make a shallow clone whole (the ledger and old refs need every commit)."""
-    if (clone.path / ".git" / "shallow").exists():
-        _network(
-            clone.path,
-            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--unshallow", REMOTE],
-            token,
-            what="fetch the whole history",
-        )
 
 
 def fetch_ref(clone: Clone, ref: str, *, token: TokenSource | None) -> str | None:

@@ -17,12 +17,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.jobs import JobRequest
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+
+
+class JobFields(Protocol):
+    """The fields of a job that its log lines and metrics carry."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def repo(self) -> str: ...
+
+    @property
+    def delivery_id(self) -> str: ...
+
+
+J = TypeVar("J", bound=JobFields)
 
 DONE = "done"
 """The outcome of a job whose handler returns no action."""
@@ -48,9 +61,7 @@ def stage(name: str) -> Iterator[None]:
             log.info("stage %s took %.2f s", name, elapsed, extra={"duration_s": round(elapsed, 3)})
 
 
-def run_job(
-    handle: Callable[[JobRequest], object], request: JobRequest, job_id: str | None
-) -> object:
+def run_job(handle: Callable[[J], object], request: J, job_id: str | None) -> object:
     """``handle(request)`` with the job's log context bound; its outcome is counted in
     ``lockwarden_jobs_total`` and, when it raises, ``lockwarden_job_failures_total``. The
     error is raised again, for the queue to log and retry."""
@@ -91,7 +102,7 @@ def run_job(
 
 
 def _outcome(result: object) -> str:
-    """A :class:`~bot.github_jobs.JobOutcome`'s action (a fixed set of words), else ``done``."""
+    """A :class:`~bot.jobs.branches.JobOutcome`'s action (a fixed set of words), else ``done``."""
     action = getattr(result, "action", None)
     return action if isinstance(action, str) and action else DONE
 

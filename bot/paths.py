@@ -107,6 +107,13 @@ def is_file_inside(root: Path, relative: str | Path, *, source: str) -> bool:
     return resolve_inside(root, relative, source=source).is_file()
 
 
+def read_text_if_present(root: Path, relative: str | Path, *, source: str) -> str | None:
+    """The text of a file inside ``root``, ``None`` when there is none; escapes still raise."""
+    if not is_file_inside(root, relative, source=source):
+        return None
+    return read_text_inside(root, relative, source=source)
+
+
 def read_text_inside(
     root: Path,
     relative: str | Path,

@@ -18,7 +18,9 @@ from pathlib import Path
 from bot import shell
 from bot.config import RepoConfig
 from bot.errors import LockwardenError
+from bot.git import read_file_at
 from bot.ledger import LedgerEntry, read_ledger
+from bot.paths import read_text_if_present
 
 KNOWN_GOOD = "known-good"
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
@@ -71,7 +73,11 @@ def resolve_rollback(
     """The locks to restore. ``root`` is a checkout of the default branch with its history;
     ``resolve_ref`` turns a ref into a commit sha here (fetching it if needed) or None."""
     check_ref(to)
-    current = {path: _read(root / path) for env in config.environments for path in env.lock_paths}
+    current = {
+        path: read_text_if_present(root, path, source=path)
+        for env in config.environments
+        for path in env.lock_paths
+    }
     if to == KNOWN_GOOD:
         entries = read_ledger(root, "HEAD")
         good = [e for e in entries if e.known_good]
@@ -108,14 +114,14 @@ def _target(
     locks: dict[str, str] = {}
     missing = []
     for env in config.environments:
-        text = file_at(root, sha, env.lock_path)
+        text = read_file_at(root, sha, env.lock_path)
         if text is None:
             missing.append(env.name)
             continue
         locks[env.lock_path] = text
         # The environment's other files (per-platform locks, the Poetry export) go back with it.
         for path in env.lock_paths[1:]:
-            other = file_at(root, sha, path)
+            other = read_file_at(root, sha, path)
             if other is not None:
                 locks[path] = other
     return RollbackTarget(
@@ -135,8 +141,8 @@ def _restored_dockerfiles(root: Path, sha: str, config: RepoConfig) -> dict[str,
 
     out: dict[str, str] = {}
     for path in dict.fromkeys(e.dockerfile for e in config.environments if e.dockerfile):
-        old = file_at(root, sha, path)
-        now = _read(root / path)
+        old = read_file_at(root, sha, path)
+        now = read_text_if_present(root, path, source=path)
         if old is None or now is None:
             continue
         restored = restore_pins(now, old, path)
@@ -158,11 +164,6 @@ def _digests(root: Path, sha: str, names: list[str]) -> dict[str, str]:
     return out
 
 
-def file_at(root: Path, rev: str, path: str) -> str | None:
-    result = shell.run(["git", "cat-file", "blob", f"{rev}:{path}"], cwd=root, timeout_s=60)
-    return result.stdout if result.ok else None
-
-
 def local_ref(root: Path) -> Callable[[str], str | None]:
     """Resolve refs in a local checkout (``rev-parse``), for the CLI."""
 
@@ -175,7 +176,3 @@ def local_ref(root: Path) -> Callable[[str], str | None]:
         return result.stdout.strip() if result.ok and result.stdout.strip() else None
 
     return resolve
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text("utf-8") if path.is_file() else None

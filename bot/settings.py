@@ -24,12 +24,15 @@ class SettingsError(LockwardenError):
 
 
 class Settings(BaseSettings):
-    """``LOCKWARDEN_*`` environment variables (documented in the README)."""
+    """``LOCKWARDEN_*`` environment variables; ``docs/operations.md`` is generated from them."""
 
     model_config = SettingsConfigDict(env_prefix="LOCKWARDEN_", extra="ignore", frozen=True)
 
     compile_timeout_s: float = Field(
-        default=900.0, gt=0, description="Time limit for one environment's compile (seconds)."
+        default=900.0,
+        gt=0,
+        description="Time limit for one environment's compile (seconds); the compiler is "
+        "killed after it.",
     )
     max_parallel_compiles: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
@@ -38,7 +41,7 @@ class Settings(BaseSettings):
     )
     cache_dir: Path | None = Field(
         default=None,
-        description="Cache for pip-compile and uv downloads. Default: each tool's own cache.",
+        description="Cache for pip-compile, pip and uv downloads. Default: each tool's own cache.",
     )
     uv_bin: str | None = Field(
         default=None, description="The uv executable. Default: the one installed with Lockwarden."
@@ -104,20 +107,24 @@ class Settings(BaseSettings):
     allowed_private_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated hosts, addresses or CIDR networks in loopback, link-local "
-        "or private ranges that compilers may reach (an internal package index). Everything "
-        "else not public is refused, whatever a repository's specs or config say.",
+        "or private ranges that compiles and builds may reach (an internal package index). "
+        "Everything else not public is refused, whatever a repository's specs or config say.",
     )
     github_api_url: str = Field(
         default="https://api.github.com",
         description="GitHub's REST API: https://api.github.com, or https://<host>/api/v3 for "
-        "GitHub Enterprise Server.",
+        "GitHub Enterprise Server (git then goes to https://<host>).",
     )
-    app_id: int | None = Field(default=None, gt=0, description="The GitHub App's id.")
+    app_id: int | None = Field(
+        default=None, gt=0, description="The GitHub App's id. Required by `lockwarden serve`."
+    )
     private_key: SecretStr | None = Field(
-        default=None, description="The App's private key (PEM text)."
+        default=None,
+        description="The App's private key, PEM text (`\\n` escapes allowed). `lockwarden serve` "
+        "needs it or LOCKWARDEN_PRIVATE_KEY_PATH.",
     )
     private_key_path: Path | None = Field(
-        default=None, description="A file holding the App's private key (PEM)."
+        default=None, description="Or a file holding the App's private key (PEM)."
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
@@ -198,7 +205,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         le=65535,
-        description="Port on which `lockwarden worker` serves Prometheus metrics (0: off).",
+        description="Port on which `lockwarden worker` serves Prometheus metrics (0: off); "
+        "`--metrics-port` overrides it.",
     )
 
     @field_validator("allowed_private_hosts", mode="before")

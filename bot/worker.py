@@ -31,17 +31,14 @@ from bot.observe import stage
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import against_baseline, compile_environments, parse_targets
 from bot.pipeline.configure import configure
-from bot.pipeline.publish import write_files, write_locks
-from bot.pipeline.results import RunResult
+from bot.pipeline.write import write_files, write_locks
+from bot.results import CompileStageResult, DockerfilePins, ImageResult, RunResult, TestResult
 from bot.sandbox import EgressPolicy, Sandbox, SandboxMode, open_sandbox
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.config import RepoConfig
+    from bot.config import LoadedConfig, RepoConfig
     from bot.images import Builder
-    from bot.pipeline.build import ImageResult
-    from bot.pipeline.image_pins import DockerfilePins
-    from bot.pipeline.verify import TestResult
 
 
 @dataclass(frozen=True)
@@ -204,96 +201,40 @@ def refresh(
     # configure: environments from .github/lockwarden.yml or discovery
     with stage("configure"):
         loaded = configure(workspace, options.environments)
-    config = loaded.config
     sandbox = sandbox or local_sandbox(settings)
-    sandbox = sandbox.with_policy(egress_policy(settings, config, sandbox))
+    sandbox = sandbox.with_policy(egress_policy(settings, loaded.config, sandbox))
 
-    # compile: in a staging copy, in constraint order; failures are values
+    # checkout: a staging copy of the workspace, which the new locks and pins go into
     with staging_copy(workspace) as staging:
-        with stage("compile"):
-            for lock, text in options.seed_locks.items():
-                seeded = staging / lock
-                seeded.parent.mkdir(parents=True, exist_ok=True)
-                seeded.write_text(text, "utf-8")
-            compiled = compile_environments(
-                staging,
-                config,
-                make_backends(settings, sandbox, compile_cache(settings, sandbox, workspace.repo)),
-                selected=options.environments,
-                mode=mode,
-                max_parallel=settings.max_parallel_compiles,
-                timeout_s=settings.compile_timeout_s,
-                repo_root=workspace.root,
-                config_source=loaded.source,
-                policy=sandbox.policy,
-            )
-            if options.seed_locks:
-                compiled = against_baseline(compiled, workspace.root, config, options.seed_locks)
-        locks = {r.name: r for r in compiled.results}
+        run = _Run(workspace, staging, options, settings, sandbox, loaded, mode)
 
-        wants_images = options.build and any(e.dockerfile for e in config.environments)
+        # compile: in constraint order; failures are values
+        with stage("compile"):
+            compiled = _compile(run)
+
+        wants_images = options.build and any(e.dockerfile for e in loaded.config.environments)
         builder = select_builder(settings, sandbox.policy) if wants_images else None
 
         # image inputs: base-image digests and OS package pins in the Dockerfiles, refreshed
         # in the staging tree so the "after" images are built from them
-        image_pins: tuple[DockerfilePins, ...] = ()
-        dockerfiles = _dockerfiles(config, options.environments)
-        if dockerfiles and (config.pin_base_images or config.refresh_os_packages):
-            from bot.pipeline.image_pins import refresh_image_pins
+        image_pins = _refresh_pins(run, builder)
 
-            with stage("pins"):
-                image_pins = refresh_image_pins(
-                    staging,
-                    dockerfiles,
-                    builder,
-                    upgrade=mode.kind == "full",
-                    pin_base_images=config.pin_base_images,
-                    refresh_os_packages=config.refresh_os_packages and builder is not None,
-                    insecure_registries=config.insecure_registries,
-                    timeout_s=settings.build_timeout_s,
-                    policy=sandbox.policy,
-                )
-
-        # build: before (the workspace as it is) and after (the staging tree, new locks)
         images: tuple[ImageResult, ...] = ()
         tests: tuple[TestResult, ...] = ()
         if wants_images:
-            # Imported here: a locks-only run does not pay for the image stages' start-up.
-            from bot.images.digest import ImageCache
-            from bot.pipeline.build import build_images
-            from bot.pipeline.verify import verify_images
-
+            # build: before (the workspace as it is) and after (the staging tree, new locks)
             with stage("build"):
-                images = build_images(
-                    workspace.root,
-                    staging,
-                    workspace.repo,
-                    config,
-                    locks,
-                    builder,
-                    ImageCache(settings.cache_dir),
-                    verify_reproducible=bool(
-                        options.verify_reproducible
-                        if options.verify_reproducible is not None
-                        else config.verify_reproducible
-                    ),
-                    timeout_s=settings.build_timeout_s,
-                    sandbox=sandbox,
-                )
-
+                images = _build(run, compiled, builder)
             # verify: the lock installs as locked, and the tests pass, inside each image
             with stage("test"):
-                tests = verify_images(staging, config, images, builder, run_tests=options.test)
+                tests = _verify(run, images, builder)
 
     # publish: write the new locks in place (never on a dry run; GitHub jobs publish a pull
     # request instead, timed as their own "publish" stage)
     written: tuple[str, ...] = ()
     if options.write and not options.dry_run:
         with stage("publish"):
-            written = write_locks(workspace.root, compiled.results)
-            written += write_files(
-                workspace.root, {p.dockerfile: p.new_text for p in image_pins if p.changed}
-            )
+            written = _publish(workspace.root, compiled, image_pins)
     return RunResult(
         repo=workspace.repo,
         config=loaded,
@@ -307,6 +248,113 @@ def refresh(
         duration_s=time.perf_counter() - started,
         image_pins=image_pins,
     )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every stage of one ``refresh`` reads."""
+
+    workspace: Workspace
+    staging: Path
+    options: RefreshOptions
+    settings: Settings
+    sandbox: Sandbox
+    loaded: LoadedConfig
+    mode: CompileMode
+
+
+def _compile(run: _Run) -> CompileStageResult:
+    """Every selected environment's lock, compiled in the staging tree (seeded with
+    ``options.seed_locks``, then stated against the workspace's locks)."""
+    for lock, text in run.options.seed_locks.items():
+        seeded = run.staging / lock
+        seeded.parent.mkdir(parents=True, exist_ok=True)
+        seeded.write_text(text, "utf-8")
+    settings, sandbox, config = run.settings, run.sandbox, run.loaded.config
+    compiled = compile_environments(
+        run.staging,
+        config,
+        make_backends(settings, sandbox, compile_cache(settings, sandbox, run.workspace.repo)),
+        selected=run.options.environments,
+        mode=run.mode,
+        max_parallel=settings.max_parallel_compiles,
+        timeout_s=settings.compile_timeout_s,
+        repo_root=run.workspace.root,
+        config_source=run.loaded.source,
+        policy=sandbox.policy,
+    )
+    if run.options.seed_locks:
+        compiled = against_baseline(compiled, run.workspace.root, config, run.options.seed_locks)
+    return compiled
+
+
+def _refresh_pins(run: _Run, builder: Builder | None) -> tuple[DockerfilePins, ...]:
+    """The selected Dockerfiles' base-image digests and OS package pins, refreshed in the
+    staging tree when the config asks for either (none otherwise)."""
+    config = run.loaded.config
+    dockerfiles = _dockerfiles(config, run.options.environments)
+    if not dockerfiles or not (config.pin_base_images or config.refresh_os_packages):
+        return ()
+    from bot.pipeline.image_pins import refresh_image_pins
+
+    with stage("pins"):
+        return refresh_image_pins(
+            run.staging,
+            dockerfiles,
+            builder,
+            upgrade=run.mode.kind == "full",
+            pin_base_images=config.pin_base_images,
+            refresh_os_packages=config.refresh_os_packages and builder is not None,
+            insecure_registries=config.insecure_registries,
+            timeout_s=run.settings.build_timeout_s,
+            policy=run.sandbox.policy,
+        )
+
+
+def _build(
+    run: _Run, compiled: CompileStageResult, builder: Builder | None
+) -> tuple[ImageResult, ...]:
+    """The images before (the workspace) and after (the staging tree, new locks)."""
+    # Imported here: a locks-only run does not pay for the image stages' start-up.
+    from bot.images.digest import ImageCache
+    from bot.pipeline.build import build_images
+
+    options, config = run.options, run.loaded.config
+    return build_images(
+        run.workspace.root,
+        run.staging,
+        run.workspace.repo,
+        config,
+        {r.name: r for r in compiled.results},
+        builder,
+        ImageCache(run.settings.cache_dir),
+        verify_reproducible=bool(
+            options.verify_reproducible
+            if options.verify_reproducible is not None
+            else config.verify_reproducible
+        ),
+        timeout_s=run.settings.build_timeout_s,
+        sandbox=run.sandbox,
+    )
+
+
+def _verify(
+    run: _Run, images: tuple[ImageResult, ...], builder: Builder | None
+) -> tuple[TestResult, ...]:
+    """Each image's check that its lock installs as locked, and its tests."""
+    from bot.pipeline.verify import verify_images
+
+    return verify_images(
+        run.staging, run.loaded.config, images, builder, run_tests=run.options.test
+    )
+
+
+def _publish(
+    root: Path, compiled: CompileStageResult, image_pins: tuple[DockerfilePins, ...]
+) -> tuple[str, ...]:
+    """The new locks and refreshed Dockerfiles, written into the workspace."""
+    written = write_locks(root, compiled.results)
+    return written + write_files(root, {p.dockerfile: p.new_text for p in image_pins if p.changed})
 
 
 def config_index_hosts(config: RepoConfig) -> list[str]:

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
-from bot.jobs import JobRequest
-from bot.queue_postgres import MAX_RETRIES, ProcrastinateQueue
+from bot.jobs.postgres import MAX_RETRIES, ProcrastinateQueue
+from bot.jobs.queue import JobRequest
 from tests.support.postgres import PostgresCluster
 
 pytestmark = pytest.mark.slow

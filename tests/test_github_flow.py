@@ -11,8 +11,8 @@ import pytest
 
 from bot.errors import LockwardenError
 from bot.github.client import GitHubApp
-from bot.github_jobs import JobRunner
-from bot.jobs import JobRequest
+from bot.jobs.queue import JobRequest
+from bot.jobs.runner import JobRunner
 from bot.ledger import read_ledger
 from bot.settings import app_credentials
 from tests.support.fake_github import FakeGitHub, PullRequest

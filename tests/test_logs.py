@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from bot.cli import main
-from bot.jobs import InMemoryQueue, JobRequest, run_worker
+from bot.jobs.postgres import ProcrastinateQueue
+from bot.jobs.queue import InMemoryQueue, JobRequest, run_worker
 from bot.logs import HANDLER_NAME, JOB_FIELDS, bind_job, bind_stage, configure_logging
 from bot.observe import run_job, stage
-from bot.queue_postgres import ProcrastinateQueue
 from bot.settings import Settings
 from tests.pipeline.conftest import env_config, new_repo, publish_graph
 from tests.support.index_server import PackageIndex
@@ -149,7 +149,7 @@ def test_run_job_binds_the_job_and_logs_how_it_ended() -> None:
     out = configured()
 
     def handle(job: JobRequest) -> None:
-        logging.getLogger("bot.github_jobs").info("working")
+        logging.getLogger("bot.jobs.runner").info("working")
 
     def broken(job: JobRequest) -> None:
         raise RuntimeError("GitHub is down")

@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from bot.cli import main
 from bot.errors import CompileError, ConfigError
-from bot.github_jobs import JobOutcome
-from bot.jobs import JobRequest
+from bot.jobs.branches import JobOutcome
+from bot.jobs.postgres import ProcrastinateQueue
+from bot.jobs.queue import JobRequest
 from bot.metrics import (
     REGISTRY,
     STAGES,
@@ -32,7 +33,6 @@ from bot.metrics import (
     start_metrics_server,
 )
 from bot.observe import run_job, stage
-from bot.queue_postgres import ProcrastinateQueue
 from bot.settings import Settings
 from tests.pipeline.conftest import env_config, new_repo, publish_graph
 from tests.server import client, make_app
@@ -322,7 +322,7 @@ def test_worker_metrics_port(
     monkeypatch: pytest.MonkeyPatch, queue: ProcrastinateQueue, database_url: str
 ) -> None:
     import bot.github.client
-    import bot.queue_postgres
+    import bot.jobs.postgres
     import bot.settings
 
     port = free_port()
@@ -334,7 +334,7 @@ def test_worker_metrics_port(
 
     monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
     monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
-    monkeypatch.setattr(bot.queue_postgres.ProcrastinateQueue, "run_worker", run_worker)
+    monkeypatch.setattr(bot.jobs.postgres.ProcrastinateQueue, "run_worker", run_worker)
     env = {"LOCKWARDEN_DATABASE_URL": database_url, "LOCKWARDEN_METRICS_PORT": str(port)}
     result = CliRunner().invoke(main, ["worker"], env=env)
     assert result.exit_code == 0, result.output

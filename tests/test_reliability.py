@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.jobs import JobRequest
-from bot.queue_postgres import ProcrastinateQueue
+from bot.jobs.postgres import ProcrastinateQueue
+from bot.jobs.queue import JobRequest
 from bot.server.app import create_app
 from bot.settings import Settings
 from tests.support.fake_github import FakeGitHub

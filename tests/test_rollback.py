@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 from bot.cli import main
 from bot.config import load_config
 from bot.errors import LockwardenError
-from bot.github_jobs import REFRESH_BRANCH, ROLLBACK_BRANCH
-from bot.jobs import JobRequest
+from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.jobs.queue import JobRequest
 from bot.ledger import LockRecord, commit_message, trailers
 from bot.rollback import check_ref, local_ref, resolve_rollback
 from tests.pipeline.conftest import Repo, env_config, new_repo

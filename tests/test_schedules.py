@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.config import Schedule
-from bot.queue_postgres import SCHEDULER_QUEUE, TICK_TASK_NAME, ProcrastinateQueue
+from bot.jobs.postgres import SCHEDULER_QUEUE, TICK_TASK_NAME, ProcrastinateQueue
 from bot.schedules import DueRepo, Pace, Recent, admit, next_run, stagger_offset
 from tests.support.fake_github import FakeGitHub
 from tests.support.postgres import PostgresCluster

@@ -11,10 +11,14 @@ from bot.images import ImageInfo
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
 from bot.locks.backends import CompileMode
-from bot.pipeline.build import ImageResult
-from bot.pipeline.compile import CompileStageResult, LockResult
-from bot.pipeline.results import RunResult
-from bot.pipeline.verify import CheckResult, TestResult
+from bot.results import (
+    CheckResult,
+    CompileStageResult,
+    ImageResult,
+    LockResult,
+    RunResult,
+    TestResult,
+)
 from bot.settings import Settings
 from bot.worker import select_builder
 

@@ -8,7 +8,7 @@ one reply comment that is edited as it progresses -> ðŸš€ when all succeeded, ðŸ
 Commands that change what a pull request proposes (pin, unpin, ignore, unignore, rollback,
 refresh, rebase) edit the intent (a spec, the ignore rules) on a fresh clone of the default
 branch, carry over the branch's earlier edits and locks, recompile, rebuild, retest and
-update the bot branch and its pull request through :meth:`JobRunner.update_branch`. A
+update the bot branch and its pull request through :meth:`BranchJobs.update_branch`. A
 compile failure publishes nothing: the reply says what failed.
 """
 
@@ -18,9 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from githubkit import GitHub
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -44,6 +42,7 @@ from bot.commands.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.config import EnvironmentConfig, RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.git import Clone, fetch_branch, read_file_at
+from bot.github.client import Client
 from bot.github.ensure import ensure_comment
 from bot.github.interactions import (
     PullInfo,
@@ -53,16 +52,17 @@ from bot.github.interactions import (
     get_pull,
     permission_of,
 )
-from bot.github_jobs import (
+from bot.jobs.branches import (
     BOT_BRANCH_PREFIX,
     REFRESH_BRANCH,
+    BranchJobs,
     BranchOutcome,
     BranchState,
     BranchUpdate,
     JobOutcome,
-    JobRunner,
 )
-from bot.jobs import JobRequest
+from bot.jobs.payloads import CommandPayload
+from bot.jobs.queue import JobRequest
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
 from bot.locks.flavours import parse_any_lock, read_spec
@@ -83,7 +83,7 @@ class CommandFailed(LockwardenError):
 @dataclass(frozen=True)
 class CommandContext:
     job: JobRequest
-    gh: GitHub[Any]
+    gh: Client
     comment_id: int
     number: int
     author: str
@@ -93,25 +93,25 @@ class CommandContext:
 
 
 class CommandRunner:
-    def __init__(self, runner: JobRunner, app_slug: str | None) -> None:
+    def __init__(self, runner: BranchJobs, app_slug: str | None) -> None:
         self._runner = runner
         self._app_slug = app_slug
 
     def run(self, job: JobRequest) -> JobOutcome:
-        payload = job.payload
-        author = str(payload.get("author", ""))
-        if payload.get("author_type") == "Bot" or author.endswith("[bot]"):
+        payload = CommandPayload.of(job)
+        author = payload.author
+        if payload.author_type == "Bot" or author.endswith("[bot]"):
             return JobOutcome("command", job.repo, "skipped", note="comment by a bot")
-        parsed = parse_comment(str(payload.get("body", "")), self._app_slug)
+        parsed = parse_comment(payload.body, self._app_slug)
         if not parsed.lines and parsed.error is None:
             return JobOutcome("command", job.repo, "skipped", note="no command")
         ctx = CommandContext(
             job=job,
             gh=self._runner.installation_client(job),
-            comment_id=int(payload["comment_id"]),
-            number=int(payload["issue_number"]),
+            comment_id=payload.comment_id,
+            number=payload.issue_number,
             author=author,
-            is_pull_request=bool(payload.get("is_pull_request")),
+            is_pull_request=payload.is_pull_request,
             key=parsed.key,
         )
 
@@ -454,7 +454,7 @@ class CommandRunner:
                     remote = fetch_branch(repo, pull.head_ref, token=self._runner.token(ctx.job))
                     if remote is not None:
                         branch_locks = {
-                            env.name: read_file_at(repo, remote, env.lock_path)
+                            env.name: read_file_at(repo.path, remote, env.lock_path)
                             for env in config.environments
                         }
             sections = []
@@ -508,7 +508,7 @@ def _environments(config: RepoConfig, names: Sequence[str]) -> list[EnvironmentC
 
 def _lock_at(repo: Clone, env: EnvironmentConfig) -> str | None:
     """The default branch's lock of ``env``."""
-    return read_file_at(repo, "HEAD", env.lock_path)
+    return read_file_at(repo.path, "HEAD", env.lock_path)
 
 
 def _current_locks(

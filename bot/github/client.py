@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub
@@ -42,6 +42,9 @@ RETRY = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_ret
 TOKEN_MARGIN_S = 600.0
 USER_AGENT = "lockwarden"
 A = TypeVar("A", bound=BaseAuthStrategy)
+
+Client: TypeAlias = GitHub[Any]
+"""A REST client, as the rest of the bot names it: only ``bot.github`` imports githubkit."""
 
 
 class GitHubError(LockwardenError):

@@ -1,6 +1,6 @@
-"""Reads and small writes around a comment command: who may run it (the collaborator's
-permission at the time of the command), what pull request it was written on, and the
-reactions that acknowledge it."""
+"""Reads and small writes around a job: who may run a comment command (the collaborator's
+permission at the time of the command), what pull request it was written on, the reactions
+that acknowledge it, a commit's message and the default branch's head."""
 
 from __future__ import annotations
 
@@ -78,3 +78,22 @@ def get_pull(gh: GitHub[Any], repo: str, number: int) -> PullInfo:
         state=data.state,
         head_repo=head_repo,
     )
+
+
+def commit_message(gh: GitHub[Any], repo: str, sha: str) -> str | None:
+    """The full message of commit ``sha``; ``None`` when GitHub cannot say."""
+    owner, name = split_repo(repo)
+    try:
+        return gh.rest.repos.get_commit(owner, name, sha).parsed_data.commit.message
+    except GitHubException:
+        return None
+
+
+def default_branch_head(gh: GitHub[Any], repo: str) -> str | None:
+    """The commit at the head of the default branch; ``None`` when GitHub is unreachable."""
+    owner, name = split_repo(repo)
+    try:
+        data = gh.rest.repos.get(owner, name).parsed_data
+        return gh.rest.repos.get_branch(owner, name, data.default_branch).parsed_data.commit.sha
+    except GitHubException:
+        return None

@@ -1,23 +1,13 @@
-"""Base images: the ``FROM`` lines of a Dockerfile, their digests, and pinning them.
+"""Base images: the digest a ``FROM`` line's tag points at now, asked of its registry.
 
 A tag such as ``python:3.12-slim`` moves whenever its publisher pushes a new build, so two
-builds of the same Dockerfile can start from different images. Pinning the tag's manifest
-digest (``python:3.12-slim@sha256:...``) makes the base an input that only changes on
-purpose: :func:`resolve_digest` asks the registry for the tag's current digest, and
-:func:`rewrite_base_images` writes it into the ``FROM`` line, leaving every other byte alone.
+builds of the same Dockerfile can start from different images. :func:`resolve_digest` asks
+the registry for the tag's current manifest digest, which
+``bot.images.dockerfile.from_lines.rewrite_base_images`` writes into the ``FROM`` line.
 
-The Dockerfile is read here at the level of source offsets (every character of a word knows
-where it came from), which the byte-exact rewrites of this module and of
-``bot.images.os_packages`` need: :func:`dockerfile_instructions` splits the text into
-instructions (parser directives, continuation lines, comment lines inside them, heredoc
-bodies), and :func:`shell_tokens` splits an instruction's arguments into shell words and
-operators.
-
-References are normalised like Docker does: no registry means ``docker.io``, a single-name
-Docker Hub image lives under ``library/``, and the first path component is a registry when
-it is ``localhost``, has a port, or contains a dot. The registry is asked directly over its
-HTTP API (v2), anonymously: a ``401`` with a ``Bearer`` challenge is answered with an
-anonymous token from the challenge's realm, which is what Docker Hub and ghcr.io need.
+The registry is asked directly over its HTTP API (v2), anonymously: a ``401`` with a
+``Bearer`` challenge is answered with an anonymous token from the challenge's realm, which is
+what Docker Hub and ghcr.io need.
 """
 
 from __future__ import annotations
@@ -26,19 +16,14 @@ import hashlib
 import ipaddress
 import json
 import re
-from bisect import bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
 
 import httpx
 
 from bot.errors import LockwardenError
-from bot.images.dockerfile_checks import HEREDOC_RE
-from bot.lines import physical_lines
+from bot.images.dockerfile.from_lines import DOCKER_HUB, BaseImageRef, is_digest
 from bot.sandbox.egress import EgressPolicy, GuardedTransport
 
-DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -49,374 +34,8 @@ MANIFEST_TYPES = (
 """What a manifest request accepts: the multi-platform index first, so the digest pinned is
 the one ``docker pull image:tag`` resolves on every platform."""
 
-_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-_DIRECTIVE_RE = re.compile(r"^#[ \t]*([A-Za-z_]+)[ \t]*=[ \t]*(\S+)[ \t]*$")
-_KEYWORD_RE = re.compile(r"[ \t]*([A-Za-z]+)(?=[ \t\r\n\\`]|$)")
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
-_OPERATOR_CHARS = frozenset(";&|()<>")
 _MAX_ERROR_TEXT = 300
-
-# --------------------------------------------------------------------------- reading text
-
-Chars = tuple[tuple[str, int], ...]
-"""Characters of a piece of Dockerfile text, each with its offset in the whole text."""
-
-
-@dataclass(frozen=True)
-class Instruction:
-    """One instruction, with where its arguments sit in the text."""
-
-    keyword: str
-    """Upper case: ``FROM``, ``RUN``..."""
-    line: int
-    """1-based line of the keyword."""
-    arguments: Chars
-    """The arguments after the keyword as Docker joins them: continuation escapes and the
-    comment lines inside a continued instruction removed."""
-    heredocs: tuple[Chars, ...] = ()
-    """The bodies of the instruction's heredocs (``RUN <<EOF``), in order."""
-
-
-@dataclass(frozen=True)
-class ShellToken:
-    """A shell word (quotes removed, ``text``) or an operator (``&&``, ``;``, ``|``,
-    ``>``, a newline...), with the offset of each character of ``text``."""
-
-    kind: Literal["word", "operator"]
-    chars: Chars
-
-    @property
-    def text(self) -> str:
-        return "".join(char for char, _ in self.chars)
-
-
-def dockerfile_instructions(text: str) -> tuple[Instruction, ...]:
-    """The instructions of a Dockerfile, in order. Lenient: text that is not an instruction
-    is skipped (``check_dockerfile`` reports syntax errors)."""
-    lines = physical_lines(text)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    escape = _escape_character(lines)
-    found: list[Instruction] = []
-    index = 0
-    while index < len(lines):
-        stripped = lines[index].strip().lstrip("\ufeff")
-        if not stripped or stripped.startswith("#"):
-            index += 1
-            continue
-        first = index
-        body = lines[index].rstrip("\r\n")
-        bom = 1 if index == 0 and body.startswith("\ufeff") else 0
-        match = _KEYWORD_RE.match(body, bom)
-        if match is None:
-            index += 1
-            continue
-        chars: list[tuple[str, int]] = []
-        column = match.end()
-        while True:
-            body = lines[index].rstrip("\r\n")
-            content = body[column:]
-            trimmed = content.rstrip(" \t")
-            continued = trimmed.endswith(escape) and index + 1 < len(lines)
-            kept = trimmed[:-1] if continued else content
-            chars.extend((char, starts[index] + column + i) for i, char in enumerate(kept))
-            index += 1
-            column = 0
-            if not continued:
-                break
-            while index < len(lines) and (
-                not lines[index].strip() or lines[index].lstrip().startswith("#")
-            ):
-                index += 1
-            if index >= len(lines):
-                break
-        keyword = match.group(1).upper()
-        heredocs: list[Chars] = []
-        if keyword in ("RUN", "COPY", "ADD"):
-            joined = "".join(char for char, _ in chars)
-            for marker in HEREDOC_RE.finditer(joined):
-                name = marker.group(2) or marker.group(3) or marker.group(4)
-                body_start = index
-                while index < len(lines):
-                    current = lines[index].rstrip("\r\n")
-                    if (current.lstrip("\t") if marker.group(1) else current) == name:
-                        break
-                    index += 1
-                heredocs.append(_span(text, starts[body_start], starts[index]))
-                index += 1  # the terminator line
-        found.append(Instruction(keyword, first + 1, tuple(chars), tuple(heredocs)))
-    return tuple(found)
-
-
-def _escape_character(lines: Sequence[str]) -> str:
-    """The ``# escape=`` parser directive's character (a backslash unless set)."""
-    for line in lines:
-        match = _DIRECTIVE_RE.match(line.strip().lstrip("\ufeff"))
-        if match is None:
-            break  # directives only stand before anything else, comments included
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-            return match.group(2)
-    return "\\"
-
-
-def _span(text: str, start: int, end: int) -> Chars:
-    return tuple((text[offset], offset) for offset in range(start, end))
-
-
-def shell_tokens(chars: Chars) -> tuple[ShellToken, ...]:
-    """Split shell source into words and operators. Quotes are removed from words (their
-    characters keep their offsets), ``\\``-newline is a line continuation, and ``#`` at the
-    start of a word begins a comment."""
-    tokens: list[ShellToken] = []
-    index = 0
-    while index < len(chars):
-        char = chars[index][0]
-        if char in " \t\r":
-            index += 1
-        elif char == "\n":
-            tokens.append(ShellToken("operator", (chars[index],)))
-            index += 1
-        elif char == "#":
-            while index < len(chars) and chars[index][0] != "\n":
-                index += 1
-        elif char in _OPERATOR_CHARS:
-            end = index
-            while end < len(chars) and chars[end][0] in _OPERATOR_CHARS:
-                end += 1
-            tokens.append(ShellToken("operator", chars[index:end]))
-            index = end
-        elif char == "\\" and index + 1 < len(chars) and chars[index + 1][0] == "\n":
-            index += 2
-        else:
-            word, index = _shell_word(chars, index)
-            tokens.append(ShellToken("word", word))
-    return tuple(tokens)
-
-
-def _shell_word(chars: Chars, index: int) -> tuple[Chars, int]:
-    word: list[tuple[str, int]] = []
-    while index < len(chars):
-        char = chars[index][0]
-        if char in " \t\r\n" or char in _OPERATOR_CHARS:
-            break
-        if char == "\\":
-            if index + 1 < len(chars) and chars[index + 1][0] != "\n":
-                word.append(chars[index + 1])
-            index += 2
-        elif char == "'":
-            index += 1
-            while index < len(chars) and chars[index][0] != "'":
-                word.append(chars[index])
-                index += 1
-            index += 1
-        elif char == '"':
-            index += 1
-            while index < len(chars) and chars[index][0] != '"':
-                if (
-                    chars[index][0] == "\\"
-                    and index + 1 < len(chars)
-                    and chars[index + 1][0] in '$`"\\\n'
-                ):
-                    if chars[index + 1][0] != "\n":
-                        word.append(chars[index + 1])
-                    index += 2
-                    continue
-                word.append(chars[index])
-                index += 1
-            index += 1
-        else:
-            word.append(chars[index])
-            index += 1
-    return tuple(word), index
-
-
-class LineIndex:
-    """Offsets to 1-based line numbers, for many lookups in one text."""
-
-    def __init__(self, text: str) -> None:
-        self._starts = [0] + [i + 1 for i, char in enumerate(text) if char == "\n"]
-
-    def line(self, offset: int) -> int:
-        return bisect_right(self._starts, offset)
-
-
-def replace_spans(text: str, replacements: Mapping[tuple[int, int], str]) -> str:
-    """``text`` with each ``(start, end)`` span replaced; spans must not overlap."""
-    out: list[str] = []
-    position = 0
-    for (start, end), new in sorted(replacements.items()):
-        if start < position:
-            raise LockwardenError(f"overlapping edits at offset {start}")
-        out.append(text[position:start])
-        out.append(new)
-        position = end
-    out.append(text[position:])
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------- FROM lines
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One ``FROM`` instruction: a build stage."""
-
-    index: int
-    line: int
-    image: str
-    """As written (``python:3.12-slim``, ``${BASE}``, ``build``, ``scratch``)."""
-    alias: str | None
-    """The ``AS`` name, lower case."""
-    parent: int | None
-    """The earlier stage this one is built ``FROM``, when ``image`` names one."""
-    base: str
-    """The image this stage starts from in the end: ``image``, or the ``base`` of
-    ``parent``."""
-    image_span: tuple[int, int] | None
-    """Where ``image`` sits in the text, when it is one contiguous word."""
-
-
-@dataclass(frozen=True)
-class BaseImageRef:
-    """A ``FROM`` line that names an image in a registry."""
-
-    file: str
-    line: int
-    stage: int
-    image: str
-    """As written, e.g. ``python:3.12-slim`` or ``ghcr.io/org/img:1@sha256:...``."""
-    registry: str
-    """``docker.io``, ``ghcr.io``, ``127.0.0.1:5000``..."""
-    repository: str
-    """``library/python``, ``org/img``..."""
-    tag: str | None
-    digest: str | None
-    alias: str | None
-
-    @property
-    def name(self) -> str:
-        """The image as written, without its digest: what a pin follows."""
-        return self.image.partition("@")[0]
-
-    @property
-    def canonical(self) -> str:
-        """``registry/repository:tag`` (``latest`` when no tag is written), for messages."""
-        return f"{self.registry}/{self.repository}:{self.tag or 'latest'}"
-
-    def pinned(self, digest: str) -> str:
-        """The reference as written with ``digest`` in place of its own. A reference without
-        a tag gets ``:latest``, so a later refresh still knows which tag it follows."""
-        name = self.name
-        if self.tag is None and self.digest is None:
-            name += ":latest"
-        return f"{name}@{digest}"
-
-
-def find_stages(text: str) -> tuple[Stage, ...]:
-    """Every ``FROM`` of the Dockerfile, in order."""
-    stages: list[Stage] = []
-    for instruction in dockerfile_instructions(text):
-        if instruction.keyword != "FROM":
-            continue
-        words = [t for t in shell_tokens(instruction.arguments) if t.kind == "word"]
-        words = [w for w in words if not w.text.startswith("--")]
-        if not words:
-            continue
-        image = words[0].text
-        alias = None
-        if len(words) >= 3 and words[1].text.lower() == "as":
-            alias = words[2].text.lower()
-        parent = next((s for s in stages if s.alias and s.alias == image.lower()), None)
-        offsets = [offset for _, offset in words[0].chars]
-        contiguous = offsets == list(range(offsets[0], offsets[0] + len(offsets)))
-        stages.append(
-            Stage(
-                index=len(stages),
-                line=instruction.line,
-                image=image,
-                alias=alias,
-                parent=parent.index if parent else None,
-                base=parent.base if parent else image,
-                image_span=(offsets[0], offsets[-1] + 1) if contiguous else None,
-            )
-        )
-    return tuple(stages)
-
-
-def _pinnable(stage: Stage) -> bool:
-    return stage.parent is None and stage.image.lower() != "scratch" and "$" not in stage.image
-
-
-def find_base_images(text: str, path: str) -> tuple[BaseImageRef, ...]:
-    """The ``FROM`` lines that name a registry image; ``scratch``, earlier stages and images
-    set by build arguments (see :func:`find_unpinnable_images`) are left out."""
-    return tuple(_ref(stage, path) for stage in find_stages(text) if _pinnable(stage))
-
-
-def _ref(stage: Stage, path: str) -> BaseImageRef:
-    registry, repository, tag, digest = parse_reference(stage.image)
-    return BaseImageRef(
-        file=path,
-        line=stage.line,
-        stage=stage.index,
-        image=stage.image,
-        registry=registry,
-        repository=repository,
-        tag=tag,
-        digest=digest,
-        alias=stage.alias,
-    )
-
-
-def find_unpinnable_images(text: str) -> tuple[str, ...]:
-    """Base images set by build arguments (``FROM ${BASE}``), as written, each once: their
-    value is only known at build time, so no digest can be written for them."""
-    seen: dict[str, None] = {}
-    for stage in find_stages(text):
-        if stage.parent is None and "$" in stage.image:
-            seen.setdefault(stage.image, None)
-    return tuple(seen)
-
-
-def parse_reference(image: str) -> tuple[str, str, str | None, str | None]:
-    """``(registry, repository, tag, digest)`` of an image reference, normalised like
-    Docker: ``python:3.12`` is ``("docker.io", "library/python", "3.12", None)``."""
-    name, _, digest = image.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    tag = None
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        registry, repository = first, rest
-    else:
-        registry, repository = DOCKER_HUB, name
-    if registry == "index.docker.io":
-        registry = DOCKER_HUB
-    if registry == DOCKER_HUB and "/" not in repository:
-        repository = f"library/{repository}"
-    return registry, repository, tag or None, digest or None
-
-
-def rewrite_base_images(text: str, updates: Mapping[int, str]) -> str:
-    """``text`` with the digest of the ``FROM`` on each line of ``updates`` set to the new
-    digest: ``FROM image:tag`` becomes ``FROM image:tag@sha256:...``, an existing digest is
-    replaced, ``--platform`` and ``AS`` stay, and nothing else changes."""
-    by_line = {stage.line: stage for stage in find_stages(text)}
-    edits: dict[tuple[int, int], str] = {}
-    for line, digest in updates.items():
-        stage = by_line.get(line)
-        if stage is None or not _pinnable(stage):
-            raise LockwardenError(f"line {line} has no FROM of a registry image to pin")
-        if stage.image_span is None:
-            raise LockwardenError(f"line {line}: the image of this FROM is split; join it")
-        if not _DIGEST_RE.match(digest):
-            raise LockwardenError(f"line {line}: '{digest}' is not an image digest")
-        edits[stage.image_span] = _ref(stage, "").pinned(digest)
-    return replace_spans(text, edits)
-
 
 # --------------------------------------------------------------------------- the registry
 
@@ -487,7 +106,7 @@ def resolve_digest(
 
 def _checked_digest(image: str, digest: str) -> str:
     digest = digest.strip()
-    if not _DIGEST_RE.match(digest):
+    if not is_digest(digest):
         raise RegistryError(image, f"the registry answered with a malformed digest '{digest}'")
     return digest
 

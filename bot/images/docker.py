@@ -5,7 +5,7 @@ a namespace of ours, so the egress proxy does not apply here. Builds and tests n
 host's network: builds use the daemon's default (bridge) network, tests none, or the bridge
 with ``test_network: true``. The bridge reaches the internet and whatever the host routes to,
 so private ranges and cloud metadata must be cut off outside (the NetworkPolicy in
-``deploy/kubernetes``, or the host's firewall): see the README's security section.
+``deploy/kubernetes``, or the host's firewall): see docs/security.md.
 """
 
 from __future__ import annotations

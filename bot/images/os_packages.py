@@ -24,7 +24,6 @@ missing marker means the output was cut, which is an error rather than a silent 
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,24 +32,20 @@ from typing import Literal
 
 from bot.errors import LockwardenError
 from bot.images import Builder, RunOutcome, RunSpec
-from bot.images.base_images import (
-    Chars,
-    Instruction,
-    LineIndex,
-    ShellToken,
-    Stage,
-    dockerfile_instructions,
-    find_stages,
-    replace_spans,
-    shell_tokens,
-)
-from bot.images.dockerfile_checks import (
+from bot.images.dockerfile.from_lines import Stage, stages_of
+from bot.images.dockerfile.shell import (
     APK_VALUE_LONG,
     APK_VALUE_SHORT,
     APT_VALUE_LONG,
     APT_VALUE_SHORT,
-    SHELLS,
-    strip_prefix,
+    parse_options,
+    run_commands,
+)
+from bot.images.dockerfile.syntax import (
+    LineIndex,
+    ShellToken,
+    dockerfile_instructions,
+    replace_spans,
 )
 
 Manager = Literal["apt", "apk"]
@@ -64,11 +59,8 @@ CHUNK_SIZE: Mapping[Manager, int] = {"apt": 80, "apk": 30}
 """Packages per container run: ``apt`` prints two lines per package, ``apk`` about five,
 and a builder keeps the last 200 lines of output."""
 
-_RUN_FLAGS_RE = re.compile(r"\s*(?:--[\w-]+(?:=\S*)?\s*)*")
 _APK_SPEC_RE = re.compile(r"^(?P<name>[^=~<>]+?)(?:(?P<op>[=~<>]+)(?P<version>.*))?$")
 _VERSION_TEXT_RE = re.compile(r"^[A-Za-z0-9.+~:_-]+$")
-_JSON_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 # The scripts run in the image as root; package names arrive as "$@". Only what is parsed
 # is printed (the builder keeps the end of the output): update failures as notes, then the
@@ -178,14 +170,15 @@ def rewrite_os_pins(text: str, updates: Mapping[tuple[str, str, int], str]) -> s
 
 def _scan(text: str, path: str) -> Iterator[_Found]:
     lines = LineIndex(text)
-    stages = {stage.line: stage for stage in find_stages(text)}
+    instructions = dockerfile_instructions(text)
+    stages = {stage.line: stage for stage in stages_of(instructions)}
     current: Stage | None = None
-    for instruction in dockerfile_instructions(text):
+    for instruction in instructions:
         if instruction.keyword == "FROM":
             current = stages.get(instruction.line, current)
         elif instruction.keyword == "RUN" and current is not None:
-            for argv in _run_commands(instruction):
-                for package, span in _packages(argv):
+            for command in run_commands(instruction):
+                for package, span in _packages(command.words):
                     yield _Found(
                         OsPackage(
                             manager=package[0],
@@ -201,144 +194,6 @@ def _scan(text: str, path: str) -> Iterator[_Found]:
                     )
 
 
-def _run_commands(instruction: Instruction) -> list[list[ShellToken]]:
-    """The simple commands of a ``RUN``: its shell form, exec form or heredoc script."""
-    arguments = instruction.arguments
-    joined = "".join(char for char, _ in arguments)
-    flags = _RUN_FLAGS_RE.match(joined)
-    rest = arguments[flags.end() if flags else 0 :]
-    exec_argv = _exec_form(rest)
-    commands = _expand([exec_argv], 0) if exec_argv is not None else _commands(rest, 0)
-    if instruction.heredocs and (not commands or _basename(commands[0][0]) in SHELLS):
-        commands = [c for c in commands if _basename(c[0]) not in SHELLS]
-        commands.extend(_commands(instruction.heredocs[0], 0))
-    return commands
-
-
-def _commands(chars: Chars, depth: int) -> list[list[ShellToken]]:
-    """Simple commands (their words, redirections dropped), following ``sh -c``."""
-    commands: list[list[ShellToken]] = []
-    current: list[ShellToken] = []
-    tokens = shell_tokens(chars)
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        if token.kind == "word":
-            current.append(token)
-            continue
-        if "<" in token.text or ">" in token.text:
-            # A redirection: its target is not an argument, nor is an fd written before it.
-            previous = current[-1] if current else None
-            if (
-                previous is not None
-                and previous.text.isdigit()
-                and previous.chars[-1][1] + 1 == token.chars[0][1]
-            ):
-                current.pop()
-            if index < len(tokens) and tokens[index].kind == "word":
-                index += 1
-            continue
-        commands.append(current)
-        current = []
-    commands.append(current)
-    return _expand([c for c in commands if c], depth)
-
-
-def _expand(commands: list[list[ShellToken]], depth: int) -> list[list[ShellToken]]:
-    """Drop prefixes (``VAR=1``, ``sudo``, ``env``, keywords) and follow ``sh -c 'script'``."""
-    result: list[list[ShellToken]] = []
-    for words in commands:
-        kept, _ = strip_prefix([w.text for w in words])
-        argv = words[len(words) - len(kept) :]
-        if not argv:
-            continue
-        if _basename(argv[0]) in SHELLS and depth < 3:
-            script = _shell_c_script(argv)
-            if script is not None:
-                result.extend(_commands(script.chars, depth + 1))
-                continue
-        result.append(argv)
-    return result
-
-
-def _shell_c_script(argv: Sequence[ShellToken]) -> ShellToken | None:
-    index = 1
-    while index < len(argv):
-        arg = argv[index].text
-        if arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]:
-            return argv[index + 1] if index + 1 < len(argv) else None
-        if not arg.startswith(("-", "+")):
-            return None
-        index += 2 if arg in ("-o", "+o", "-O", "+O") else 1
-    return None
-
-
-def _exec_form(chars: Chars) -> list[ShellToken] | None:
-    """The words of an exec-form ``RUN ["cmd", "arg"]``, each character with its offset."""
-    text = "".join(char for char, _ in chars)
-    stripped = text.strip()
-    if not stripped.startswith("["):
-        return None
-    try:
-        parsed = json.loads(stripped)
-    except ValueError:
-        return None  # Docker runs it with the shell then
-    if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
-        return None
-    words: list[ShellToken] = []
-    for match in _JSON_STRING_RE.finditer(text):
-        raw_start = match.start(1)
-        decoded: list[tuple[str, int]] = []
-        position = raw_start
-        while position < match.end(1):
-            char = text[position]
-            if char == "\\":
-                escape = text[position + 1]
-                if escape == "u":
-                    decoded.append((chr(int(text[position + 2 : position + 6], 16)), -1))
-                    position += 6
-                else:
-                    decoded.append((_JSON_ESCAPES.get(escape, escape), -1))
-                    position += 2
-                continue
-            decoded.append((char, chars[position][1]))
-            position += 1
-        words.append(ShellToken("word", tuple(decoded)))
-    return words if [w.text for w in words] == parsed and words else None
-
-
-def _basename(word: ShellToken) -> str:
-    return posixpath.basename(word.text)
-
-
-def _positionals(
-    args: Sequence[str], value_long: frozenset[str], value_short: frozenset[str]
-) -> list[int]:
-    """Indexes of the positional arguments among ``args`` (options and their values
-    skipped)."""
-    found: list[int] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        index += 1
-        if arg == "--":
-            found.extend(range(index, len(args)))
-            break
-        if arg.startswith("--"):
-            if "=" not in arg and arg in value_long:
-                index += 1
-        elif arg.startswith("-") and len(arg) > 1:
-            for position, char in enumerate(arg[1:], start=1):
-                if char in value_short:
-                    if not arg[position + 1 :]:
-                        index += 1
-                    break
-        else:
-            found.append(index - 1)
-    return found
-
-
 _Parsed = tuple[Manager, str, str | None, str | None]
 
 
@@ -346,7 +201,7 @@ def _packages(
     argv: Sequence[ShellToken],
 ) -> Iterator[tuple[_Parsed, tuple[int, tuple[int, int] | None]]]:
     """(manager, name, version, operator), (offset of the argument, version span)."""
-    tool = _basename(argv[0])
+    tool = posixpath.basename(argv[0].text)
     manager: Manager
     if tool in APT_TOOLS:
         manager, subcommand = "apt", "install"
@@ -357,7 +212,7 @@ def _packages(
     else:
         return
     args = [word.text for word in argv[1:]]
-    positions = _positionals(args, value_long, frozenset(value_short))
+    positions = parse_options(args, value_long, value_short).positional_indexes
     if not positions or args[positions[0]] != subcommand:
         return
     for position in positions[1:]:

@@ -175,8 +175,8 @@ def _refusal(source: SpecSource, policy: EgressPolicy, *, sandboxed: bool) -> st
     if source.kind in ("vcs", "url", "path") and not sandboxed:
         return (
             f"{source.describe()}: a {source.kind} requirement runs its own build code, so it "
-            "is compiled only inside the sandbox; install bubblewrap (see the README's "
-            "security model) or replace it with a release from the index"
+            "is compiled only inside the sandbox; install bubblewrap (see docs/security.md) "
+            "or replace it with a release from the index"
         )
     host = source.host
     if host is None:

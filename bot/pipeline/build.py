@@ -12,38 +12,18 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from bot.config import EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.images import Builder, BuildSpec, Finding, ImageInfo, Severity
 from bot.images.digest import ImageCache, input_key
-from bot.images.dockerfile_checks import check_dockerfile
+from bot.images.dockerfile.checks import check_dockerfile
 from bot.paths import PathEscapeError
-from bot.pipeline.compile import LockResult, check_environment_paths
+from bot.pipeline.compile import check_environment_paths
+from bot.results import ImageResult, LockResult
 from bot.sandbox import Sandbox
 
 _SEVERITY_RANK: dict[Severity, int] = {"style": 0, "info": 1, "warning": 2, "error": 3}
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    name: str
-    status: Literal["built", "failed", "skipped"]
-    reason: str | None = None
-    """Why the image was skipped, or why the build failed."""
-    dockerfile: str | None = None
-    before: ImageInfo | None = None
-    after: ImageInfo | None = None
-    before_cached: bool = False
-    reproducible: bool | None = None
-    """None: not checked."""
-    differences: tuple[str, ...] = ()
-    """What differed between the build and its rebuild without cache."""
-    findings: tuple[Finding, ...] = ()
-    lint_failed: bool = False
-    build_s: float = 0.0
-    log_tail: str = ""
 
 
 def lint_environments(
@@ -151,94 +131,32 @@ def _build_one(
     verify_reproducible: bool,
     timeout_s: float,
 ) -> ImageResult:
-    if env.dockerfile is None:
-        return replace(base, reason="no Dockerfile configured or discovered")
-    escape = _path_escape(env, after_root, before_root)
-    if escape is not None:
-        return replace(base, status="failed", reason=escape)
-    if builder is None:
-        return replace(base, reason="no image builder available (buildah or docker)")
-    if not (after_root / env.dockerfile).is_file():
-        return replace(base, status="failed", reason=f"{env.dockerfile}: Dockerfile not found")
-    if lock.status == "failed":
-        return replace(base, reason="the lock did not compile")
-    name = _image_name(env, repo)
-    dockerfile = env.dockerfile
-    active = builder
-
-    def spec(root: Path, key: str, *, no_cache: bool = False, suffix: str = "") -> BuildSpec:
-        return BuildSpec(
-            context=root / env.context,
-            dockerfile=root / dockerfile,
-            tag=f"{name}:{key[:16]}{suffix}",
-            build_args={"SOURCE_DATE_EPOCH": str(config.source_date_epoch), **env.build_args},
-            timestamp=config.source_date_epoch,
-            no_cache=no_cache,
-            timeout_s=timeout_s,
-        )
-
-    def key_of(root: Path) -> str:
-        return input_key(
-            root / env.context,
-            root / dockerfile,
-            {"SOURCE_DATE_EPOCH": str(config.source_date_epoch), **env.build_args},
-            active.name,
-            config.source_date_epoch,
-        )
-
-    after_key = key_of(after_root)
-    after_outcome = builder.build(spec(after_root, after_key))
+    not_built = _not_built(base, env, lock, before_root, after_root, builder)
+    if not_built is not None:
+        return not_built
+    # Both checked by _not_built; the asserts tell the type checker.
+    assert env.dockerfile is not None
+    assert builder is not None
+    recipe = _Recipe(env, config, builder, _image_name(env, repo), env.dockerfile, timeout_s)
+    after_key = recipe.key(after_root)
+    after_outcome = builder.build(recipe.spec(after_root, after_key))
     if not after_outcome.ok or after_outcome.image is None:
         return replace(
             base,
             status="failed",
-            reason=f"{dockerfile}: {after_outcome.error or 'the build failed'}",
+            reason=f"{env.dockerfile}: {after_outcome.error or 'the build failed'}",
             log_tail=after_outcome.log_tail,
         )
     after = after_outcome.image
     cache.put(after_key, after)
-
-    before: ImageInfo | None = None
-    before_cached = False
-    note: str | None = None
-    if not (before_root / dockerfile).is_file():
-        before = None
-    elif lock.status == "unchanged" and _same_file(before_root, after_root, dockerfile):
-        # Neither the lock nor the Dockerfile's pins moved: the same image.
-        before = after
-    else:
-        before_key = key_of(before_root)
-        cached = cache.get(before_key)
-        if cached is not None and builder.inspect(cached.reference) is not None:
-            before, before_cached = cached, True
-        else:
-            outcome = builder.build(spec(before_root, before_key))
-            if outcome.ok and outcome.image is not None:
-                before = outcome.image
-                cache.put(before_key, before)
-            else:
-                note = f"the image of the current lock did not build: {outcome.error}"
-
+    before, before_cached, note = _before_image(recipe, lock, before_root, after_root, after, cache)
     reproducible: bool | None = None
     differences: tuple[str, ...] = ()
     if verify_reproducible:
-        rebuild = builder.build(spec(after_root, after_key, no_cache=True, suffix="-rebuild"))
-        if rebuild.ok and rebuild.image is not None:
-            reproducible = rebuild.image.image_id == after.image_id
-            differences = _layer_differences(after, rebuild.image)
-            builder.remove(rebuild.image.reference)
-        else:
-            reproducible = False
-            differences = (f"the rebuild without cache failed: {rebuild.error}",)
-
+        reproducible, differences = _rebuild_check(recipe, after_root, after_key, after)
     if config.registry:
         try:
-            same = before is after  # an unchanged lock: one image, pushed once
-            after = _push(builder, after, config, name)
-            if same:
-                before = after
-            elif before is not None:
-                before = _push(builder, before, config, name)
+            before, after = _push_pair(recipe, before, after)
         except LockwardenError as exc:
             note = f"{note + '; ' if note else ''}{exc.user_message}"
     return replace(
@@ -252,6 +170,118 @@ def _build_one(
         differences=differences,
         log_tail=after_outcome.log_tail,
     )
+
+
+def _not_built(
+    base: ImageResult,
+    env: EnvironmentConfig,
+    lock: LockResult,
+    before_root: Path,
+    after_root: Path,
+    builder: Builder | None,
+) -> ImageResult | None:
+    """The result for an environment whose image is not built (skipped or failed before
+    building), or None when it can be built."""
+    if env.dockerfile is None:
+        return replace(base, reason="no Dockerfile configured or discovered")
+    escape = _path_escape(env, after_root, before_root)
+    if escape is not None:
+        return replace(base, status="failed", reason=escape)
+    if builder is None:
+        return replace(base, reason="no image builder available (buildah or docker)")
+    if not (after_root / env.dockerfile).is_file():
+        return replace(base, status="failed", reason=f"{env.dockerfile}: Dockerfile not found")
+    if lock.status == "failed":
+        return replace(base, reason="the lock did not compile")
+    return None
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """How one environment's image is built from either tree (before or after)."""
+
+    env: EnvironmentConfig
+    config: RepoConfig
+    builder: Builder
+    name: str
+    dockerfile: str
+    timeout_s: float
+
+    def build_args(self) -> dict[str, str]:
+        return {"SOURCE_DATE_EPOCH": str(self.config.source_date_epoch), **self.env.build_args}
+
+    def spec(self, root: Path, key: str, *, no_cache: bool = False, suffix: str = "") -> BuildSpec:
+        return BuildSpec(
+            context=root / self.env.context,
+            dockerfile=root / self.dockerfile,
+            tag=f"{self.name}:{key[:16]}{suffix}",
+            build_args=self.build_args(),
+            timestamp=self.config.source_date_epoch,
+            no_cache=no_cache,
+            timeout_s=self.timeout_s,
+        )
+
+    def key(self, root: Path) -> str:
+        return input_key(
+            root / self.env.context,
+            root / self.dockerfile,
+            self.build_args(),
+            self.builder.name,
+            self.config.source_date_epoch,
+        )
+
+
+def _before_image(
+    recipe: _Recipe,
+    lock: LockResult,
+    before_root: Path,
+    after_root: Path,
+    after: ImageInfo,
+    cache: ImageCache,
+) -> tuple[ImageInfo | None, bool, str | None]:
+    """The image of the current lock: (image or None, whether it came from the cache, a note
+    when it did not build)."""
+    if not (before_root / recipe.dockerfile).is_file():
+        return None, False, None
+    if lock.status == "unchanged" and _same_file(before_root, after_root, recipe.dockerfile):
+        # Neither the lock nor the Dockerfile's pins moved: the same image.
+        return after, False, None
+    before_key = recipe.key(before_root)
+    cached = cache.get(before_key)
+    if cached is not None and recipe.builder.inspect(cached.reference) is not None:
+        return cached, True, None
+    outcome = recipe.builder.build(recipe.spec(before_root, before_key))
+    if outcome.ok and outcome.image is not None:
+        cache.put(before_key, outcome.image)
+        return outcome.image, False, None
+    return None, False, f"the image of the current lock did not build: {outcome.error}"
+
+
+def _rebuild_check(
+    recipe: _Recipe, after_root: Path, after_key: str, after: ImageInfo
+) -> tuple[bool, tuple[str, ...]]:
+    """Rebuild the new image without cache: (whether it is identical, what differs)."""
+    rebuild = recipe.builder.build(
+        recipe.spec(after_root, after_key, no_cache=True, suffix="-rebuild")
+    )
+    if rebuild.ok and rebuild.image is not None:
+        differences = _layer_differences(after, rebuild.image)
+        recipe.builder.remove(rebuild.image.reference)
+        return rebuild.image.image_id == after.image_id, differences
+    return False, (f"the rebuild without cache failed: {rebuild.error}",)
+
+
+def _push_pair(
+    recipe: _Recipe, before: ImageInfo | None, after: ImageInfo
+) -> tuple[ImageInfo | None, ImageInfo]:
+    """Push both images to the configured registry; returns (before, after) with digests."""
+    same = before is after  # an unchanged lock: one image, pushed once
+    after = _push(recipe.builder, after, recipe.config, recipe.name)
+    if same:
+        before = after
+    elif before is not None:
+        before = _push(recipe.builder, before, recipe.config, recipe.name)
+    return before, after
 
 
 def _path_escape(env: EnvironmentConfig, *roots: Path) -> str | None:

@@ -11,11 +11,11 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -24,12 +24,13 @@ from bot.config import CONFIG_PATH, REQUIREMENTS_BACKENDS, EnvironmentConfig, Re
 from bot.errors import LockwardenError
 from bot.locks.backends import (
     CompileMode,
+    CompileOutcome,
     CompileRequest,
+    ExportRequest,
     ExtraOutput,
-    FailureKind,
     LockBackend,
 )
-from bot.locks.diff import LockDiff, diff_locks
+from bot.locks.diff import diff_locks
 from bot.locks.flavours import parse_any_lock, read_spec
 from bot.locks.graph import downstream_closure, topological_order
 from bot.locks.ignore import (
@@ -43,87 +44,16 @@ from bot.locks.ignore import (
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool, relative_to, replay_directory
 from bot.locks.spec import SpecTree
-from bot.paths import read_text_inside, resolve_inside
+from bot.paths import read_text_if_present, resolve_inside
 from bot.pipeline.git_ignored import check_not_ignored
 from bot.pipeline.poetry_export import export_request
+from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
 
 if TYPE_CHECKING:
     from bot.locks.wheels import WheelGap
 
-Status = Literal["changed", "unchanged", "failed"]
 PYPI_SIMPLE = "https://pypi.org/simple"
-
-
-@dataclass(frozen=True)
-class OutputFile:
-    """A file an environment's compile writes besides its main lock: another platform's lock,
-    or the requirements file exported from a Poetry lock."""
-
-    path: str
-    kind: Literal["platform-lock", "export"]
-    platform: str | None
-    old_text: str | None
-    new_text: str | None
-    diff: LockDiff | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.new_text is not None and self.new_text != self.old_text
-
-
-@dataclass(frozen=True)
-class LockResult:
-    name: str
-    spec: str
-    lock: str
-    backend: Tool
-    status: Status
-    constrained_by: tuple[str, ...] = ()
-    error: str | None = None
-    failure: FailureKind | Literal["spec", "consistency", "upstream", "wheels"] | None = None
-    tool_output: str = ""
-    diff: LockDiff | None = None
-    old_text: str | None = None
-    new_text: str | None = None
-    command: tuple[str, ...] = ()
-    header_command: str = ""
-    compile_s: float = 0.0
-    notes: tuple[str, ...] = ()
-    platform: str | None = None
-    """The platform the main lock is for, when each platform has its own."""
-    outputs: tuple[OutputFile, ...] = ()
-    wheel_gaps: tuple[WheelGap, ...] = ()
-    """Pinned packages with no wheel for a target platform (``platforms``)."""
-    wheels_unchecked: tuple[str, ...] = ()
-    """Why some packages' files could not be listed for the wheel check."""
-
-    def files(self) -> dict[str, str]:
-        """Every file this result writes: lock path -> new text (changed ones only)."""
-        out: dict[str, str] = {}
-        if self.status == "changed" and self.new_text is not None:
-            if self.new_text != self.old_text:
-                out[self.lock] = self.new_text
-            out.update({o.path: o.new_text for o in self.outputs if o.changed and o.new_text})
-        return out
-
-
-@dataclass(frozen=True)
-class ConsistencyIssue:
-    """A package pinned at different versions in different environments."""
-
-    package: str
-    versions: tuple[tuple[str, str], ...]
-    """(environment, version) pairs, in compile order."""
-    required: bool
-    """True when the package is listed in ``consistent``: then it is an error."""
-
-
-@dataclass(frozen=True)
-class CompileStageResult:
-    results: tuple[LockResult, ...]
-    consistency: tuple[ConsistencyIssue, ...]
-    order: tuple[str, ...]
 
 
 def parse_targets(packages: tuple[str, ...]) -> tuple[str, ...]:
@@ -172,8 +102,47 @@ def compile_environments(
     files go through such a link fails with the link named.
     """
     envs = {env.name: env for env in config.environments}
-    lock_owner = {path: env.name for env in config.environments for path in env.lock_paths}
     roots = (stage_root,) if repo_root is None else (repo_root, stage_root)
+    trees, edges = _read_specs(stage_root, config, roots, repo_root, config_source)
+    order = topological_order(edges)
+    wanted = downstream_closure(edges, selected) if selected else set(order)
+    ignores = _read_ignore_rules(roots, stage_root)
+    locks = {env.name: env.lock_path for env in config.environments}
+
+    def job(name: str, failed_upstream: tuple[str, ...]) -> _CompileJob:
+        return _CompileJob(
+            root=stage_root,
+            env=envs[name],
+            upstream=tuple(edges[name]),
+            tree=trees[name],
+            locks=locks,
+            config=config,
+            backend=backends[envs[name].backend],
+            mode=mode,
+            timeout_s=timeout_s,
+            failed_upstream=failed_upstream,
+            ignores=ignores,
+            policy=policy or EgressPolicy(),
+        )
+
+    todo = [name for name in order if name in wanted]
+    results = _compile_in_order(todo, wanted, edges, job, max_parallel)
+    ordered = [results[name] for name in order if name in results]
+    consistency = check_consistency(stage_root, config, order, results)
+    ordered = _reject_downstream([_apply_consistency(r, consistency) for r in ordered], edges)
+    return CompileStageResult(tuple(ordered), consistency, tuple(order))
+
+
+def _read_specs(
+    stage_root: Path,
+    config: RepoConfig,
+    roots: tuple[Path, ...],
+    repo_root: Path | None,
+    config_source: str,
+) -> tuple[dict[str, SpecTree | LockwardenError], dict[str, list[str]]]:
+    """Each environment's spec tree (or why it cannot be used) and the environments it is
+    compiled against: its ``constraints`` and the owners of the locks its spec includes."""
+    lock_owner = {path: env.name for env in config.environments for path in env.lock_paths}
     trees: dict[str, SpecTree | LockwardenError] = {}
     edges: dict[str, list[str]] = {}
     for env in config.environments:
@@ -194,17 +163,31 @@ def compile_environments(
         except LockwardenError as exc:
             trees[env.name] = exc
         edges[env.name] = list(dict.fromkeys(upstream))
-    order = topological_order(edges)
-    wanted = downstream_closure(edges, selected) if selected else set(order)
-    todo = [name for name in order if name in wanted]
-    ignores: tuple[IgnoreRule, ...] | LockwardenError
+    return trees, edges
+
+
+def _read_ignore_rules(
+    roots: tuple[Path, ...], stage_root: Path
+) -> tuple[IgnoreRule, ...] | LockwardenError:
+    """The repository's ignore rules, or why they cannot be read."""
     try:
         for root in roots:
             resolve_inside(root, IGNORE_FILE, source=IGNORE_FILE)
-        ignores = read_ignores(stage_root)
+        return read_ignores(stage_root)
     except LockwardenError as exc:  # fails every environment: none would honour the rules
-        ignores = exc
+        return exc
 
+
+def _compile_in_order(
+    todo: list[str],
+    wanted: set[str],
+    edges: Mapping[str, list[str]],
+    job: Callable[[str, tuple[str, ...]], _CompileJob],
+    max_parallel: int,
+) -> dict[str, LockResult]:
+    """Compile ``todo`` (in topological order) on up to ``max_parallel`` threads, each
+    environment once every wanted environment it is compiled against has its result."""
+    todo = list(todo)
     results: dict[str, LockResult] = {}
     running: dict[Future[LockResult], str] = {}
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="compile") as pool:
@@ -215,29 +198,11 @@ def compile_environments(
                     failed_upstream = tuple(
                         d for d in edges[name] if d in results and results[d].status == "failed"
                     )
-                    future = pool.submit(
-                        _compile_one,
-                        stage_root,
-                        envs[name],
-                        tuple(edges[name]),
-                        trees[name],
-                        {e.name: e.lock_path for e in config.environments},
-                        config,
-                        backends[envs[name].backend],
-                        mode,
-                        timeout_s,
-                        failed_upstream,
-                        ignores,
-                        policy or EgressPolicy(),
-                    )
-                    running[future] = name
+                    running[pool.submit(_compile_one, job(name, failed_upstream))] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 results[running.pop(future)] = future.result()
-    ordered = [results[name] for name in order if name in results]
-    consistency = check_consistency(stage_root, config, order, results)
-    ordered = _reject_downstream([_apply_consistency(r, consistency) for r in ordered], edges)
-    return CompileStageResult(tuple(ordered), consistency, tuple(order))
+    return results
 
 
 def environment_paths(env: EnvironmentConfig) -> tuple[tuple[str, str], ...]:
@@ -290,40 +255,160 @@ def _reject_downstream(
     return out
 
 
-def _compile_one(
-    root: Path,
-    env: EnvironmentConfig,
-    upstream: tuple[str, ...],
-    tree: SpecTree | LockwardenError,
-    locks: Mapping[str, str],
-    config: RepoConfig,
-    backend: LockBackend,
-    mode: CompileMode,
-    timeout_s: float,
-    failed_upstream: tuple[str, ...],
-    ignores: tuple[IgnoreRule, ...] | LockwardenError = (),
-    policy: EgressPolicy | None = None,
-) -> LockResult:
+@dataclass(frozen=True)
+class _CompileJob:
+    """One environment's compile, as ``compile_environments`` hands it to a worker thread."""
+
+    root: Path
+    env: EnvironmentConfig
+    upstream: tuple[str, ...]
+    tree: SpecTree | LockwardenError
+    locks: Mapping[str, str]  # every environment's lock path, by environment name
+    config: RepoConfig
+    backend: LockBackend
+    mode: CompileMode
+    timeout_s: float
+    failed_upstream: tuple[str, ...]
+    ignores: tuple[IgnoreRule, ...] | LockwardenError
+    policy: EgressPolicy
+
+
+@dataclass(frozen=True)
+class _CurrentFiles:
+    """The environment's lock and extra outputs as they were before the compile."""
+
+    text: str | None
+    lock: Lockfile | None
+    extras: Mapping[str, str | None]  # each extra output's text, by path
+
+    def versions(self) -> dict[str, str]:
+        return self.lock.versions() if self.lock is not None else {}
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    """The files a compile writes beside the lock: the new lock, the extra outputs and the
+    ignore constraints. Renamed into place when the compile succeeds, removed in any case."""
+
+    root: Path
+    lock_path: str
+    output: Path
+    extras: tuple[ExtraOutput, ...]
+    exclusions: tuple[str, ...]
+    hidden_rel: str  # the ignore constraints, relative to the root
+
+    def write_exclusions(self) -> None:
+        if self.exclusions:
+            text = "".join(f"{line}\n" for line in self.exclusions)
+            (self.root / self.hidden_rel).write_text(text, "utf-8")
+
+    def move_into_place(self) -> None:
+        # Every file or none: downstream environments now see the new pins.
+        for extra in self.extras:
+            os.replace(extra.output, self.root / extra.path)
+        os.replace(self.output, self.root / self.lock_path)
+
+    def remove(self) -> None:
+        self.output.unlink(missing_ok=True)
+        for extra in self.extras:
+            extra.output.unlink(missing_ok=True)
+        if self.exclusions:
+            (self.root / self.hidden_rel).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A compile whose inputs were read: what its failure or result is built from."""
+
+    job: _CompileJob
+    base: LockResult
+    tree: SpecTree
+    ignores: tuple[IgnoreRule, ...]
+    current: _CurrentFiles
+    notes: tuple[str, ...]
+    started: float
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """What a successful compile left: the lock to keep, its extra outputs, the outcome."""
+
+    outcome: CompileOutcome
+    text: str
+    lock: Lockfile
+    outputs: tuple[OutputFile, ...]
+
+
+def _compile_one(job: _CompileJob) -> LockResult:
+    """Compile one environment in the staging tree; a failure comes back as the result."""
     started = time.perf_counter()
+    env, root = job.env, job.root
     base = LockResult(
         name=env.name,
         spec=env.spec,
         lock=env.lock_path,
         backend=env.backend,
         status="failed",
-        constrained_by=upstream,
+        constrained_by=job.upstream,
         platform=env.lock_platforms[0] if env.lock_platforms else None,
     )
-    pip_style = env.backend in REQUIREMENTS_BACKENDS
-    if not pip_style:
-        ignores = ()  # ignore rules are constraints files: only pip-tools and uv take them
+    # Ignore rules are constraints files: only pip-tools and uv take them.
+    ignores = job.ignores if env.backend in REQUIREMENTS_BACKENDS else ()
     if isinstance(ignores, LockwardenError):
         return replace(base, error=ignores.user_message, failure="spec")
+    tree = job.tree
     if isinstance(tree, LockwardenError):
         return replace(base, error=tree.user_message, failure="spec")
-    if not (root / env.spec).is_file():
-        return replace(base, error=f"{env.spec}: spec file not found", failure="spec")
-    missing = [name for name in failed_upstream if not (root / locks[name]).is_file()]
+    refused = _missing_input(job, base)
+    if refused is not None:
+        return refused
+    current = _read_current(root, env, base)
+    if isinstance(current, LockResult):
+        return current
+    scratch = _make_scratch(root, env, current, ignores)
+    export = next(
+        (
+            export_request(root, env, extra, current.extras[extra.path], current.lock)
+            for extra in scratch.extras
+            if extra.kind == "export"
+        ),
+        None,
+    )
+    notes = tuple(
+        f"compiled against the current {name} lock: {name} failed" for name in job.failed_upstream
+    )
+    try:
+        cwd = _working_directory(root, current.lock, env)
+    except LockwardenError as exc:
+        return replace(base, error=exc.user_message, failure="spec", old_text=current.text)
+    request = _compile_request(job, tree, scratch, export, cwd, current.lock)
+    attempt = _Attempt(job, base, tree, ignores, current, notes, started)
+    try:
+        compiled = _compile_in_scratch(attempt, request, scratch, cwd)
+    finally:
+        scratch.remove()
+    if isinstance(compiled, LockResult):
+        return compiled
+    result = _compiled_result(attempt, compiled)
+    if env.platforms and env.backend != "conda":
+        # The indexes the compile used, PyPI when none is set.
+        indexes = tuple(
+            dict.fromkeys((request.index_url or PYPI_SIMPLE, *request.extra_index_urls))
+        )
+        result = _check_wheels(
+            result, env, indexes, compiled.lock, compiled.outputs, job.timeout_s, job.policy
+        )
+    return result
+
+
+def _missing_input(job: _CompileJob, base: LockResult) -> LockResult | None:
+    """The failure of an environment whose spec, or an upstream lock, does not exist."""
+    if not (job.root / job.env.spec).is_file():
+        return replace(base, error=f"{job.env.spec}: spec file not found", failure="spec")
+    missing = [name for name in job.failed_upstream if not (job.root / job.locks[name]).is_file()]
     if missing:
         return replace(
             base,
@@ -331,156 +416,171 @@ def _compile_one(
             error=f"not compiled: {', '.join(missing)} failed and has no lock yet to "
             "constrain this environment; fix that environment first",
         )
-    lock_path = root / env.lock_path
+    return None
+
+
+def _read_current(
+    root: Path, env: EnvironmentConfig, base: LockResult
+) -> _CurrentFiles | LockResult:
+    """The environment's files before the compile, or the failure of a lock we cannot read."""
     old_text: str | None = None
-    existing: Lockfile | None = None
     try:
-        old_text = _read_inside(root, env.lock_path)
-        if old_text is not None:
-            existing = parse_any_lock(old_text, env.lock_path)
-        old_extras = {path: _read_inside(root, path) for path, _, _ in env.outputs}
+        old_text = read_text_if_present(root, env.lock_path, source=env.lock_path)
+        existing = parse_any_lock(old_text, env.lock_path) if old_text is not None else None
+        old_extras = {
+            path: read_text_if_present(root, path, source=path) for path, _, _ in env.outputs
+        }
     except LockwardenError as exc:
         return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
-    # Upstream locks the spec does not already reference with its own -c line.
-    cli_constraints = tuple(
-        locks[name] for name in env.constraints if locks[name] not in tree.constraint_files
-    )
+    return _CurrentFiles(old_text, existing, old_extras)
+
+
+def _make_scratch(
+    root: Path, env: EnvironmentConfig, current: _CurrentFiles, ignores: tuple[IgnoreRule, ...]
+) -> _Scratch:
+    """Create the scratch files the compiler writes, beside the lock."""
+    lock_path = root / env.lock_path
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     output = lock_path.with_name(f".{lock_path.name}.lockwarden.tmp")
     # Both compilers read existing pins from the output file: seed it with the current lock.
-    output.write_text(old_text or "", "utf-8")
+    output.write_text(current.text or "", "utf-8")
     extras = tuple(
         ExtraOutput(path=path, output=_temp_output(root, path), kind=kind, platform=platform)
         for path, kind, platform in env.outputs
     )
-    export = next(
-        (
-            export_request(root, env, extra, old_extras[extra.path], existing)
-            for extra in extras
-            if extra.kind == "export"
-        ),
-        None,
-    )
-    notes = tuple(
-        f"compiled against the current {name} lock: {name} failed" for name in failed_upstream
-    )
     # Ignored versions go to the compiler as a constraints file of its own beside the output;
     # it is not in the repository, so the lock must not mention it.
-    locked = existing.versions() if existing is not None else {}
-    exclusions = exclusion_constraints(ignores, locked)
     hidden_name = f".{lock_path.name}.lockwarden-ignore.txt"
-    hidden_rel = str(PurePosixPath(env.lock_path).with_name(hidden_name))
-    hidden = root / hidden_rel
-    platforms = env.platforms or env.lock_platforms
-    try:
-        cwd = _working_directory(root, existing, env)
-    except LockwardenError as exc:
-        return replace(base, error=exc.user_message, failure="spec", old_text=old_text)
-    request = CompileRequest(
+    return _Scratch(
         root=root,
+        lock_path=env.lock_path,
+        output=output,
+        extras=extras,
+        exclusions=tuple(exclusion_constraints(ignores, current.versions())),
+        hidden_rel=str(PurePosixPath(env.lock_path).with_name(hidden_name)),
+    )
+
+
+def _compile_request(
+    job: _CompileJob,
+    tree: SpecTree,
+    scratch: _Scratch,
+    export: ExportRequest | None,
+    cwd: str,
+    existing: Lockfile | None,
+) -> CompileRequest:
+    """What the backend is asked to compile, and where it writes."""
+    env, config = job.env, job.config
+    # Upstream locks the spec does not already reference with its own -c line.
+    cli_constraints = tuple(
+        job.locks[name] for name in env.constraints if job.locks[name] not in tree.constraint_files
+    )
+    return CompileRequest(
+        root=job.root,
         spec=env.spec,
         lock=env.lock_path,
-        output=output,
+        output=scratch.output,
         existing=existing,
         constraints=cli_constraints,
-        hidden_constraints=(hidden_rel,) if exclusions else (),
+        hidden_constraints=(scratch.hidden_rel,) if scratch.exclusions else (),
         python_version=env.python,
-        mode=mode,
+        mode=job.mode,
         extra_args=env.compile_args,
         index_url=env.index_url or config.index_url,
         extra_index_urls=tuple(dict.fromkeys((*config.extra_index_urls, *env.extra_index_urls))),
-        timeout_s=timeout_s,
-        platforms=platforms,
+        timeout_s=job.timeout_s,
+        platforms=env.platforms or env.lock_platforms,
         python_platform=_uv_platform(env),
         universal=env.backend == "uv" and len(env.platforms) > 1 and env.resolution == "universal",
-        extra_outputs=tuple(e for e in extras if e.kind == "platform-lock"),
+        extra_outputs=tuple(e for e in scratch.extras if e.kind == "platform-lock"),
         export=export,
         cwd=cwd,
         migrate_lock_format=env.poetry_migrate,
     )
+
+
+def _compile_in_scratch(
+    attempt: _Attempt, request: CompileRequest, scratch: _Scratch, cwd: str
+) -> _Compiled | LockResult:
+    """Run the compiler and read back what it wrote; on success the files are moved into
+    place (unless nothing changed), else the failure is returned."""
+    scratch.write_exclusions()
     try:
-        if exclusions:
-            hidden.write_text("".join(f"{line}\n" for line in exclusions), "utf-8")
-        try:
-            outcome = backend.compile(request)
-        except LockwardenError as exc:  # the backend could not start: this environment fails
-            return replace(
-                base,
-                error=exc.user_message,
-                failure="tool-error",
-                old_text=old_text,
-                compile_s=time.perf_counter() - started,
-            )
-        if not outcome.ok:
-            return replace(
-                base,
-                error=outcome.error,
-                failure=outcome.failure,
-                tool_output=outcome.tool_output,
-                old_text=old_text,
-                command=outcome.argv,
-                header_command=outcome.header_command,
-                compile_s=time.perf_counter() - started,
-                notes=_once(
-                    notes
-                    + outcome.notes
-                    + ignore_note(ignores, locked, None if existing is None else _names(existing))
-                ),
-            )
-        new_text = output.read_text("utf-8")
-        if exclusions:
-            new_text = strip_constraint_annotations(new_text, relative_to(cwd, hidden_rel))
-            output.write_text(new_text, "utf-8")
-        try:
-            new_lock = parse_any_lock(new_text, env.lock_path)
-            outputs = tuple(
-                _output_file(extra, old_extras[extra.path], tree.direct_names) for extra in extras
-            )
-        except LockwardenError as exc:  # a compiler wrote something we cannot read
-            return replace(base, error=exc.user_message, failure="tool-error", old_text=old_text)
-        if (
-            mode.kind == "minimal"
-            and existing is not None
-            and old_text is not None
-            and _is_no_op(existing, new_lock, old_text, new_text, outputs)
-        ):
-            # Nothing a package manager reads changed: keep every file's bytes (no noise PR).
-            new_text, new_lock = old_text, existing
-            outputs = tuple(replace(o, new_text=o.old_text) for o in outputs)
-        else:
-            # Every file or none: downstream environments now see the new pins.
-            for extra in extras:
-                os.replace(extra.output, root / extra.path)
-            os.replace(output, lock_path)
-    finally:
-        output.unlink(missing_ok=True)
-        for extra in extras:
-            extra.output.unlink(missing_ok=True)
-        if exclusions:
-            hidden.unlink(missing_ok=True)
-    diff = diff_locks(existing, new_lock, direct_names=tree.direct_names)
-    changed = new_text != old_text or any(o.changed for o in outputs)
-    result = replace(
-        base,
-        status="changed" if changed else "unchanged",
-        diff=diff,
-        old_text=old_text,
-        new_text=new_text,
+        outcome = attempt.job.backend.compile(request)
+    except LockwardenError as exc:  # the backend could not start: this environment fails
+        return replace(
+            attempt.base,
+            error=exc.user_message,
+            failure="tool-error",
+            old_text=attempt.current.text,
+            compile_s=attempt.elapsed(),
+        )
+    if not outcome.ok:
+        return _compile_failure(attempt, outcome)
+    new_text = scratch.output.read_text("utf-8")
+    if scratch.exclusions:
+        new_text = strip_constraint_annotations(new_text, relative_to(cwd, scratch.hidden_rel))
+        scratch.output.write_text(new_text, "utf-8")
+    current, direct = attempt.current, attempt.tree.direct_names
+    try:
+        new_lock = parse_any_lock(new_text, attempt.job.env.lock_path)
+        outputs = tuple(
+            _output_file(extra, current.extras[extra.path], direct) for extra in scratch.extras
+        )
+    except LockwardenError as exc:  # a compiler wrote something we cannot read
+        return replace(
+            attempt.base, error=exc.user_message, failure="tool-error", old_text=current.text
+        )
+    if (
+        attempt.job.mode.kind == "minimal"
+        and current.lock is not None
+        and current.text is not None
+        and _is_no_op(current.lock, new_lock, current.text, new_text, outputs)
+    ):
+        # Nothing a package manager reads changed: keep every file's bytes (no noise PR).
+        kept = tuple(replace(o, new_text=o.old_text) for o in outputs)
+        return _Compiled(outcome, current.text, current.lock, kept)
+    scratch.move_into_place()
+    return _Compiled(outcome, new_text, new_lock, outputs)
+
+
+def _compile_failure(attempt: _Attempt, outcome: CompileOutcome) -> LockResult:
+    existing = attempt.current.lock
+    present = None if existing is None else _names(existing)
+    return replace(
+        attempt.base,
+        error=outcome.error,
+        failure=outcome.failure,
+        tool_output=outcome.tool_output,
+        old_text=attempt.current.text,
         command=outcome.argv,
         header_command=outcome.header_command,
-        compile_s=time.perf_counter() - started,
-        notes=_once(notes + outcome.notes + ignore_note(ignores, locked, _names(new_lock))),
-        outputs=outputs,
+        compile_s=attempt.elapsed(),
+        notes=_once(
+            attempt.notes
+            + outcome.notes
+            + ignore_note(attempt.ignores, attempt.current.versions(), present)
+        ),
     )
-    if env.platforms and env.backend != "conda":
-        # The indexes the compile used, PyPI when none is set.
-        indexes = tuple(
-            dict.fromkeys((request.index_url or PYPI_SIMPLE, *request.extra_index_urls))
-        )
-        result = _check_wheels(
-            result, env, indexes, new_lock, outputs, timeout_s, policy or EgressPolicy()
-        )
-    return result
+
+
+def _compiled_result(attempt: _Attempt, compiled: _Compiled) -> LockResult:
+    current = attempt.current
+    diff = diff_locks(current.lock, compiled.lock, direct_names=attempt.tree.direct_names)
+    changed = compiled.text != current.text or any(o.changed for o in compiled.outputs)
+    ignored = ignore_note(attempt.ignores, current.versions(), _names(compiled.lock))
+    return replace(
+        attempt.base,
+        status="changed" if changed else "unchanged",
+        diff=diff,
+        old_text=current.text,
+        new_text=compiled.text,
+        command=compiled.outcome.argv,
+        header_command=compiled.outcome.header_command,
+        compile_s=attempt.elapsed(),
+        notes=_once(attempt.notes + compiled.outcome.notes + ignored),
+        outputs=compiled.outputs,
+    )
 
 
 def _working_directory(root: Path, existing: Lockfile | None, env: EnvironmentConfig) -> str:
@@ -559,13 +659,6 @@ def _temp_output(root: Path, path: str) -> Path:
     temp = target.with_name(f".{target.name}.lockwarden.tmp")
     temp.write_text("", "utf-8")
     return temp
-
-
-def _read_inside(root: Path, path: str) -> str | None:
-    """The text of a repository file, None when there is none; the path must stay inside."""
-    if not resolve_inside(root, path, source=path).is_file():
-        return None
-    return read_text_inside(root, path, source=path)
 
 
 def _output_file(extra: ExtraOutput, old_text: str | None, direct: frozenset[str]) -> OutputFile:
@@ -679,7 +772,7 @@ def _current_lock(root: Path, env: EnvironmentConfig, result: LockResult | None)
     text = result.new_text if result is not None and result.new_text is not None else None
     try:
         if text is None:
-            text = _read_inside(root, env.lock_path)
+            text = read_text_if_present(root, env.lock_path, source=env.lock_path)
         return None if text is None else parse_any_lock(text, env.lock_path)
     except LockwardenError:
         return None
@@ -763,7 +856,7 @@ def against_baseline(
 def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: str) -> LockResult:
     try:
         check_environment_paths((root,), env)
-        old_text = _read_inside(root, env.lock_path)
+        old_text = read_text_if_present(root, env.lock_path, source=env.lock_path)
         old = parse_any_lock(old_text, env.lock_path) if old_text is not None else None
         new = parse_any_lock(new_text, env.lock_path)
         tree = read_spec(root, env.backend, env.spec)
@@ -787,7 +880,7 @@ def _restate(result: LockResult, env: EnvironmentConfig, root: Path, new_text: s
 
 def _restate_output(output: OutputFile, root: Path, direct: frozenset[str]) -> OutputFile:
     assert output.new_text is not None
-    old_text = _read_inside(root, output.path)
+    old_text = read_text_if_present(root, output.path, source=output.path)
     old = parse_any_lock(old_text, output.path) if old_text is not None else None
     new = parse_any_lock(output.new_text, output.path)
     return replace(output, old_text=old_text, diff=diff_locks(old, new, direct_names=direct))

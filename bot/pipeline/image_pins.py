@@ -26,16 +26,14 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from bot.errors import LockwardenError
 from bot.images import Builder
-from bot.images.base_images import (
+from bot.images.base_images import RegistryError, resolve_digest
+from bot.images.dockerfile.from_lines import (
     BaseImageRef,
-    RegistryError,
     find_base_images,
     find_unpinnable_images,
-    resolve_digest,
     rewrite_base_images,
 )
 from bot.images.os_packages import (
@@ -46,57 +44,11 @@ from bot.images.os_packages import (
     lookup_candidates,
     rewrite_os_pins,
 )
+from bot.results import DockerfilePins, PinChange, UnpinnedPackage
 from bot.sandbox.egress import EgressPolicy
 
 REGISTRY_TIMEOUT_S = 30.0
 NO_BUILDER = "no image builder: OS package pins were not refreshed"
-
-
-@dataclass(frozen=True)
-class PinChange:
-    """One pin that moved."""
-
-    kind: Literal["os-package", "base-image"]
-    file: str
-    line: int
-    name: str
-    """The package name, or the image as written without its digest."""
-    before: str | None
-    """The version or digest before; None for a base image that had no digest."""
-    after: str | None
-    manager: Manager | None = None
-    image: str | None = None
-    """For OS packages: the image the candidate was looked up in."""
-
-
-@dataclass(frozen=True)
-class UnpinnedPackage:
-    file: str
-    line: int
-    manager: Manager
-    name: str
-
-
-@dataclass(frozen=True)
-class DockerfilePins:
-    """The refresh of one Dockerfile."""
-
-    dockerfile: str
-    """Repository-relative path."""
-    environments: tuple[str, ...]
-    """The environments built from it."""
-    changes: tuple[PinChange, ...]
-    """In line order."""
-    unpinned: tuple[UnpinnedPackage, ...]
-    unpinnable_images: tuple[str, ...]
-    """Base images set by build arguments (``${BASE}``), as written."""
-    errors: tuple[str, ...]
-    old_text: str
-    new_text: str
-
-    @property
-    def changed(self) -> bool:
-        return self.new_text != self.old_text
 
 
 @dataclass

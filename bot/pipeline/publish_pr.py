@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from githubkit import GitHub
+from typing import Literal
 
 from bot.git import (
     BotIdentity,
@@ -18,6 +15,7 @@ from bot.git import (
     push_branch,
     same_change,
 )
+from bot.github.client import Client
 from bot.github.ensure import (
     Annotation,
     close_pull_request,
@@ -29,7 +27,6 @@ from bot.github.ensure import (
 )
 from bot.images import Finding
 from bot.observe import stage
-from bot.pipeline.results import RunResult
 from bot.report import messages
 from bot.report.pull_request import (
     Rollback,
@@ -40,23 +37,14 @@ from bot.report.pull_request import (
     pr_title,
     tests_failed,
 )
+from bot.results import PublishResult, RunResult
 
 CHECK_NAME = "lockwarden"
 
 
-@dataclass(frozen=True)
-class PublishResult:
-    action: Literal["opened", "updated", "closed", "unchanged", "blocked", "failed"]
-    pull_number: int | None = None
-    pull_url: str | None = None
-    commit_sha: str | None = None
-    check_run_id: int | None = None
-    note: str | None = None
-
-
 @stage("publish")
 def publish_pull_request(
-    gh: GitHub[Any],
+    gh: Client,
     clone: Clone,
     result: RunResult,
     *,
@@ -79,44 +67,13 @@ def publish_pull_request(
     existing = find_open_pull_request(gh, clone.repo, branch)
     files = {**extra, **result.changed_files()}
     if not files:
-        if result.failed:
-            # Nothing to propose, but something broke: say so where people look.
-            check_title, summary = check_summary(result)
-            check = ensure_check_run(
-                gh,
-                clone.repo,
-                head_sha=clone.base_sha,
-                name=CHECK_NAME,
-                title=check_title,
-                summary=summary,
-                conclusion="failure",
-            )
-            return PublishResult("failed", existing, check_run_id=check.id, note=check_title)
-        if existing is not None:
-            close_pull_request(gh, clone.repo, existing, messages.PR_CLOSED_EMPTY)
-            delete_branch(gh, clone.repo, branch)
-            return PublishResult("closed", existing)
-        return PublishResult("unchanged")
+        return _nothing_to_propose(gh, clone, result, existing, branch)
     if remote_sha is not None and not bot_owns_branch(clone, branch, identity):
-        if existing is not None:
-            ensure_comment(
-                gh,
-                clone.repo,
-                existing,
-                marker="lockwarden:human-push",
-                body=messages.PR_HUMAN_PUSH.format(branch=branch),
-            )
-        return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
+        return _refuse_human_push(gh, clone, existing, branch)
     sha = commit_files(
         clone, branch, files, commit_text(result, edited=tuple(extra), title=title), identity
     )
-    if remote_sha is not None and same_change(clone, sha, remote_sha):
-        # A re-run with nothing new: keep the pushed commit (and its checks) as they are.
-        sha = remote_sha
-    else:
-        push_branch(
-            clone, branch, token=token, force=remote_sha is not None, expected_remote_sha=remote_sha
-        )
+    sha = _push(clone, branch, sha, remote_sha, token)
     rollback = Rollback(clone.default_branch, clone.base_sha, sha)
     failed = tests_failed(result)
     check_title, summary = check_summary(result)
@@ -148,6 +105,57 @@ def publish_pull_request(
         sha,
         check.id,
     )
+
+
+def _nothing_to_propose(
+    gh: Client, clone: Clone, result: RunResult, existing: int | None, branch: str
+) -> PublishResult:
+    """No file to change: a failing check run when something broke, else the open pull
+    request (if any) closed and its branch deleted."""
+    if result.failed:
+        # Nothing to propose, but something broke: say so where people look.
+        check_title, summary = check_summary(result)
+        check = ensure_check_run(
+            gh,
+            clone.repo,
+            head_sha=clone.base_sha,
+            name=CHECK_NAME,
+            title=check_title,
+            summary=summary,
+            conclusion="failure",
+        )
+        return PublishResult("failed", existing, check_run_id=check.id, note=check_title)
+    if existing is not None:
+        close_pull_request(gh, clone.repo, existing, messages.PR_CLOSED_EMPTY)
+        delete_branch(gh, clone.repo, branch)
+        return PublishResult("closed", existing)
+    return PublishResult("unchanged")
+
+
+def _refuse_human_push(
+    gh: Client, clone: Clone, existing: int | None, branch: str
+) -> PublishResult:
+    """A person pushed to the branch: leave it, and say so on its pull request."""
+    if existing is not None:
+        ensure_comment(
+            gh,
+            clone.repo,
+            existing,
+            marker="lockwarden:human-push",
+            body=messages.PR_HUMAN_PUSH.format(branch=branch),
+        )
+    return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
+
+
+def _push(clone: Clone, branch: str, sha: str, remote_sha: str | None, token: TokenSource) -> str:
+    """Push ``sha`` to the branch and return it; a re-run with nothing new keeps the pushed
+    commit (and its checks) as they are, and returns that."""
+    if remote_sha is not None and same_change(clone, sha, remote_sha):
+        return remote_sha
+    push_branch(
+        clone, branch, token=token, force=remote_sha is not None, expected_remote_sha=remote_sha
+    )
+    return sha
 
 
 def _annotation(finding: Finding) -> Annotation:

@@ -8,12 +8,11 @@ mounted read-only. No credential of the bot is ever passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.images import Builder, Mount, RunOutcome, RunSpec, TestStatus
-from bot.pipeline.build import ImageResult
+from bot.results import CheckResult, ImageResult, TestResult
 
 LOCK_MOUNT = "/tmp/lockwarden/requirements.txt"  # noqa: S108 - a path inside the container
 # Only checks that every locked version is already installed: no index, no changes.
@@ -23,33 +22,6 @@ INSTALL_CHECK = (
 )  # fmt: skip
 PIP_CHECK = ("python", "-m", "pip", "check", "--disable-pip-version-check")
 CHECK_TIMEOUT_S = 300.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    status: TestStatus
-    log_tail: str = ""
-
-
-@dataclass(frozen=True)
-class TestResult:
-    __test__ = False  # a result, not a test case for pytest to collect
-
-    name: str
-    status: TestStatus
-    duration_s: float = 0.0
-    log_tail: str = ""
-    reason: str | None = None
-    """Why the tests were skipped."""
-    install_check: CheckResult = field(default_factory=lambda: CheckResult("skipped"))
-    pip_check: CheckResult = field(default_factory=lambda: CheckResult("skipped"))
-
-    @property
-    def ok(self) -> bool:
-        return all(
-            s in ("passed", "skipped")
-            for s in (self.status, self.install_check.status, self.pip_check.status)
-        )
 
 
 def verify_images(

@@ -1,4 +1,4 @@
-"""The JSON contract of ``lockwarden run --json`` (documented in the README)."""
+"""The JSON contract of ``lockwarden run --json`` (documented in docs/json-contract.md)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bot.locks.diff import PackageChange, describe_text_change
-from bot.pipeline.compile import LockResult
-from bot.pipeline.results import RunResult
 from bot.report.links import release_url
 from bot.report.markdown import text_change_summary
+from bot.results import DockerfilePins, ImageResult, LockResult, RunResult, TestResult
 
 if TYPE_CHECKING:
     from bot.images import Finding
-    from bot.pipeline.build import ImageResult
-    from bot.pipeline.image_pins import DockerfilePins
-    from bot.pipeline.verify import TestResult
 
 SCHEMA_VERSION = 1
 

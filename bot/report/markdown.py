@@ -5,17 +5,11 @@ This is the body of the pull request later on, so it must read well on GitHub.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.locks.diff import LockDiff, PackageChange, TextChange, describe_text_change
-from bot.pipeline.compile import LockResult
-from bot.pipeline.results import RunResult
 from bot.report import messages
 from bot.report.escape import code, fenced, html, text
 from bot.report.links import release_url
-
-if TYPE_CHECKING:
-    from bot.pipeline.verify import TestResult
+from bot.results import ImageResult, LockResult, RunResult, TestResult
 
 
 def render_markdown(result: RunResult) -> str:
@@ -239,79 +233,80 @@ def _images_section(result: RunResult) -> list[str]:
     for warning in warnings:
         parts += [warning, ""]
     parts.append(messages.IMAGES_HEADER)
-    for image in result.images:
-        test = tests.get(image.name)
-        if image.status == "skipped":
-            parts.append(
-                messages.IMAGE_SKIPPED_ROW.format(
-                    name=code(image.name, table=True), reason=text(image.reason or "")
-                )
-            )
-            continue
-        if image.status == "failed" or image.after is None:
-            parts.append(
-                messages.IMAGE_FAILED_ROW.format(
-                    name=code(image.name, table=True), reason=text(image.reason or "")
-                )
-            )
-            continue
-        before, after = image.before, image.after
-        parts.append(
-            messages.IMAGES_ROW.format(
-                name=code(image.name, table=True),
-                before=(_digest(before.repo_digest or before.image_id) if before else "")
-                + (messages.CACHED_SUFFIX if image.before_cached else ""),
-                after=_digest(after.repo_digest or after.image_id),
-                size=_size(after.size),
-                delta=_size_delta(before.size if before else None, after.size),
-                layers=len(after.layers),
-                reproducible=messages.REPRODUCIBLE[image.reproducible],
-                tests=messages.TEST_STATUS[test.status] if test else "",
-            )
-        )
+    parts += [_image_row(image, tests.get(image.name)) for image in result.images]
     for image in result.images:
         if image.status == "failed":
-            parts += [
-                "",
-                messages.BUILD_FAILED_BODY.format(
-                    name=html(image.name),
-                    error=text(image.reason or ""),
-                    log=fenced(image.log_tail or "(no output)"),
-                ),
-            ]
+            parts += ["", _build_failure(image)]
     for test in result.tests:
         if test.status == "skipped" and test.install_check.status == "skipped":
             continue
-        parts += [
-            "",
-            messages.TESTS_BODY.format(
-                open="" if test.ok else " open",
-                name=html(test.name),
-                tests=messages.TESTS_SKIPPED.format(reason=html(test.reason or "not run"))
-                if test.status == "skipped"
-                else messages.TESTS_RAN.format(
-                    status=messages.TEST_STATUS[test.status], duration=test.duration_s
-                ),
-                install=messages.TEST_STATUS[test.install_check.status],
-                pip_check=messages.TEST_STATUS[test.pip_check.status],
-                log=fenced(
-                    "\n".join(x for x in _test_logs(test) if x) or test.reason or "(no output)"
-                ),
-            ),
-        ]
-    findings = [f for i in result.images for f in i.findings]
-    if findings:
-        parts += ["", messages.FINDINGS_TITLE, "", messages.FINDINGS_HEADER]
-        parts += [
-            messages.FINDING_ROW.format(
-                where=code(f"{f.file}:{f.line}", table=True),
-                rule=text(f.rule),
-                severity=text(f.severity),
-                message=text(f.message),
-            )
-            for f in findings
-        ]
-    return parts
+        parts += ["", _test_details(test)]
+    return parts + _findings(result.images)
+
+
+def _image_row(image: ImageResult, test: TestResult | None) -> str:
+    """The image's row in the images table: skipped, failed, or before/after."""
+    if image.status == "skipped":
+        return messages.IMAGE_SKIPPED_ROW.format(
+            name=code(image.name, table=True), reason=text(image.reason or "")
+        )
+    if image.status == "failed" or image.after is None:
+        return messages.IMAGE_FAILED_ROW.format(
+            name=code(image.name, table=True), reason=text(image.reason or "")
+        )
+    before, after = image.before, image.after
+    return messages.IMAGES_ROW.format(
+        name=code(image.name, table=True),
+        before=(_digest(before.repo_digest or before.image_id) if before else "")
+        + (messages.CACHED_SUFFIX if image.before_cached else ""),
+        after=_digest(after.repo_digest or after.image_id),
+        size=_size(after.size),
+        delta=_size_delta(before.size if before else None, after.size),
+        layers=len(after.layers),
+        reproducible=messages.REPRODUCIBLE[image.reproducible],
+        tests=messages.TEST_STATUS[test.status] if test else "",
+    )
+
+
+def _build_failure(image: ImageResult) -> str:
+    """A failed build's error and the tail of its log."""
+    return messages.BUILD_FAILED_BODY.format(
+        name=html(image.name),
+        error=text(image.reason or ""),
+        log=fenced(image.log_tail or "(no output)"),
+    )
+
+
+def _test_details(test: TestResult) -> str:
+    """An image's install check, ``pip check`` and tests, with their logs."""
+    return messages.TESTS_BODY.format(
+        open="" if test.ok else " open",
+        name=html(test.name),
+        tests=messages.TESTS_SKIPPED.format(reason=html(test.reason or "not run"))
+        if test.status == "skipped"
+        else messages.TESTS_RAN.format(
+            status=messages.TEST_STATUS[test.status], duration=test.duration_s
+        ),
+        install=messages.TEST_STATUS[test.install_check.status],
+        pip_check=messages.TEST_STATUS[test.pip_check.status],
+        log=fenced("\n".join(x for x in _test_logs(test) if x) or test.reason or "(no output)"),
+    )
+
+
+def _findings(images: tuple[ImageResult, ...]) -> list[str]:
+    """The Dockerfile findings of every image, as a table (nothing when there are none)."""
+    findings = [f for i in images for f in i.findings]
+    if not findings:
+        return []
+    return ["", messages.FINDINGS_TITLE, "", messages.FINDINGS_HEADER] + [
+        messages.FINDING_ROW.format(
+            where=code(f"{f.file}:{f.line}", table=True),
+            rule=text(f.rule),
+            severity=text(f.severity),
+            message=text(f.message),
+        )
+        for f in findings
+    ]
 
 
 def _pins_section(result: RunResult) -> list[str]:

@@ -100,9 +100,6 @@ PINS_ERROR = "❌ {error}"
 PYPI_RELEASE_URL = "https://pypi.org/project/{name}/{version}/"
 INDEX_PROJECT_URL = "{index}/{name}/"
 
-TERMINAL_HEADER = "{name:<{w}}  {status:<9}  {changes:<40}  {time:>8}"
-DISCOVERED = "No .github/lockwarden.yml: discovered {count} environment{s}:"
-
 IMAGES_TITLE = "### Images"
 IMAGES_HEADER = (
     "| environment | before | after | size | change | layers | reproducible | tests |\n"

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from bot.images import Finding
 from bot.ledger import LockRecord, commit_message, trailers
-from bot.pipeline.results import RunResult
 from bot.report import messages
 from bot.report.escape import code, fenced, html, text
 from bot.report.markdown import render_markdown
+from bot.results import RunResult
 
 PR_MARKER = "<!-- lockwarden:pr -->"
 # GitHub rejects bodies over 65,536 characters; leave room for the marker and the notice.

@@ -329,7 +329,7 @@ def open_sandbox(mode: SandboxMode, *, required: bool) -> Sandbox:
     if required or mode == "on":
         raise SandboxUnavailableError(
             f"the sandbox cannot start: {why}. Install bubblewrap and allow unprivileged user "
-            "namespaces (see the README's security model), or set LOCKWARDEN_SANDBOX=off to "
+            "namespaces (see docs/security.md), or set LOCKWARDEN_SANDBOX=off to "
             "run repository content unsandboxed"
         )
     return Sandbox(

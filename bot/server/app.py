@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from bot.jobs import JobQueue
+from bot.jobs.queue import JobQueue
 from bot.metrics import expose
 from bot.sandbox import Sandbox
 from bot.server import check_run, installation, issue_comment, messages, pull_request, push

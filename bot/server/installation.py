@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.jobs import JobKind
+from bot.jobs.queue import JobKind
 from bot.server import messages
 from bot.server.events import (
     Installation,

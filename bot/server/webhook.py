@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from bot.jobs import JOB_KINDS, JobKind, JobQueue, JobRequest
+from bot.jobs.queue import JOB_KINDS, JobKind, JobQueue, JobRequest
 from bot.server import messages
 from bot.server.events import Installation, PayloadError
 from bot.settings import Settings, SettingsError

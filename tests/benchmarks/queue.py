@@ -37,9 +37,9 @@ import psycopg
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.jobs import JobRequest
+from bot.jobs.postgres import ProcrastinateQueue
+from bot.jobs.queue import JobRequest
 from bot.pipeline.checkout import open_local
-from bot.queue_postgres import ProcrastinateQueue
 from bot.server.app import create_app
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh

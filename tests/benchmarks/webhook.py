@@ -748,7 +748,7 @@ def serve(port: int, lifetime_s: float, stages_file: Path | None) -> int:
     import uvicorn
     from pydantic import SecretStr
 
-    from bot.jobs import InMemoryQueue
+    from bot.jobs.queue import InMemoryQueue
     from bot.server.app import create_app
     from bot.settings import Settings
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.github_jobs import REFRESH_BRANCH
-from bot.jobs import JobRequest
+from bot.jobs.branches import REFRESH_BRANCH
+from bot.jobs.queue import JobRequest
 from tests.support.fake_github import FakeGitHub, PullRequest
 from tests.support.github_app import Bot
 from tests.support.index_server import PackageIndex

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.github_jobs import REFRESH_BRANCH, ROLLBACK_BRANCH
-from bot.jobs import JobRequest
+from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.jobs.queue import JobRequest
 from bot.locks.conda import parse_explicit_lock
 from tests.support.conda_channel import CondaChannel, publish_graph, publish_mlcore_2, start_channel
 from tests.support.fake_github import FakeGitHub, PullRequest

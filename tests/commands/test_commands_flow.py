@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.github_jobs import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
 from tests.commands.conftest import REPO, World
 
 pytestmark = pytest.mark.slow

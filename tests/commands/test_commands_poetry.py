@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.github_jobs import REFRESH_BRANCH
-from bot.jobs import JobRequest
+from bot.jobs.branches import REFRESH_BRANCH
+from bot.jobs.queue import JobRequest
 from bot.locks.lockfile import parse_lockfile
 from bot.locks.poetry import parse_poetry_lock
 from tests.support.fake_github import FakeGitHub, PullRequest

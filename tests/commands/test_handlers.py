@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.github_jobs import REFRESH_BRANCH
-from bot.jobs import JobRequest
+from bot.jobs.branches import REFRESH_BRANCH
+from bot.jobs.queue import JobRequest
 from tests.commands.conftest import REPO, World
 
 pytestmark = pytest.mark.slow

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from bot import __version__
-from bot.images.dockerfile_checks import check_dockerfile
-from bot.jobs import JobRequest
-from bot.queue_postgres import QUEUE_NAME, ProcrastinateQueue
+from bot.images.dockerfile.checks import check_dockerfile
+from bot.jobs.postgres import QUEUE_NAME, ProcrastinateQueue
+from bot.jobs.queue import JobRequest
 from bot.settings import Settings
 from tests.support.postgres import PostgresCluster
 

@@ -18,8 +18,8 @@ from bot.cli import _queue
 from bot.github import deliveries
 from bot.github.client import AppCredentials, GitHubApp, GitHubError
 from bot.github.deliveries import redeliver_failed
-from bot.jobs import InMemoryQueue, JobRequest
-from bot.queue_postgres import REDELIVER_TASK_NAME, ProcrastinateQueue
+from bot.jobs.postgres import REDELIVER_TASK_NAME, ProcrastinateQueue
+from bot.jobs.queue import InMemoryQueue, JobRequest
 from bot.server.app import create_app
 from tests.server import make_settings
 from tests.support.fake_github import FakeGitHub, Installation

@@ -19,7 +19,7 @@ from uv import find_uv_bin
 from bot.config import load_config
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.pipeline.checkout import Workspace
-from bot.pipeline.results import RunResult
+from bot.results import RunResult
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 from tests.support.index_server import PackageIndex, isolated_env

@@ -18,7 +18,7 @@ import yaml
 
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.pipeline.checkout import Workspace
-from bot.pipeline.results import RunResult
+from bot.results import RunResult
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 from tests.support.index_server import PackageIndex

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.pipeline.build import ImageResult
-from bot.pipeline.results import RunResult
-from bot.pipeline.verify import TestResult
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
+from bot.results import ImageResult, RunResult, TestResult
 from tests.pipeline.conftest import Repo, env_config
 
 pytestmark = pytest.mark.slow

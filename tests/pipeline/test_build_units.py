@@ -22,8 +22,8 @@ from bot.images import (
     RunSpec,
 )
 from bot.images.digest import ImageCache
-from bot.pipeline.build import ImageResult, _image_name, build_images, lint_environments
-from bot.pipeline.compile import LockResult, Status
+from bot.pipeline.build import _image_name, build_images, lint_environments
+from bot.results import ImageResult, LockResult, Status
 
 BASE_LAYER = "sha256:0de087edaac25085165912447f150d7adeb7162f6fde69fab35dfdd54cc32211"
 

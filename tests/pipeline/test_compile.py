@@ -13,10 +13,9 @@ import uv
 
 from bot.errors import ConstraintCycleError
 from bot.locks.diff import PackageChange
-from bot.pipeline.compile import LockResult
-from bot.pipeline.results import RunResult
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
+from bot.results import LockResult, RunResult
 from tests.pipeline.conftest import BACKENDS, Repo, env_config, pins_of
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS)

@@ -12,8 +12,7 @@ from bot.locks.backends import CompileRequest, LockBackend, tool_environment
 from bot.locks.backends.pip_tools import PipToolsBackend
 from bot.locks.backends.uv import UvBackend, find_uv
 from bot.locks.ignore import IGNORE_FILE, strip_constraint_annotations
-from bot.pipeline.compile import LockResult
-from bot.pipeline.results import RunResult
+from bot.results import LockResult, RunResult
 from tests.pipeline.conftest import BACKENDS, Repo, env_config
 from tests.support.sandbox import SANDBOX
 

@@ -17,14 +17,8 @@ import pytest
 from bot.images import Builder, BuildSpec
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
-from bot.pipeline.image_pins import (
-    NO_BUILDER,
-    DockerfilePins,
-    PinChange,
-    UnpinnedPackage,
-    refresh_image_pins,
-    restore_pins,
-)
+from bot.pipeline.image_pins import NO_BUILDER, refresh_image_pins, restore_pins
+from bot.results import DockerfilePins, PinChange, UnpinnedPackage
 from bot.sandbox.egress import EgressPolicy
 from tests.support.apt_repo import apt_image, require_apt_tools
 from tests.support.base_image import ToolMissing

@@ -21,16 +21,8 @@ from bot.images import (
     RunSpec,
     TestStatus,
 )
-from bot.pipeline.build import ImageResult
-from bot.pipeline.verify import (
-    CHECK_TIMEOUT_S,
-    INSTALL_CHECK,
-    LOCK_MOUNT,
-    PIP_CHECK,
-    CheckResult,
-    TestResult,
-    verify_images,
-)
+from bot.pipeline.verify import CHECK_TIMEOUT_S, INSTALL_CHECK, LOCK_MOUNT, PIP_CHECK, verify_images
+from bot.results import CheckResult, ImageResult, TestResult
 
 TEST_COMMAND = ("python", "-m", "pytest", "-q", "tests")
 

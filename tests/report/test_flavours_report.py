@@ -8,11 +8,10 @@ from dataclasses import replace
 
 from bot.locks.diff import LockDiff, PackageChange
 from bot.locks.wheels import WheelGap
-from bot.pipeline.compile import OutputFile
-from bot.pipeline.image_pins import DockerfilePins, PinChange, UnpinnedPackage
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
 from bot.report.terminal import render_summary
+from bot.results import DockerfilePins, OutputFile, PinChange, UnpinnedPackage
 from tests.report.test_markdown import changed, run_result, section
 
 DIGEST_1 = "sha256:" + "1" * 64

@@ -11,12 +11,16 @@ from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
 from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
-from bot.pipeline.build import ImageResult
-from bot.pipeline.compile import CompileStageResult, LockResult
-from bot.pipeline.results import RunResult
-from bot.pipeline.verify import CheckResult, TestResult
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
+from bot.results import (
+    CheckResult,
+    CompileStageResult,
+    ImageResult,
+    LockResult,
+    RunResult,
+    TestResult,
+)
 
 
 def lock(name: str, status: str = "changed") -> LockResult:

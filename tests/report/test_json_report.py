@@ -10,9 +10,8 @@ import pytest
 from bot.config import LoadedConfig, RepoConfig
 from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
-from bot.pipeline.compile import CompileStageResult, ConsistencyIssue, LockResult
-from bot.pipeline.results import RunResult
 from bot.report.json_report import SCHEMA_VERSION, dumps, to_json
+from bot.results import CompileStageResult, ConsistencyIssue, LockResult, RunResult
 
 NUMPY_UP = PackageChange("numpy", "1.26.4", "2.0.0", "upgraded", "major", direct=True)
 PILLOW_ADDED = PackageChange(

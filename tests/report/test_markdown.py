@@ -9,11 +9,10 @@ import pytest
 from bot.config import LoadedConfig, RepoConfig
 from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
-from bot.pipeline.compile import CompileStageResult, ConsistencyIssue, LockResult
-from bot.pipeline.results import RunResult
 from bot.report.links import release_url
 from bot.report.markdown import change_summary, render_markdown
 from bot.report.terminal import render_summary
+from bot.results import CompileStageResult, ConsistencyIssue, LockResult, RunResult
 
 NUMPY_UP = PackageChange("numpy", "1.26.4", "2.0.0", "upgraded", "major", direct=True)
 PILLOW_ADDED = PackageChange(

@@ -12,10 +12,6 @@ from bot.images import Finding, ImageInfo
 from bot.ledger import lock_sha256, parse_trailers
 from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
-from bot.pipeline.build import ImageResult
-from bot.pipeline.compile import CompileStageResult, LockResult
-from bot.pipeline.results import RunResult
-from bot.pipeline.verify import CheckResult, TestResult
 from bot.report import messages, pull_request
 from bot.report.markdown import render_markdown
 from bot.report.pull_request import (
@@ -29,6 +25,14 @@ from bot.report.pull_request import (
     lock_records,
     pr_body,
     pr_title,
+)
+from bot.results import (
+    CheckResult,
+    CompileStageResult,
+    ImageResult,
+    LockResult,
+    RunResult,
+    TestResult,
 )
 
 GITHUB_LIMIT = 65_536

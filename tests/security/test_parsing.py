@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import CONFIG_PATH, MAX_CONFIG_BYTES, load_config, parse_config
 from bot.errors import ConfigError, LockwardenError
-from bot.jobs import InMemoryQueue
+from bot.jobs.queue import InMemoryQueue
 from bot.paths import PathEscapeError
 from tests.server import client, make_app, post
 

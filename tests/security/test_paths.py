@@ -22,7 +22,7 @@ from bot.config import RepoConfig
 from bot.images.digest import ImageCache
 from bot.locks.ignore import IGNORE_FILE
 from bot.pipeline.build import build_images
-from bot.pipeline.compile import LockResult
+from bot.results import LockResult
 from tests.commands.conftest import REPO, World
 from tests.pipeline.conftest import Repo, env_config, new_repo, publish_graph, snapshot
 from tests.support.fake_github import FakeGitHub, Person

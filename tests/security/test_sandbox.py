@@ -529,7 +529,7 @@ def test_serve_exits_when_the_sandbox_is_unavailable(
 def test_healthz_warns_when_the_sandbox_is_off() -> None:
     from fastapi.testclient import TestClient
 
-    from bot.jobs import InMemoryQueue
+    from bot.jobs.queue import InMemoryQueue
     from bot.server.app import create_app
 
     app = create_app(

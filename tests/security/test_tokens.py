@@ -16,7 +16,7 @@ import pytest
 from githubkit.exception import RequestFailed
 from pydantic import SecretStr
 
-from bot import git, github_jobs
+from bot import git
 from bot.git import GitError
 from bot.github.client import AppCredentials, GitHubApp, GitHubError, TokenScope
 from bot.github.scopes import (
@@ -24,13 +24,15 @@ from bot.github.scopes import (
     COMMAND_HANDLING,
     PUBLISH_PULL_REQUEST,
 )
-from bot.github_jobs import REFRESH_BRANCH, JobRunner
-from bot.jobs import JobRequest
+from bot.jobs import runner as job_runner
+from bot.jobs.branches import REFRESH_BRANCH
+from bot.jobs.queue import JobRequest
+from bot.jobs.runner import JobRunner
 from bot.pipeline.checkout import Workspace
-from bot.pipeline.results import RunResult
+from bot.results import RunResult
 from bot.settings import Settings
+from tests.jobs.test_runner import lock_result, pipeline_result
 from tests.support.fake_github import FakeGitHub, Installation, Token
-from tests.test_github_jobs import lock_result, pipeline_result
 
 # What the installation grants beyond what any job needs: no job's token may carry it.
 EXTRA = {"administration": "write", "workflows": "write", "members": "read", "actions": "write"}
@@ -144,7 +146,7 @@ def test_a_refresh_jobs_token_cannot_read_or_push_another_repository_of_the_inst
     theirs = new_repo(fake, installation, {"SECRET.md": "the other team's plans\n"})
     their_branches = fake.branches(theirs)
     compile_ = HostileCompile(fake)
-    monkeypatch.setattr(github_jobs, "refresh", compile_)
+    monkeypatch.setattr(job_runner, "refresh", compile_)
     before = token_values(fake)
 
     outcome = runner.run(JobRequest("refresh", mine, installation.id, "d-refresh"))

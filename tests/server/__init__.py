@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import SecretStr
 
-from bot.jobs import InMemoryQueue, JobQueue
+from bot.jobs.queue import InMemoryQueue, JobQueue
 from bot.server.app import create_app
 from bot.settings import Settings
 

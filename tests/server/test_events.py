@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import InMemoryQueue
+from bot.jobs.queue import InMemoryQueue
 from bot.server.events import (
     MODELS,
     CheckRunEvent,

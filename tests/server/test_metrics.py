@@ -7,7 +7,7 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.jobs import InMemoryQueue, JobRequest
+from bot.jobs.queue import InMemoryQueue, JobRequest
 from tests.server import client, headers, make_app, post
 
 INSTALLED = {

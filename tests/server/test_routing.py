@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import InMemoryQueue
+from bot.jobs.queue import InMemoryQueue
 from bot.server import messages
 from bot.server.app import build_router
 from bot.server.push import is_relevant_path

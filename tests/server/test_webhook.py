@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from bot.jobs import InMemoryQueue, JobRequest
+from bot.jobs.queue import InMemoryQueue, JobRequest
 from bot.server import messages
 from bot.server.app import create_app
 from bot.server.webhook import (

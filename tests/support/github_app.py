@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from bot.github.client import GitHubApp
-from bot.github_jobs import JobOutcome, JobRunner
-from bot.jobs import InMemoryQueue, JobRequest
+from bot.jobs.branches import JobOutcome
+from bot.jobs.queue import InMemoryQueue, JobRequest
+from bot.jobs.runner import JobRunner
 from bot.server.app import create_app
 from bot.settings import Settings, app_credentials
 from tests.support.fake_github import FakeGitHub

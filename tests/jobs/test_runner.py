@@ -13,31 +13,21 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from bot import github_jobs
 from bot.config import LoadedConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.github.client import AppCredentials, GitHubApp, TokenScope
 from bot.github.scopes import CHECK_RUN_ONLY
-from bot.github_jobs import (
-    ONBOARDING_BRANCH,
-    REFRESH_BRANCH,
-    JobOutcome,
-    JobRunner,
-    _git_base,
-    onboarding_config,
-    report_job_failure,
-)
 from bot.images import Finding
-from bot.jobs import JobRequest
+from bot.jobs import runner as job_runner
+from bot.jobs.branches import ONBOARDING_BRANCH, REFRESH_BRANCH, JobOutcome
+from bot.jobs.queue import JobRequest
+from bot.jobs.runner import JobRunner, _git_base, onboarding_config, report_job_failure
 from bot.ledger import LockRecord, commit_message, trailers
 from bot.locks.backends import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
-from bot.pipeline.build import ImageResult
 from bot.pipeline.checkout import Workspace
-from bot.pipeline.compile import CompileStageResult, LockResult
-from bot.pipeline.results import RunResult
-from bot.pipeline.verify import TestResult
 from bot.report import messages
+from bot.results import CompileStageResult, ImageResult, LockResult, RunResult, TestResult
 from bot.settings import Settings
 from bot.worker import RefreshOptions
 from tests.support.fake_github import FakeGitHub, Installation
@@ -416,7 +406,7 @@ class Pipeline:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.options: list[RefreshOptions] = []
         self.make: Callable[[Workspace], RunResult] = lambda ws: pipeline_result(ws, lock_result())
-        monkeypatch.setattr(github_jobs, "refresh", self._refresh)
+        monkeypatch.setattr(job_runner, "refresh", self._refresh)
 
     def _refresh(
         self,

@@ -1,6 +1,6 @@
-"""Publish: results leave the pipeline. For a local run, that is the locks written in place
-(each atomically: temp file beside the lock, then rename) and the reports; for a GitHub job,
-the pull request (``bot.pipeline.publish_pr``).
+"""Write: results leave a local run as files. The locks are written in place (each
+atomically: temp file beside the lock, then rename), and so are the reports; a GitHub job
+publishes a pull request instead (``bot.pipeline.publish_pr``).
 
 Every write goes through :func:`bot.paths.write_text_inside`: a lock path that leads
 outside the repository (through a symlink, ``..`` or an absolute path) is refused, never
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.paths import write_text_inside
-from bot.pipeline.compile import LockResult
+from bot.results import LockResult
 
 
 def write_locks(root: Path, results: tuple[LockResult, ...]) -> tuple[str, ...]:

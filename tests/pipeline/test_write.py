@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import LockwardenError
-from bot.pipeline.compile import LockResult, Status
-from bot.pipeline.publish import write_atomic, write_locks
+from bot.pipeline.write import write_atomic, write_locks
+from bot.results import LockResult, Status
 
 
 def leftovers(directory: Path) -> list[str]:

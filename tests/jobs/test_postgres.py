@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.jobs import InMemoryQueue, JobRequest
-from bot.queue_postgres import (
+from bot.jobs.postgres import (
     MAX_RETRIES,
     REDELIVER_TASK_NAME,
     SCHEDULER_QUEUE,
     ProcrastinateQueue,
 )
+from bot.jobs.queue import InMemoryQueue, JobRequest
 from bot.server import messages
 from tests.server import client, make_app, new_delivery_id, post
 from tests.support.postgres import PostgresCluster

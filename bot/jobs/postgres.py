@@ -1,4 +1,4 @@
-"""The durable job queue: Procrastinate on PostgreSQL, behind the :class:`~bot.jobs.JobQueue`
+"""The durable job queue: Procrastinate on PostgreSQL, behind the :class:`~bot.jobs.queue.JobQueue`
 interface.
 
 Acceptance is one transaction: the delivery's ``dedupe_key`` goes into
@@ -46,7 +46,7 @@ from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
 
 from bot.config import Schedule
-from bot.jobs import JOB_KINDS, JobKind, JobRequest
+from bot.jobs.queue import JOB_KINDS, JobKind, JobRequest
 from bot.observe import run_job
 from bot.schedules import DueRepo, Pace, Recent, admit, next_run
 

@@ -1,4 +1,5 @@
-"""The jobs the GitHub App runs, one at a time per worker.
+"""The jobs the GitHub App runs, one at a time per worker: one method per job kind, each
+reading its payload once through :mod:`bot.jobs.payloads`.
 
 A refresh reads top to bottom like the pipeline it is:
 checkout (clone with an installation token) -> configure -> compile -> build -> verify
@@ -12,15 +13,14 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from githubkit import GitHub
-from githubkit.exception import GitHubException
 
+from bot.commands.handlers import CommandRunner
 from bot.config import RepoConfig, Schedule, load_config, unlocked_note
 from bot.errors import LockwardenError
 from bot.git import (
@@ -38,95 +38,39 @@ from bot.git import (
     push_branch,
     read_file_at,
 )
-from bot.github.client import GitHubApp, TokenScope
+from bot.github.client import Client, GitHubApp, TokenScope
 from bot.github.ensure import (
     delete_branch,
     ensure_check_run,
     ensure_comment,
     ensure_pull_request,
-    split_repo,
 )
+from bot.github.interactions import commit_message, default_branch_head
 from bot.github.scopes import CHECK_RUN_ONLY, JOB_ACCESS, Access
-from bot.jobs import JobRequest, ScheduleBook
+from bot.jobs.branches import (
+    BOT_BRANCH_PREFIX,
+    ONBOARDING_BRANCH,
+    ROLLBACK_BRANCH,
+    BranchOutcome,
+    BranchState,
+    BranchUpdate,
+    JobOutcome,
+    RollbackOutcome,
+)
+from bot.jobs.payloads import CleanupPayload, RefreshPayload
+from bot.jobs.queue import JobRequest, ScheduleBook
 from bot.ledger import LedgerEntry, parse_trailers
 from bot.locks.spec import read_spec_tree
 from bot.observe import stage
 from bot.pipeline.checkout import Workspace
-from bot.pipeline.publish_pr import CHECK_NAME, PublishResult, publish_pull_request
-from bot.pipeline.results import RunResult
+from bot.pipeline.publish_pr import CHECK_NAME, publish_pull_request
 from bot.report import escape, messages
 from bot.rollback import RollbackTarget, resolve_rollback
 from bot.sandbox import Sandbox, open_sandbox
 from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 
-REFRESH_BRANCH = "lockwarden/refresh"
-ROLLBACK_BRANCH = "lockwarden/rollback"
-ONBOARDING_BRANCH = "lockwarden/onboarding"
-BOT_BRANCH_PREFIX = "lockwarden/"
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    kind: str
-    repo: str
-    action: str
-    pull_number: int | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class BranchState:
-    """A bot branch before an update."""
-
-    remote_sha: str | None
-    blocked: bool = False
-    """A person pushed to it: the bot no longer rewrites it."""
-    seeds: Mapping[str, str] = field(default_factory=dict)
-    """Lock path -> the branch's lock, where it is still a change on the default branch."""
-    carried: Mapping[str, str] = field(default_factory=dict)
-    """Path -> text of the branch's other edits (specs, ignore rules), merged onto the tree."""
-    dropped: str | None = None
-    """Why the branch's edits could not be carried over (they conflict), when they were not."""
-
-
-EditTree = Callable[[Clone, RepoConfig, BranchState], Mapping[str, str]]
-"""Edits the working tree of a clone; returns the files it wrote (path -> text)."""
-
-
-@dataclass(frozen=True)
-class BranchUpdate:
-    options: RefreshOptions = field(default_factory=RefreshOptions)
-    branch: str = REFRESH_BRANCH
-    edit: EditTree | None = None
-    carry: bool = True
-    """Keep the branch's edits and locks; False starts again from the default branch."""
-    seeds: Mapping[str, str] = field(default_factory=dict)
-    """Locks to start from, over the branch's (a rollback's restored locks)."""
-    stop_on_failure: bool = False
-    """Publish nothing when a compile fails (a command's error goes in its reply instead)."""
-    title: str | None = None
-    notes: str = ""
-    narrow: bool = False
-    """Recompile only the environments whose specs the edit changed (and those downstream)."""
-
-
-@dataclass(frozen=True)
-class BranchOutcome:
-    result: RunResult | None
-    published: PublishResult | None
-    state: BranchState
-    edited: Mapping[str, str]
-    """Files the commit changes besides the locks."""
-
-
-@dataclass(frozen=True)
-class RollbackOutcome:
-    target: RollbackTarget
-    outcome: BranchOutcome
-    branch: str
 
 
 def rollback_notes(target: RollbackTarget, requested_by: str | None, number: int | None) -> str:
@@ -178,7 +122,7 @@ class JobRunner:
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
 
-    def installation_client(self, job: JobRequest, access: Access | None = None) -> GitHub[Any]:
+    def installation_client(self, job: JobRequest, access: Access | None = None) -> Client:
         """A client whose token reaches only the job's repository, with the permissions of
         the job's kind (or ``access``)."""
         return self._app.installation_client(self._scope(job, access))
@@ -190,8 +134,6 @@ class JobRunner:
     def run(self, job: JobRequest) -> JobOutcome:
         if not self._sandbox.isolated:
             log.warning("%s: %s", job.repo, self._sandbox.reason)
-        from bot.commands.handlers import CommandRunner  # commands build on these jobs
-
         handlers = {
             "refresh": self.refresh,
             "onboard": self.onboard,
@@ -208,12 +150,13 @@ class JobRunner:
 
     def refresh(self, job: JobRequest) -> JobOutcome:
         gh = self.installation_client(job)
-        mode = job.payload.get("mode", "minimal")
+        payload = RefreshPayload.of(job)
+        full = payload.mode == "full"
         options = RefreshOptions(
-            upgrade=mode == "full",
-            upgrade_packages=tuple(job.payload.get("packages", ())),
-            environments=tuple(job.payload.get("environments", ())),
-            verify_reproducible=True if mode == "full" else None,
+            upgrade=full,
+            upgrade_packages=payload.packages,
+            environments=payload.environments,
+            verify_reproducible=True if full else None,
         )
         with tempfile.TemporaryDirectory(prefix="lockwarden-job-") as tmp:
             # checkout: a shallow clone of the default branch, token passed per command
@@ -238,7 +181,7 @@ class JobRunner:
         )
 
     def update_branch(
-        self, job: JobRequest, gh: GitHub[Any], repo: Clone, update: BranchUpdate
+        self, job: JobRequest, gh: Client, repo: Clone, update: BranchUpdate
     ) -> BranchOutcome:
         """Build the next commit of a bot branch and publish it.
 
@@ -285,7 +228,9 @@ class JobRunner:
             return BranchOutcome(result, None, state, edited)
         # Only files that still differ from the default branch belong in the commit.
         files = {
-            path: text for path, text in edited.items() if read_file_at(repo, "HEAD", path) != text
+            path: text
+            for path, text in edited.items()
+            if read_file_at(repo.path, "HEAD", path) != text
         }
         cfg = result.config.config
         published = publish_pull_request(
@@ -329,8 +274,8 @@ class JobRunner:
                 continue
             # The branch's lock is still a change on top of the default branch's only when
             # the default branch has not moved that lock since the branch was made.
-            if read_file_at(repo, f"{remote}^", path) == read_file_at(repo, "HEAD", path):
-                text = read_file_at(repo, remote, path)
+            if read_file_at(repo.path, f"{remote}^", path) == read_file_at(repo.path, "HEAD", path):
+                text = read_file_at(repo.path, remote, path)
                 if text is not None:
                     seeds[path] = text
         try:
@@ -444,18 +389,19 @@ class JobRunner:
     def cleanup(self, job: JobRequest) -> JobOutcome:
         """A bot pull request was closed: delete its branch; a merged one whose tests
         passed is now a known-good set in the ledger (its commit is on the default branch)."""
-        branch = str(job.payload.get("branch", ""))
+        payload = CleanupPayload.of(job)
+        branch = payload.branch
         if not branch.startswith(BOT_BRANCH_PREFIX):
             return JobOutcome("cleanup", job.repo, "skipped", note=f"not a bot branch: {branch}")
         gh = self.installation_client(job)
         deleted = delete_branch(gh, job.repo, branch)
-        number = job.payload.get("number")
+        number = payload.number
         # Only a lock refresh carries a lock set: a merged onboarding PR is not a known-good one.
-        merged_locks = job.payload.get("merged") and branch != ONBOARDING_BRANCH
-        if merged_locks and isinstance(number, int):
+        merged_locks = payload.merged and branch != ONBOARDING_BRANCH
+        if merged_locks and number is not None:
             # The ledger trailers of the merged commit say whether every test passed.
-            entry = _ledger_entry(gh, job.repo, str(job.payload.get("head_sha") or ""))
-            sha = str(job.payload.get("merge_commit_sha") or "")[:12] or "the merge commit"
+            entry = _ledger_entry(gh, job.repo, payload.head_sha)
+            sha = payload.merge_commit_sha[:12] or "the merge commit"
             good = entry is not None and entry.known_good
             ensure_comment(
                 gh,
@@ -529,25 +475,20 @@ def reading(root: Path, config: RepoConfig, files: Mapping[str, str]) -> tuple[s
     return tuple(dict.fromkeys(names))
 
 
-def _ledger_entry(gh: GitHub[Any], repo: str, sha: str) -> LedgerEntry | None:
+def _ledger_entry(gh: Client, repo: str, sha: str) -> LedgerEntry | None:
     if not sha:
         return None
-    owner, name = split_repo(repo)
-    try:
-        message = gh.rest.repos.get_commit(owner, name, sha).parsed_data.commit.message
-    except GitHubException:
+    message = commit_message(gh, repo, sha)
+    if message is None:
         return None
     return parse_trailers(sha, "", message.splitlines()[0] if message else "", message)
 
 
-def report_job_failure(gh: GitHub[Any], repo: str, title: str, detail: str) -> None:
+def report_job_failure(gh: Client, repo: str, title: str, detail: str) -> None:
     """A failed ``lockwarden`` check run on the default branch's head: a job that could not
     even start still tells the repository why."""
-    owner, name = split_repo(repo)
-    try:
-        data = gh.rest.repos.get(owner, name).parsed_data
-        head = gh.rest.repos.get_branch(owner, name, data.default_branch).parsed_data.commit.sha
-    except GitHubException:
+    head = default_branch_head(gh, repo)
+    if head is None:
         return  # GitHub itself is unreachable: the raised error goes to the queue's retry
     ensure_check_run(
         gh, repo, head_sha=head, name=CHECK_NAME, title=title, summary=detail, conclusion="failure"

@@ -1,0 +1,113 @@
+"""One frozen, typed payload per job kind, parsed once from the JSON the queue stored.
+
+The stored form stays a plain JSON object (jobs already in a queue keep running); the
+runner reads it only through these classes. A field of the wrong type is an error that
+names the job kind and the field, not a ``KeyError`` deep inside a handler. Fields a
+producer writes but no handler reads (``trigger``, ``base``, ...) are ignored, which is all
+an ``onboard`` or ``forget`` job carries: they need only the repository and installation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast, get_args
+
+from bot.errors import LockwardenError
+from bot.jobs.queue import JobRequest
+
+RefreshMode = Literal["minimal", "full", "targeted"]
+T = TypeVar("T")
+_REQUIRED: Any = object()
+
+
+class JobPayloadError(LockwardenError):
+    """A stored job's payload lacks a field its kind needs, or has it in another type."""
+
+    code = "job-payload"
+
+
+def _read(request: JobRequest, name: str, kind: type[T], default: Any) -> T:
+    """``payload[name]`` when it is a ``kind`` (``default`` when absent or null)."""
+    value = request.payload.get(name)
+    if value is None:
+        if default is _REQUIRED:
+            raise JobPayloadError(_problem(request, name, "is missing"))
+        return cast("T", default)
+    # bool is an int to isinstance; a flag is never a number here.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise JobPayloadError(_problem(request, name, f"is not a {kind.__name__}: {value!r}"))
+    return value
+
+
+def _strings(request: JobRequest, name: str) -> tuple[str, ...]:
+    values: list[Any] = _read(request, name, list, [])
+    if not all(isinstance(v, str) for v in values):
+        raise JobPayloadError(_problem(request, name, f"must list strings: {values!r}"))
+    return tuple(values)
+
+
+def _problem(request: JobRequest, name: str, what: str) -> str:
+    return (
+        f"{request.kind} job for {request.repo} (delivery {request.delivery_id}): payload "
+        f"field {name!r} {what}; the job cannot run: queue it again (redeliver the webhook "
+        "or run `lockwarden enqueue`)"
+    )
+
+
+@dataclass(frozen=True)
+class RefreshPayload:
+    mode: RefreshMode = "minimal"
+    """``minimal`` keeps pins; ``full`` upgrades everything; ``targeted`` only ``packages``."""
+    packages: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, request: JobRequest) -> RefreshPayload:
+        mode: str = _read(request, "mode", str, "minimal")
+        if mode not in get_args(RefreshMode):
+            raise JobPayloadError(_problem(request, "mode", f"is not a refresh mode: {mode!r}"))
+        return cls(
+            mode=cast("RefreshMode", mode),
+            packages=_strings(request, "packages"),
+            environments=_strings(request, "environments"),
+        )
+
+
+@dataclass(frozen=True)
+class CleanupPayload:
+    branch: str = ""
+    number: int | None = None
+    merged: bool = False
+    head_sha: str = ""
+    merge_commit_sha: str = ""
+
+    @classmethod
+    def of(cls, request: JobRequest) -> CleanupPayload:
+        return cls(
+            branch=_read(request, "branch", str, ""),
+            number=_read(request, "number", int, None),
+            merged=_read(request, "merged", bool, False),
+            head_sha=_read(request, "head_sha", str, ""),
+            merge_commit_sha=_read(request, "merge_commit_sha", str, ""),
+        )
+
+
+@dataclass(frozen=True)
+class CommandPayload:
+    comment_id: int
+    issue_number: int
+    body: str = ""
+    author: str = ""
+    author_type: str = ""
+    is_pull_request: bool = False
+
+    @classmethod
+    def of(cls, request: JobRequest) -> CommandPayload:
+        return cls(
+            comment_id=_read(request, "comment_id", int, _REQUIRED),
+            issue_number=_read(request, "issue_number", int, _REQUIRED),
+            body=_read(request, "body", str, ""),
+            author=_read(request, "author", str, ""),
+            author_type=_read(request, "author_type", str, ""),
+            is_pull_request=_read(request, "is_pull_request", bool, False),
+        )
