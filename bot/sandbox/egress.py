@@ -164,7 +164,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             path = (url.path or "/") + (f"?{url.query}" if url.query else "")
             first = f"{method} {path} {version}\r\n".encode("latin-1")
-            _pipe(client, upstream, first + _force_close(rest))
+            with upstream:
+                upstream.sendall(first + _force_close(rest))
+                # The client must not reuse this connection for another request: say so in
+                # the answer's head too, whatever the server wrote there.
+                client.sendall(_force_close_answer(_read_head(upstream)))
+                _pipe(client, upstream, b"")
         except (OSError, ValueError):
             return
         finally:
@@ -225,6 +230,18 @@ def _force_close(rest: bytes) -> bytes:
         if line and not line.lower().startswith((b"connection:", b"proxy-connection:", b"proxy-"))
     ]
     return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _force_close_answer(head: bytes) -> bytes:
+    """A response head (and whatever body bytes came with it) with ``Connection: close``."""
+    status, _, rest = head.partition(b"\r\n")
+    fields, _, body = rest.partition(b"\r\n\r\n")
+    kept = [
+        line
+        for line in fields.split(b"\r\n")
+        if line and not line.lower().startswith((b"connection:", b"keep-alive:"))
+    ]
+    return b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n" + body
 
 
 def _answer(client: socket.socket, status: int, reason: str) -> None:

@@ -458,11 +458,11 @@ def test_pip_compile_conflict_explanation_reaches_tool_output(repo: Repo) -> Non
 def test_unreachable_index_is_reported_and_the_lock_kept(
     repo: Repo, unreachable_index_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # uv retries a refused connection with backoff; once is enough to classify it.
-    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     repo.spec("serve", "alpha")
     repo.configure(env_config("serve"))
     repo.refresh()
+    # uv retries a refused connection with backoff; once is enough to classify it.
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     repo.spec("serve", "alpha", "gamma")
     repo.configure(env_config("serve"), index_url=unreachable_index_url)
     before = repo.snapshot()["requirements/serve.txt"]
