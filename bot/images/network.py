@@ -20,7 +20,6 @@ itself runs inside the namespace (``Network.prefix``) and its pulls go through t
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -28,11 +27,9 @@ from pathlib import Path
 
 from bot import shell
 from bot.errors import LockwardenError
+from bot.sandbox import PROXY_URL, RELAY, relay_argv
 from bot.sandbox.egress import EgressLog, EgressPolicy, EgressProxy
 
-RELAY = Path(__file__).resolve().parent.parent / "sandbox" / "relay.py"
-PROXY_PORT = 3128
-PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 # Docker and buildah treat exactly these as predefined build arguments: visible to RUN steps,
 # never written into the image's config or history (so digests do not depend on them).
 PROXY_VARIABLES: Mapping[str, str] = {
@@ -117,8 +114,7 @@ def _namespace_argv(bwrap: str, socket: Path | None) -> list[str]:
     argv = [bwrap, "--unshare-net", "--dev-bind", "/", "/", "--die-with-parent"]
     if socket is None:
         return [*argv, "--"]
-    relay = [sys.executable, "-I", "-S", str(RELAY), "--socket", str(socket)]
-    return [*argv, "--", *relay, "--port", str(PROXY_PORT), "--"]
+    return [*argv, "--", *relay_argv(str(RELAY), str(socket)), "--"]
 
 
 def _holder_pid(started: shell.Started) -> int:

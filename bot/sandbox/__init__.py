@@ -38,7 +38,9 @@ SandboxMode = Literal["auto", "on", "off"]
 RELAY = Path(__file__).with_name("relay.py")
 SANDBOX_HOME = "/home/sandbox"
 _RUN_DIR = "/run/lockwarden"
-_PROXY_PORT = 3128
+PROXY_PORT = 3128
+"""The loopback port the relay listens on inside a private network namespace."""
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 _UID = 65534
 # Read-only system paths a toolchain needs: programs, libraries, CA certificates, and the
 # alternatives links Debian points /usr/bin names at. Nothing else of /etc is visible.
@@ -185,7 +187,7 @@ class Sandbox:
         relay = [sys.executable, "-I", "-S", f"{_RUN_DIR}/relay.py"]
         if binds.socket is not None:
             out += ["--bind", str(binds.socket), f"{_RUN_DIR}/egress.sock"]
-            relay += ["--socket", f"{_RUN_DIR}/egress.sock", "--port", str(_PROXY_PORT)]
+            relay = relay_argv(f"{_RUN_DIR}/relay.py", f"{_RUN_DIR}/egress.sock")
         limits = self.limits
         relay += [
             f"--cpu-s={limits.cpu_s}",
@@ -204,6 +206,12 @@ class _Binds:
     socket: Path | None
 
 
+def relay_argv(relay: str, socket: str) -> list[str]:
+    """The relay (``relay.py`` at ``relay``) in front of a command: it listens on
+    ``PROXY_PORT`` in its network namespace and forwards to the egress proxy's ``socket``."""
+    return [sys.executable, "-I", "-S", relay, "--socket", socket, "--port", str(PROXY_PORT)]
+
+
 def _check_tool(program: str, search_path: str) -> None:
     """A missing program raises as ``shell.run`` would, rather than failing inside."""
     if shutil.which(program, path=search_path) is None:
@@ -211,7 +219,7 @@ def _check_tool(program: str, search_path: str) -> None:
 
 
 def _proxy_variables() -> dict[str, str]:
-    url = f"http://127.0.0.1:{_PROXY_PORT}"
+    url = PROXY_URL
     names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
     return {
         **{name: url for name in names},
