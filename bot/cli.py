@@ -14,6 +14,7 @@ import click
 
 from bot import __version__
 from bot.errors import LockwardenError
+from bot.jobs.payloads import RefreshPayload
 
 if TYPE_CHECKING:
     import threading
@@ -335,9 +336,11 @@ def refresh_command(
         installation_id=installation,
         delivery_id=f"cli:{uuid.uuid4().hex}",
         payload={
-            "mode": "targeted" if targets else "full",
-            "packages": list(targets),
-            "environments": list(environments),
+            **RefreshPayload(
+                mode="targeted" if targets else "full",
+                packages=targets,
+                environments=environments,
+            ).to_json(),
             "trigger": "cli",
         },
     )

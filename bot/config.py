@@ -16,18 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import bounded_yaml
 from bot.errors import ConfigError, LockwardenError
+from bot.locks.formats import FORMATS, LockFormat, format_for
+from bot.locks.formats.base import FieldProblem
+from bot.locks.formats.conda.platforms import conda_subdir
+from bot.locks.formats.poetry.project import is_poetry_project
 from bot.locks.options import MANAGED_OPTIONS
 from bot.locks.spec import read_spec_tree
-from bot.paths import PathEscapeError, is_file_inside, read_text_inside, resolve_inside
+from bot.paths import PathEscapeError, is_file_inside, read_text_inside
 
 CONFIG_PATH = ".github/lockwarden.yml"
 CONFIG_PATHS = (CONFIG_PATH, ".github/lockwarden.yaml")
 
 Backend = Literal["pip-tools", "uv", "poetry", "conda"]
-REQUIREMENTS_BACKENDS: frozenset[str] = frozenset({"pip-tools", "uv"})
-"""Backends whose spec is a requirements file (``.in``) and whose lock is a requirements file."""
-
-CONDA_LOCK_PATTERN = "conda-{platform}.lock"
+"""The backends of ``bot.locks.formats.FORMATS`` (a test keeps the two the same)."""
 
 MAX_CONFIG_BYTES = 64 * 1024
 """A config is a few kilobytes; anything this large is refused before it is parsed. Small
@@ -168,8 +169,6 @@ class EnvironmentConfig(_Model):
     @field_validator("platforms")
     @classmethod
     def _known_platforms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from bot.locks.conda import conda_subdir
-
         for item in value:
             conda_subdir(item)  # ValueError names the accepted platforms
         if len(set(value)) != len(value):
@@ -185,39 +184,18 @@ class EnvironmentConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _flavour_fields(self) -> EnvironmentConfig:
-        name = PurePosixPath(self.spec).name
-        if self.backend == "poetry" and name != "pyproject.toml":
-            raise _FieldError(("spec",), "a poetry environment's spec is its pyproject.toml")
-        if self.backend == "conda" and not name.endswith((".yml", ".yaml")):
-            raise _FieldError(("spec",), "a conda environment's spec is an environment.yml")
-        if self.backend == "conda" and self.lock is not None and "{platform}" not in self.lock:
-            raise _FieldError(
-                ("lock",), "a conda lock path needs {platform}, e.g. conda-{platform}.lock"
-            )
-        if self.backend in ("poetry", "conda"):
-            for field_name in ("constraints", "compile_args"):
+    def _format_fields(self) -> EnvironmentConfig:
+        fmt = self.format
+        fmt.check_fields(self)
+        for other in FORMATS:
+            for field_name in sorted(other.own_fields - fmt.own_fields):
                 if getattr(self, field_name):
-                    raise _FieldError(
-                        (field_name,), f"not supported with the {self.backend} backend"
+                    owners = " or ".join(other.backends)
+                    raise FieldProblem(
+                        (field_name,),
+                        f"not supported with the {self.backend} backend: only for the "
+                        f"{owners} backend",
                     )
-        else:
-            for field_name in ("export", "export_extras", "poetry_migrate"):
-                if getattr(self, field_name):
-                    raise _FieldError((field_name,), "only for the poetry backend")
-        if self.resolution == "per-platform" and self.backend != "uv":
-            raise _FieldError(
-                ("resolution",),
-                "per-platform resolution needs the uv backend (conda locks per platform anyway)",
-            )
-        if self.backend != "conda" and self.platforms:
-            from bot.locks.platforms import parse_platform
-
-            for index, item in enumerate(self.platforms):
-                try:
-                    parse_platform(item)
-                except ValueError as exc:
-                    raise _FieldError(("platforms", index), str(exc)) from exc
         return self
 
     @field_validator("spec", "lock", "dockerfile", "context", "export")
@@ -264,47 +242,29 @@ class EnvironmentConfig(_Model):
         return value
 
     @property
+    def format(self) -> LockFormat:
+        """The lock format this environment's backend writes."""
+        return format_for(self.backend)
+
+    @property
     def lock_path(self) -> str:
         """The main lock (for conda and per-platform uv: the first platform's)."""
-        if self.backend == "conda":
-            return self.platform_lock(self.lock_platforms[0])
-        if self.lock is not None:
-            return self.lock
-        if self.backend == "poetry":
-            return str(PurePosixPath(self.spec).with_name("poetry.lock"))
-        return str(PurePosixPath(self.spec).with_suffix(".txt"))
+        return self.format.lock_path(self)
 
     @property
     def installed_lock(self) -> str | None:
         """The requirements file the image installs with pip: the lock, a Poetry project's
         export; None for conda (the image installs the explicit lock with conda/micromamba)."""
-        if self.backend == "poetry":
-            return self.export
-        if self.backend == "conda":
-            return None
-        return self.lock_path
+        return self.format.installed_lock(self)
 
     @property
     def lock_platforms(self) -> tuple[str, ...]:
         """Platforms with a lock of their own, main lock first; empty: one lock for all."""
-        if self.backend == "conda":
-            return self.platforms or ("linux-64",)
-        if self.backend == "uv" and self.resolution == "per-platform":
-            return self.platforms
-        return ()
+        return self.format.lock_platforms(self)
 
     def platform_lock(self, platform: str) -> str:
         """The lock path of one platform (conda: from the ``{platform}`` pattern)."""
-        if self.backend == "conda":
-            from bot.locks.conda import conda_subdir, lock_path_for
-
-            pattern = self.lock or str(PurePosixPath(self.spec).with_name(CONDA_LOCK_PATTERN))
-            return lock_path_for(pattern, conda_subdir(platform))
-        main = PurePosixPath(self.lock or PurePosixPath(self.spec).with_suffix(".txt"))
-        if self.lock_platforms and platform == self.lock_platforms[0]:
-            return str(main)
-        slug = platform.replace("/", "-")
-        return str(main.with_name(f"{main.stem}.{slug}{main.suffix}"))
+        return self.format.platform_lock(self, platform)
 
     @property
     def outputs(self) -> tuple[tuple[str, Literal["platform-lock", "export"], str | None], ...]:
@@ -396,15 +356,15 @@ class RepoConfig(_Model):
         first: dict[str, int] = {}
         for index, env in enumerate(self.environments):
             if first.setdefault(env.name, index) != index:
-                raise _FieldError(("environments", index, "name"), f"duplicate name {env.name!r}")
+                raise FieldProblem(("environments", index, "name"), f"duplicate name {env.name!r}")
             for position, upstream in enumerate(env.constraints):
                 if upstream not in known:
-                    raise _FieldError(
+                    raise FieldProblem(
                         ("environments", index, "constraints", position),
                         f"unknown environment {upstream!r} (known: {', '.join(names)})",
                     )
                 if upstream == env.name:
-                    raise _FieldError(
+                    raise FieldProblem(
                         ("environments", index, "constraints", position),
                         "an environment cannot constrain itself",
                     )
@@ -412,7 +372,9 @@ class RepoConfig(_Model):
         for index, env in enumerate(self.environments):
             for path in env.lock_paths:
                 if path in owner:
-                    raise _FieldError(("environments", index, "lock"), f"lock {path} is used twice")
+                    raise FieldProblem(
+                        ("environments", index, "lock"), f"lock {path} is used twice"
+                    )
                 owner[path] = index
         return self
 
@@ -422,14 +384,6 @@ class RepoConfig(_Model):
                 return env
         known = ", ".join(e.name for e in self.environments) or "none"
         raise ConfigError(CONFIG_PATH, f"unknown environment {name!r} (known: {known})")
-
-
-class _FieldError(ValueError):
-    """A cross-field error that knows which field it is about."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 @dataclass(frozen=True)
@@ -468,79 +422,20 @@ def load_config(root: Path) -> LoadedConfig:
         # Escapes (a symlink out of the repository) raise; a missing file means discovery.
         if is_file_inside(root, relative, source=relative):
             text = read_text_inside(root, relative, source=relative, max_bytes=MAX_CONFIG_BYTES)
-            config = with_header_tools(root, parse_config(text, relative))
-            return LoadedConfig(config=with_detected_exports(root, config), source=relative)
+            config = with_inferred_settings(root, parse_config(text, relative))
+            return LoadedConfig(config=config, source=relative)
     discovered = discover(root)
-    return replace(discovered, config=with_header_tools(root, discovered.config))
+    return replace(discovered, config=with_inferred_settings(root, discovered.config))
 
 
-_HEADER_TOOLS: tuple[tuple[str, Literal["pip-tools", "uv"]], ...] = (
-    ("autogenerated by uv", "uv"),
-    ("autogenerated by pip-compile", "pip-tools"),
-)
-_HEADER_BYTES = 4096
-
-
-def header_tool(root: Path, lock: str) -> Literal["pip-tools", "uv"] | None:
-    """The tool named in the header of the requirements lock at ``lock``, if any."""
-    path = resolve_inside(root, lock, source=lock)
-    if not path.is_file():
-        return None
-    with path.open("rb") as handle:
-        head = handle.read(_HEADER_BYTES).decode("utf-8", errors="replace")
-    for line in head.splitlines():
-        if not line.startswith("#"):
-            break
-        for marker, tool in _HEADER_TOOLS:
-            if marker in line:
-                return tool
-    return None
-
-
-def with_header_tools(root: Path, config: RepoConfig) -> RepoConfig:
-    """Compile each requirements lock with the tool its header names when the environment
-    does not set ``backend:``; converting a lock to another tool needs an explicit one."""
+def with_inferred_settings(root: Path, config: RepoConfig) -> RepoConfig:
+    """Fill in what each format reads from the repository where the config is silent: the
+    tool a requirements lock's header names, the export a Poetry Dockerfile installs."""
     envs = []
     for env in config.environments:
-        if env.backend in REQUIREMENTS_BACKENDS and "backend" not in env.model_fields_set:
-            tool = header_tool(root, env.lock_path)
-            if tool is not None and tool != env.backend:
-                env = env.model_copy(update={"backend": tool})
-        envs.append(env)
-    return config.model_copy(update={"environments": tuple(envs)})
-
-
-_REQUIREMENT_ARG_RE = re.compile(r"(?:^|\s)(?:-r|--requirement)(?:=|\s+)(?P<path>[^\s;&|]+)")
-
-
-def detected_export(root: Path, env: EnvironmentConfig) -> str | None:
-    """The requirements file a Poetry environment's Dockerfile installs with ``-r``, when it
-    sits beside the project: Lockwarden regenerates it from the lock with ``poetry export``."""
-    if env.backend != "poetry" or env.dockerfile is None:
-        return None
-    dockerfile = root / env.dockerfile
-    if not dockerfile.is_file():
-        return None
-    project = PurePosixPath(env.spec).parent
-    for match in _REQUIREMENT_ARG_RE.finditer(dockerfile.read_text("utf-8", errors="replace")):
-        name = PurePosixPath(match.group("path").strip("'\"")).name
-        candidate = project / name
-        if name.endswith(".txt") and (root / candidate).is_file():
-            return str(candidate)
-    return None
-
-
-def with_detected_exports(root: Path, config: RepoConfig) -> RepoConfig:
-    """Fill in ``export`` for Poetry environments whose Dockerfile installs an exported file."""
-    envs = []
-    for env in config.environments:
-        if env.backend == "poetry" and env.export is None:
-            found = detected_export(root, env)
-            if found is not None and found not in {
-                p for e in config.environments for p in e.lock_paths
-            }:
-                env = env.model_copy(update={"export": found})
-        envs.append(env)
+        taken = frozenset(p for e in config.environments if e is not env for p in e.lock_paths)
+        update = env.format.inferred_settings(root, env, taken | frozenset(env.lock_paths))
+        envs.append(env.model_copy(update=update) if update else env)
     return config.model_copy(update={"environments": tuple(envs)})
 
 
@@ -559,7 +454,7 @@ def parse_config(text: str, path: str) -> RepoConfig:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
         cause = first.get("ctx", {}).get("error")
-        if isinstance(cause, _FieldError):
+        if isinstance(cause, FieldProblem):
             loc, message = (*loc, *cause.loc), str(cause)
         else:
             message = _pydantic_message(first)
@@ -754,8 +649,6 @@ def _project_dockerfile(
 def _discover_poetry(root: Path, taken: set[str]) -> list[EnvironmentConfig]:
     """A Poetry project (``pyproject.toml`` with ``poetry.lock`` beside it) at the top level
     or one directory down."""
-    from bot.locks.poetry import is_poetry_project
-
     out: list[EnvironmentConfig] = []
     for pyproject in sorted((root.glob("pyproject.toml")), key=str) + sorted(
         root.glob("*/pyproject.toml"), key=str
@@ -772,8 +665,8 @@ def _discover_poetry(root: Path, taken: set[str]) -> list[EnvironmentConfig]:
             backend="poetry",
             dockerfile=_project_dockerfile(root, directory, name),
         )
-        found = detected_export(root, env)
-        out.append(env.model_copy(update={"export": found}) if found else env)
+        update = env.format.inferred_settings(root, env, frozenset(env.lock_paths))
+        out.append(env.model_copy(update=update) if update else env)
     return out
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.config import LoadedConfig
 from bot.images import Finding, ImageInfo, TestStatus
 from bot.images.os_packages import Manager
-from bot.locks.backends import CompileMode, FailureKind
+from bot.locks.compiler import CompileMode, FailureKind
 from bot.locks.diff import LockDiff
 from bot.locks.options import Tool
 

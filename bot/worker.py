@@ -9,22 +9,15 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.errors import ToolNotFoundError
-from bot.locks.backends import (
-    CompileMode,
-    CompileOutcome,
-    CompileRequest,
-    LockBackend,
-    tool_environment,
-)
-from bot.locks.backends.pip_tools import PipToolsBackend
-from bot.locks.backends.uv import UvBackend, find_uv
+from bot.locks.compiler import CompileMode, LockBackend, tool_environment
+from bot.locks.formats import Toolchain, all_compilers
+from bot.locks.formats.requirements.uv import find_uv
 from bot.locks.interpreters import REQUIREMENTS, Provisioner, Provisioning
 from bot.locks.options import Tool
 from bot.observe import stage
@@ -68,12 +61,16 @@ def make_backends(
     cache = cache_dir if cache_dir is not None else settings.cache_dir
     env = tool_environment(os.environ, isolate=settings.isolate_tool_config, cache_dir=cache)
     uv = find_uv(settings.uv_bin)
-    return {
-        "pip-tools": PipToolsBackend(env, sandbox, cache, _provisioner(settings, env, uv)),
-        "uv": UvBackend(env, uv, sandbox),
-        "poetry": _LazyBackend("poetry", lambda: _poetry_backend(env, settings, sandbox, cache)),
-        "conda": _LazyBackend("conda", lambda: _conda_backend(settings, sandbox.policy, cache)),
-    }
+    tools = Toolchain(
+        env=env,
+        sandbox=sandbox,
+        cache_dir=cache,
+        uv_bin=uv,
+        poetry_bin=settings.poetry_bin,
+        conda_channel_alias=settings.conda_channel_alias,
+        provisioner=_provisioner(settings, env, uv),
+    )
+    return all_compilers(tools, sandbox.policy)
 
 
 def _provisioner(settings: Settings, env: Mapping[str, str], uv: str) -> Provisioner:
@@ -101,39 +98,6 @@ def compile_cache(settings: Settings, sandbox: Sandbox, repo: str) -> Path | Non
     return settings.cache_dir / "repositories" / repo.replace("/", "--").lower()
 
 
-class _LazyBackend:
-    """A backend built on first use: a repository without Poetry or conda environments does
-    not need Poetry installed, nor pays for importing the conda solver."""
-
-    def __init__(self, name: Tool, factory: Callable[[], LockBackend]) -> None:
-        self.name: Tool = name
-        self._factory = factory
-        self._backend: LockBackend | None = None
-
-    def compile(self, request: CompileRequest) -> CompileOutcome:
-        if self._backend is None:
-            try:
-                self._backend = self._factory()
-            except ToolNotFoundError as exc:  # fails this environment, not the run
-                return CompileOutcome(
-                    ok=False,
-                    argv=(),
-                    header_command="",
-                    duration_s=0.0,
-                    error=exc.user_message,
-                    failure="tool-error",
-                )
-        return self._backend.compile(request)
-
-
-def _poetry_backend(
-    env: Mapping[str, str], settings: Settings, sandbox: Sandbox, cache_dir: Path | None
-) -> LockBackend:
-    from bot.locks.backends.poetry import PoetryBackend, find_poetry
-
-    return PoetryBackend(env, find_poetry(settings.poetry_bin), cache_dir, sandbox)
-
-
 def local_sandbox(settings: Settings) -> Sandbox:
     """The sandbox of a run on a person's own checkout: bubblewrap when it works here, else
     a plain subprocess, said once per process (``bot.cli`` prints ``Sandbox.reason``)."""
@@ -153,12 +117,6 @@ def egress_policy(settings: Settings, config: RepoConfig, sandbox: Sandbox) -> E
     if sandbox.trusts_repository:
         hosts += config_index_hosts(config)
     return EgressPolicy(tuple(dict.fromkeys(hosts)))
-
-
-def _conda_backend(settings: Settings, policy: EgressPolicy, cache_dir: Path | None) -> LockBackend:
-    from bot.locks.backends.conda import CondaBackend
-
-    return CondaBackend(cache_dir, channel_alias=settings.conda_channel_alias, policy=policy)
 
 
 def select_builder(settings: Settings, egress: EgressPolicy | None = None) -> Builder | None:

@@ -132,6 +132,19 @@ def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
         yield github
 
 
+@pytest.fixture(scope="module")
+def module_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
+    """One fake GitHub for a whole module, whose tests each work in repositories of their own
+    (starting one per test is slow). A module takes it as its ``fake``::
+
+        @pytest.fixture(scope="module")
+        def fake(module_fake: FakeGitHub) -> FakeGitHub:
+            return module_fake
+    """
+    with FakeGitHub(tmp_path_factory.mktemp("github")) as github:
+        yield github
+
+
 @pytest.fixture(autouse=True)
 def _undo_logging_configuration() -> Iterator[None]:
     """`serve`, `worker` and `migrate` configure the process's logging (bot.logs): undo it

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
-from bot.locks.conda import parse_explicit_lock
+from bot.locks.formats.conda.environment import parse_explicit_lock
 from tests.support.conda_channel import (
     CondaChannel,
     publish_graph,

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
+from bot.locks.formats.poetry.project import parse_poetry_lock
 from bot.locks.lockfile import parse_lockfile
-from bot.locks.poetry import parse_poetry_lock
 from tests.support.index_server import PackageIndex
 from tests.support.poetry_tool import DEAD_PROXY, find_test_poetry
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bot import shell
+from bot.locks.formats.poetry.project import lock_format
 from bot.locks.lockfile import parse_lockfile
-from bot.locks.poetry import lock_format
 from tests.support.index_server import PackageIndex
 from tests.support.poetry_tool import find_test_poetry, offline_env
 from tests.test_cli_poetry import configure, lockwarden, write_project

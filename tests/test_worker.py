@@ -10,7 +10,7 @@ from bot.config import LoadedConfig, RepoConfig
 from bot.images import ImageInfo
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
-from bot.locks.backends import CompileMode
+from bot.locks.compiler import CompileMode
 from bot.results import (
     CheckResult,
     CompileStageResult,

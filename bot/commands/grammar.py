@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from bot.commands import messages
 from bot.commands.paragraphs import paragraph_lines
 from bot.errors import LockwardenError
+from bot.locks.spec import name_or_exact_pin
 from bot.report.escape import code
 
 MAX_COMMENT_CHARS = 32_768
@@ -478,21 +479,10 @@ def _package(value: str) -> str:
 
 def _package_pin(value: str) -> str:
     """``name`` or ``name==version`` (no wildcard), the name canonicalized."""
-    try:
-        requirement = Requirement(value)
-    except InvalidRequirement:
+    pin = name_or_exact_pin(value)
+    if pin is None:
         _fail(messages.INVALID_PACKAGE_PIN, package=_show(value))
-    clauses = list(requirement.specifier)
-    if (
-        requirement.url
-        or requirement.marker
-        or requirement.extras
-        or len(clauses) > 1
-        or (clauses and (clauses[0].operator != "==" or clauses[0].version.endswith(".*")))
-    ):
-        _fail(messages.INVALID_PACKAGE_PIN, package=_show(value))
-    name = canonicalize_name(requirement.name)
-    return f"{name}=={clauses[0].version}" if clauses else name
+    return pin
 
 
 def _ignore_target(value: str, specifier: str | None) -> tuple[str, str | None]:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot.commands import messages
@@ -38,7 +37,6 @@ from bot.commands.grammar import (
     describe,
     parse_comment,
 )
-from bot.commands.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.config import EnvironmentConfig, RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.git import Clone, fetch_branch, read_file_at
@@ -65,10 +63,11 @@ from bot.jobs.payloads import CommandPayload
 from bot.jobs.queue import JobRequest
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
-from bot.locks.flavours import parse_any_lock, read_spec
+from bot.locks.formats import parse_any_lock, read_spec
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
 from bot.locks.lockfile import Lockfile
 from bot.locks.pin_notes import pin_note
+from bot.locks.spec import name_or_exact_pin
 from bot.paths import is_file_inside, read_text_inside, write_text_inside
 from bot.report import escape
 from bot.worker import RefreshOptions
@@ -577,12 +576,19 @@ def _pin(
         raise CommandFailed(
             messages.SPEC_MISSING.format(spec=escape.text(env.spec), env=escape.text(env.name))
         )
-    if env.backend in ("poetry", "conda"):
-        new = _pin_in_project(env, text, requirement, package, ctx, reason, verb)
-    else:
-        was = spec_requirement(text, package)
+    fmt = env.format
+    if fmt.exact_pins_only and "==" not in (name_or_exact_pin(requirement) or ""):
+        raise CommandFailed(
+            messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
+        )
+    try:
+        was = fmt.spec_requirement(text, env.spec, package)
         note = pin_note(verb, ctx.author, ctx.number, reason, was)
-        new = pin_in_spec(text, requirement, note)
+        new = fmt.pin(text, env.spec, package, requirement, note)
+    except LockwardenError as exc:
+        raise CommandFailed(
+            messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
+        ) from exc
     write_text_inside(repo.path, env.spec, new, source=env.spec)
     return {env.spec: new}
 
@@ -595,56 +601,10 @@ def _read_repo_file(root: Path, relative: str) -> str | None:
     return read_text_inside(root, relative, source=relative)
 
 
-def _pin_in_project(
-    env: EnvironmentConfig,
-    text: str,
-    requirement: str,
-    package: str,
-    ctx: CommandContext,
-    reason: str | None,
-    verb: str,
-) -> str:
-    """A pin in a Poetry project's ``pyproject.toml`` or a conda ``environment.yml``: both
-    take exact versions only (``name==version``)."""
-    pins = list(Requirement(requirement).specifier)
-    if len(pins) != 1 or pins[0].operator != "==":
-        raise CommandFailed(
-            messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
-        )
-    version = pins[0].version
-    # Imported per backend: the conda solver's bindings and tomlkit load only when needed.
-    try:
-        if env.backend == "poetry":
-            from bot.locks.poetry import pin_in_pyproject, pyproject_dependency
-
-            was = pyproject_dependency(text, env.spec, package)
-            note = pin_note(verb, ctx.author, ctx.number, reason, was)
-            return pin_in_pyproject(text, env.spec, package, version, note)
-        from bot.locks.conda import environment_dependency, pin_in_environment
-
-        was = environment_dependency(text, env.spec, package)
-        note = pin_note(verb, ctx.author, ctx.number, reason, was)
-        return pin_in_environment(text, env.spec, package, version, note)
-    except LockwardenError as exc:
-        raise CommandFailed(
-            messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
-        ) from exc
-
-
 def _unpin(env: EnvironmentConfig, text: str, package: str) -> tuple[str, bool]:
     """The spec without Lockwarden's pin of ``package``, and whether there was one."""
-    # Imported per backend: the conda solver's bindings and tomlkit load only when needed.
-    if env.backend == "poetry":
-        from bot.locks.poetry import unpin_in_pyproject
-
-        new = unpin_in_pyproject(text, env.spec, package)
-        return new, new != text
-    if env.backend == "conda":
-        from bot.locks.conda import unpin_in_environment
-
-        new = unpin_in_environment(text, env.spec, package)
-        return new, new != text
-    return unpin_in_spec(text, package)
+    new = env.format.unpin(text, env.spec, package)
+    return new, new != text
 
 
 def _lock_changes(outcome: BranchOutcome) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Literal, cast
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
-from bot.github.client import GitHubError
+from bot.github.client import GitHubError, split_full_name
 
 # GitHub rejects a pull request or comment body longer than this.
 MAX_BODY = 65_536
@@ -56,13 +56,6 @@ class Annotation:
     title: str = ""
 
 
-def split_repo(full_name: str) -> tuple[str, str]:
-    owner, _, name = full_name.partition("/")
-    if not owner or not name or "/" in name:
-        raise GitHubError(f"{full_name!r} is not an owner/name repository")
-    return owner, name
-
-
 def ensure_pull_request(
     gh: GitHub[Any],
     repo: str,
@@ -76,7 +69,7 @@ def ensure_pull_request(
     reviewers: Sequence[str] = (),
 ) -> PullRequestRef:
     """The open pull request from ``head`` into ``base``, created or updated in place."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     body = fit_body(body)
     try:
         existing = gh.rest.pulls.list(
@@ -114,7 +107,7 @@ def _request_reviewers(
 
 
 def find_open_pull_request(gh: GitHub[Any], repo: str, head: str) -> int | None:
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         pulls = gh.rest.pulls.list(owner, name, state="open", head=f"{owner}:{head}").parsed_data
     except GitHubException as exc:
@@ -123,7 +116,7 @@ def find_open_pull_request(gh: GitHub[Any], repo: str, head: str) -> int | None:
 
 
 def close_pull_request(gh: GitHub[Any], repo: str, number: int, comment: str | None) -> None:
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         if comment:
             gh.rest.issues.create_comment(owner, name, number, body=fit_body(comment))
@@ -136,7 +129,7 @@ def ensure_comment(
     gh: GitHub[Any], repo: str, number: int, *, marker: str, body: str
 ) -> CommentRef:
     """The comment on issue/PR ``number`` that carries ``marker``, created or edited."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     hidden = f"<!-- {marker} -->"
     text = f"{fit_body(body.rstrip(), reserve=len(hidden) + 3)}\n\n{hidden}\n"
     comment: Any
@@ -167,7 +160,7 @@ def ensure_check_run(
     annotations: Sequence[Annotation] = (),
 ) -> CheckRunRef:
     """The check run ``name`` on ``head_sha``: in progress until a conclusion is given."""
-    owner, repo_name = split_repo(repo)
+    owner, repo_name = split_full_name(repo)
     batches = [
         list(annotations[i : i + MAX_ANNOTATIONS])
         for i in range(0, len(annotations), MAX_ANNOTATIONS)
@@ -206,7 +199,7 @@ def ensure_check_run(
 
 def delete_branch(gh: GitHub[Any], repo: str, branch: str) -> bool:
     """Delete ``branch``; False when it was already gone."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         gh.rest.git.delete_ref(owner, name, f"heads/{branch}")
     except RequestFailed as exc:

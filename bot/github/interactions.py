@@ -10,8 +10,7 @@ from typing import Any, Literal
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
-from bot.github.client import GitHubError
-from bot.github.ensure import split_repo
+from bot.github.client import GitHubError, split_full_name
 
 Reaction = Literal["eyes", "rocket", "confused", "+1", "-1", "laugh", "heart", "hooray"]
 
@@ -35,7 +34,7 @@ def permission_of(gh: GitHub[Any], repo: str, login: str) -> str:
 
     ``role_name`` names maintain and triage, which the legacy ``permission`` field folds
     into write and read; a custom role falls back to its base permission."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         data = gh.rest.repos.get_collaborator_permission_level(owner, name, login).parsed_data
     except RequestFailed as exc:
@@ -56,7 +55,7 @@ def can_write(role: str) -> bool:
 def add_reaction(gh: GitHub[Any], repo: str, comment_id: int, content: Reaction) -> None:
     """React to an issue or pull request comment. GitHub answers 200 for a reaction that is
     already there, so this is idempotent; a failure is not worth failing a command for."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         gh.rest.reactions.create_for_issue_comment(owner, name, comment_id, content=content)
     except GitHubException:
@@ -64,7 +63,7 @@ def add_reaction(gh: GitHub[Any], repo: str, comment_id: int, content: Reaction)
 
 
 def get_pull(gh: GitHub[Any], repo: str, number: int) -> PullInfo:
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         data = gh.rest.pulls.get(owner, name, number).parsed_data
     except GitHubException as exc:
@@ -82,7 +81,7 @@ def get_pull(gh: GitHub[Any], repo: str, number: int) -> PullInfo:
 
 def commit_message(gh: GitHub[Any], repo: str, sha: str) -> str | None:
     """The full message of commit ``sha``; ``None`` when GitHub cannot say."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         return gh.rest.repos.get_commit(owner, name, sha).parsed_data.commit.message
     except GitHubException:
@@ -91,7 +90,7 @@ def commit_message(gh: GitHub[Any], repo: str, sha: str) -> str | None:
 
 def default_branch_head(gh: GitHub[Any], repo: str) -> str | None:
     """The commit at the head of the default branch; ``None`` when GitHub is unreachable."""
-    owner, name = split_repo(repo)
+    owner, name = split_full_name(repo)
     try:
         data = gh.rest.repos.get(owner, name).parsed_data
         return gh.rest.repos.get_branch(owner, name, data.default_branch).parsed_data.commit.sha

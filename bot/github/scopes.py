@@ -60,32 +60,28 @@ class Access:
         return ", ".join(f"{name}: {level}" for name, level in self.grants)
 
 
+BRANCH_AND_PULL_REQUEST: Mapping[str, Level] = MappingProxyType(
+    {"contents": "write", "pull_requests": "write", "metadata": "read"}
+)
+"""What every job that publishes a bot branch needs: push it, open and comment on its pull
+request, read the repository."""
+
 PUBLISH_PULL_REQUEST = Access.of(
     "refresh or roll back the locks and publish the pull request and its check run",
-    contents="write",
-    pull_requests="write",
+    **BRANCH_AND_PULL_REQUEST,
     checks="write",
-    metadata="read",
 )
 ONBOARDING_PULL_REQUEST = Access.of(
-    "propose the configuration in a pull request",
-    contents="write",
-    pull_requests="write",
-    metadata="read",
+    "propose the configuration in a pull request", **BRANCH_AND_PULL_REQUEST
 )
 COMMAND_HANDLING = Access.of(
     "answer slash commands and update the bot pull request they change",
-    contents="write",
-    pull_requests="write",
+    **BRANCH_AND_PULL_REQUEST,
     issues="write",
     checks="write",
-    metadata="read",
 )
 CLEANUP = Access.of(
-    "delete a closed bot branch and mark a merged lock set known-good",
-    contents="write",
-    pull_requests="write",
-    metadata="read",
+    "delete a closed bot branch and mark a merged lock set known-good", **BRANCH_AND_PULL_REQUEST
 )
 CHECK_RUN_ONLY = Access.of(
     "report on the default branch's head that a job could not start",

@@ -1,15 +1,16 @@
 """One frozen, typed payload per job kind, parsed once from the JSON the queue stored.
 
-The stored form stays a plain JSON object (jobs already in a queue keep running); the
-runner reads it only through these classes. A field of the wrong type is an error that
-names the job kind and the field, not a ``KeyError`` deep inside a handler. Fields a
-producer writes but no handler reads (``trigger``, ``base``, ...) are ignored, which is all
-an ``onboard`` or ``forget`` job carries: they need only the repository and installation.
+The stored form stays a plain JSON object (jobs already in a queue keep running). Producers
+(the webhook handlers, the CLI, the scheduler) build it with ``to_json``; the runner reads it
+only through ``of``. A field of the wrong type is an error that names the job kind and the
+field, not a ``KeyError`` deep inside a handler. ``trigger`` (what made the job) is the
+envelope's, added by whoever enqueues it; an unknown field is ignored, so a job a newer
+producer stored still runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from bot.errors import LockwardenError
@@ -54,12 +55,28 @@ def _problem(request: JobRequest, name: str, what: str) -> str:
     )
 
 
+class _Stored:
+    """``to_json``: every field, tuples as lists (what ``of`` reads back)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            item.name: list(value) if isinstance(value, tuple) else value
+            for item in fields(self)  # type: ignore[arg-type]
+            for value in (getattr(self, item.name),)
+        }
+
+
 @dataclass(frozen=True)
-class RefreshPayload:
+class RefreshPayload(_Stored):
     mode: RefreshMode = "minimal"
     """``minimal`` keeps pins; ``full`` upgrades everything; ``targeted`` only ``packages``."""
     packages: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
+    branch: str = ""
+    """The branch whose push or re-run asked for it (informational)."""
+    sha: str = ""
+    check_run_id: int | None = None
+    """The check run whose re-run asked for it."""
 
     @classmethod
     def of(cls, request: JobRequest) -> RefreshPayload:
@@ -70,16 +87,21 @@ class RefreshPayload:
             mode=cast("RefreshMode", mode),
             packages=_strings(request, "packages"),
             environments=_strings(request, "environments"),
+            branch=_read(request, "branch", str, ""),
+            sha=_read(request, "sha", str, ""),
+            check_run_id=_read(request, "check_run_id", int, None),
         )
 
 
 @dataclass(frozen=True)
-class CleanupPayload:
+class CleanupPayload(_Stored):
     branch: str = ""
     number: int | None = None
     merged: bool = False
     head_sha: str = ""
-    merge_commit_sha: str = ""
+    merge_commit_sha: str | None = None
+    """None until the pull request is merged."""
+    base: str = ""
 
     @classmethod
     def of(cls, request: JobRequest) -> CleanupPayload:
@@ -88,18 +110,22 @@ class CleanupPayload:
             number=_read(request, "number", int, None),
             merged=_read(request, "merged", bool, False),
             head_sha=_read(request, "head_sha", str, ""),
-            merge_commit_sha=_read(request, "merge_commit_sha", str, ""),
+            merge_commit_sha=_read(request, "merge_commit_sha", str, None),
+            base=_read(request, "base", str, ""),
         )
 
 
 @dataclass(frozen=True)
-class CommandPayload:
+class CommandPayload(_Stored):
     comment_id: int
     issue_number: int
     body: str = ""
     author: str = ""
     author_type: str = ""
     is_pull_request: bool = False
+    author_association: str = ""
+    command_key: str = ""
+    """A digest of the comment's command lines: an edit that keeps them is no new job."""
 
     @classmethod
     def of(cls, request: JobRequest) -> CommandPayload:
@@ -110,4 +136,18 @@ class CommandPayload:
             author=_read(request, "author", str, ""),
             author_type=_read(request, "author_type", str, ""),
             is_pull_request=_read(request, "is_pull_request", bool, False),
+            author_association=_read(request, "author_association", str, ""),
+            command_key=_read(request, "command_key", str, ""),
         )
+
+
+@dataclass(frozen=True)
+class RepositoryPayload(_Stored):
+    """``onboard`` and ``forget``: the job's repository and installation are all they need."""
+
+    @classmethod
+    def of(cls, request: JobRequest) -> RepositoryPayload:
+        return cls()
+
+
+JobPayload = RefreshPayload | CleanupPayload | CommandPayload | RepositoryPayload

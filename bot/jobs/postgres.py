@@ -44,8 +44,10 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import JobDeferrer
 from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
+from procrastinate.tasks import Task
 
 from bot.config import Schedule
+from bot.jobs.payloads import RefreshPayload
 from bot.jobs.queue import JOB_KINDS, JobKind, JobRequest
 from bot.observe import run_job
 from bot.schedules import DueRepo, Pace, Recent, admit, next_run
@@ -164,14 +166,8 @@ class ProcrastinateQueue:
         # One scheduling pass a minute across every process: Procrastinate defers a periodic
         # job once per period (a unique row per timestamp), the queueing lock keeps at most
         # one waiting and the lock runs them one at a time.
-        self.tick_task = self.app.periodic(cron=tick_cron, periodic_id="schedules")(
-            self.app.task(
-                name=TICK_TASK_NAME,
-                queue=SCHEDULER_QUEUE,
-                lock="schedule-tick",
-                queueing_lock="schedule-tick",
-                pass_context=False,
-            )(self._tick)
+        self.tick_task = self._periodic(
+            TICK_TASK_NAME, tick_cron, "schedules", "schedule-tick", self._tick
         )
         # Asking GitHub to redeliver failed webhooks, once per period across every process
         # (like the tick); only processes that can authenticate as the App register it.
@@ -179,14 +175,8 @@ class ProcrastinateQueue:
         self.redeliver_task = (
             None
             if redeliver is None
-            else self.app.periodic(cron=redeliver_cron, periodic_id="redeliver")(
-                self.app.task(
-                    name=REDELIVER_TASK_NAME,
-                    queue=SCHEDULER_QUEUE,
-                    lock="redeliver",
-                    queueing_lock="redeliver",
-                    pass_context=False,
-                )(self._redeliver_tick)
+            else self._periodic(
+                REDELIVER_TASK_NAME, redeliver_cron, "redeliver", "redeliver", self._redeliver_tick
             )
         )
         # Deferring goes through Procrastinate's job manager on a connection of this pool, so
@@ -201,6 +191,16 @@ class ProcrastinateQueue:
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={"connect_timeout": self._connect_timeout},
         )
+
+    def _periodic(
+        self, name: str, cron: str, periodic_id: str, lock: str, run: Callable[[int], None]
+    ) -> Task[[int], None, ...]:
+        """A task of the scheduler queue deferred once per ``cron`` period across every
+        process; ``lock`` both runs them one at a time and keeps at most one waiting."""
+        task = self.app.task(
+            name=name, queue=SCHEDULER_QUEUE, lock=lock, queueing_lock=lock, pass_context=False
+        )(run)
+        return self.app.periodic(cron=cron, periodic_id=periodic_id)(task)
 
     def _connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         """A connection of the pool, which starts connecting on first use."""
@@ -359,7 +359,7 @@ class ProcrastinateQueue:
                     repo=row.repo,
                     installation_id=row.installation_id,
                     delivery_id=f"schedule:{row.repo}:{row.due_at.isoformat()}",
-                    payload={"mode": "full", "trigger": "schedule"},
+                    payload={**RefreshPayload(mode="full").to_json(), "trigger": "schedule"},
                 )
                 self._enqueue_in(conn, request)
                 schedule = Schedule(cron=row.cron, timezone=row.timezone)

@@ -401,7 +401,7 @@ class JobRunner:
         if merged_locks and number is not None:
             # The ledger trailers of the merged commit say whether every test passed.
             entry = _ledger_entry(gh, job.repo, payload.head_sha)
-            sha = payload.merge_commit_sha[:12] or "the merge commit"
+            sha = (payload.merge_commit_sha or "")[:12] or "the merge commit"
             good = entry is not None and entry.known_good
             ensure_comment(
                 gh,

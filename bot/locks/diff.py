@@ -17,8 +17,8 @@ from typing import Literal, TypeVar, get_args
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bot.locks.formats.poetry.project import lock_format
 from bot.locks.lockfile import Lockfile, RequirementEntry
-from bot.locks.poetry import lock_format
 
 ChangeType = Literal[
     "added",

@@ -136,25 +136,32 @@ MANAGED_OPTIONS = frozenset(
 )
 _CONSTRAINT_OPTIONS = frozenset({"-c", "--constraint", "--constraints"})
 
-# pip-tools flag -> uv equivalent (None: uv's default already, or no equivalent to keep).
-_PIP_TOOLS_TO_UV: dict[str, str | None] = {
-    "--generate-hashes": "--generate-hashes",
-    "--allow-unsafe": "--allow-unsafe",
-    "--strip-extras": "--strip-extras",
-    "--no-strip-extras": "--no-strip-extras",
-    "--no-emit-index-url": None,
-    "--emit-index-url": "--emit-index-url",
-    "--no-emit-trusted-host": None,
-    "--no-annotate": "--no-annotate",
-    "--no-header": "--no-header",
-    "--annotation-style": "--annotation-style",
-    "--index-url": "--index-url",
+# Options both tools spell alike.
+_SAME_SPELLING = (
+    "--generate-hashes",
+    "--allow-unsafe",
+    "--strip-extras",
+    "--no-strip-extras",
+    "--emit-index-url",
+    "--no-annotate",
+    "--no-header",
+    "--annotation-style",
+    "--index-url",
+    "--extra-index-url",
+    "--find-links",
+    "--extra",
+    "--all-extras",
+)
+_COMMON_OPTIONS: dict[str, str | None] = {
+    **{flag: flag for flag in _SAME_SPELLING},
     "-i": "--index-url",
-    "--extra-index-url": "--extra-index-url",
-    "--find-links": "--find-links",
     "-f": "--find-links",
-    "--extra": "--extra",
-    "--all-extras": "--all-extras",
+}
+
+# pip-tools flag -> uv equivalent (None: uv's default already, or no equivalent to keep).
+_PIP_TOOLS_TO_UV: dict[str, str | None] = _COMMON_OPTIONS | {
+    "--no-emit-index-url": None,
+    "--no-emit-trusted-host": None,
     "--pre": "--prerelease=allow",
     "--resolver": None,
     "--reuse-hashes": None,
@@ -162,22 +169,7 @@ _PIP_TOOLS_TO_UV: dict[str, str | None] = {
     "--no-emit-options": None,
     "--emit-options": None,
 }
-_UV_TO_PIP_TOOLS: dict[str, str | None] = {
-    "--generate-hashes": "--generate-hashes",
-    "--allow-unsafe": "--allow-unsafe",
-    "--strip-extras": "--strip-extras",
-    "--no-strip-extras": "--no-strip-extras",
-    "--emit-index-url": "--emit-index-url",
-    "--no-annotate": "--no-annotate",
-    "--no-header": "--no-header",
-    "--annotation-style": "--annotation-style",
-    "--index-url": "--index-url",
-    "-i": "--index-url",
-    "--extra-index-url": "--extra-index-url",
-    "--find-links": "--find-links",
-    "-f": "--find-links",
-    "--extra": "--extra",
-    "--all-extras": "--all-extras",
+_UV_TO_PIP_TOOLS: dict[str, str | None] = _COMMON_OPTIONS | {
     "--universal": None,
     "--emit-find-links": None,
     "--emit-index-annotation": None,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from bot.locks.lockfile import Include, read_lockfile
 from bot.paths import PathEscapeError, resolve_inside
 
@@ -80,3 +83,22 @@ def repo_relative(path: PurePosixPath) -> str | None:
         elif part != ".":
             parts.append(part)
     return "/".join(parts)
+
+
+def name_or_exact_pin(value: str) -> str | None:
+    """``name`` or ``name==version`` with the name canonicalized; None for anything else
+    (a range, a wildcard, extras, a marker, a URL): what a targeted upgrade or a pin takes."""
+    try:
+        requirement = Requirement(value)
+    except InvalidRequirement:
+        return None
+    clauses = list(requirement.specifier)
+    if requirement.url or requirement.marker or requirement.extras or len(clauses) > 1:
+        return None
+    name = canonicalize_name(requirement.name)
+    if not clauses:
+        return name
+    exact = clauses[0]
+    if exact.operator != "==" or exact.version.endswith(".*"):
+        return None
+    return f"{name}=={exact.version}"

@@ -17,12 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot.config import CONFIG_PATH, REQUIREMENTS_BACKENDS, EnvironmentConfig, RepoConfig
+from bot.config import CONFIG_PATH, EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileMode,
     CompileOutcome,
     CompileRequest,
@@ -31,7 +30,8 @@ from bot.locks.backends import (
     LockBackend,
 )
 from bot.locks.diff import diff_locks
-from bot.locks.flavours import parse_any_lock, read_spec
+from bot.locks.formats import parse_any_lock, read_spec
+from bot.locks.formats.base import FollowUpTarget
 from bot.locks.graph import downstream_closure, topological_order
 from bot.locks.ignore import (
     IGNORE_FILE,
@@ -43,10 +43,9 @@ from bot.locks.ignore import (
 )
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool, relative_to, replay_directory
-from bot.locks.spec import SpecTree
+from bot.locks.spec import SpecTree, name_or_exact_pin
 from bot.paths import read_text_if_present, resolve_inside
 from bot.pipeline.git_ignored import check_not_ignored
-from bot.pipeline.poetry_export import export_request
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
 
@@ -60,22 +59,12 @@ def parse_targets(packages: tuple[str, ...]) -> tuple[str, ...]:
     """Validate ``--upgrade-package`` values: a name, or ``name==version``; nothing else."""
     out = []
     for raw in packages:
-        try:
-            req = Requirement(raw)
-        except InvalidRequirement as exc:
-            raise LockwardenError(f"--upgrade-package {raw!r}: {exc}") from exc
-        pins = list(req.specifier)
-        if (
-            req.url
-            or req.marker
-            or req.extras
-            or len(pins) > 1
-            or (pins and pins[0].operator != "==")
-        ):
+        target = name_or_exact_pin(raw)
+        if target is None:
             raise LockwardenError(
                 f"--upgrade-package {raw!r}: give a package name, optionally with ==VERSION"
             )
-        out.append(f"{canonicalize_name(req.name)}{req.specifier}")
+        out.append(target)
     return tuple(out)
 
 
@@ -153,7 +142,7 @@ def _read_specs(
                 check_not_ignored(repo_root, stage_root, (env.spec, *env.lock_paths))
             tree = read_spec(stage_root, env.backend, env.spec)
             for root in roots[:-1]:  # the stage was read above; the source tree's links too
-                read_spec_paths(root, env.backend, env.spec)
+                read_spec(root, env.backend, env.spec)
             trees[env.name] = tree
             upstream += sorted(
                 lock_owner[path]
@@ -222,12 +211,6 @@ def check_environment_paths(
         source = f"environment '{env.name}' ({where}), {field}"
         for root in roots:
             resolve_inside(root, path, source=source)
-
-
-def read_spec_paths(root: Path, backend: str, spec: str) -> None:
-    """Check the files a spec includes under ``root`` (raises ``PathEscapeError``)."""
-    if backend in REQUIREMENTS_BACKENDS:
-        read_spec(root, backend, spec)
 
 
 def _reject_downstream(
@@ -355,8 +338,7 @@ def _compile_one(job: _CompileJob) -> LockResult:
         constrained_by=job.upstream,
         platform=env.lock_platforms[0] if env.lock_platforms else None,
     )
-    # Ignore rules are constraints files: only pip-tools and uv take them.
-    ignores = job.ignores if env.backend in REQUIREMENTS_BACKENDS else ()
+    ignores = job.ignores if env.format.takes_ignore_rules else ()
     if isinstance(ignores, LockwardenError):
         return replace(base, error=ignores.user_message, failure="spec")
     tree = job.tree
@@ -371,7 +353,9 @@ def _compile_one(job: _CompileJob) -> LockResult:
     scratch = _make_scratch(root, env, current, ignores)
     export = next(
         (
-            export_request(root, env, extra, current.extras[extra.path], current.lock)
+            env.format.follow_up(
+                root, env, FollowUpTarget(extra, current.extras[extra.path], current.lock)
+            )
             for extra in scratch.extras
             if extra.kind == "export"
         ),
@@ -393,7 +377,7 @@ def _compile_one(job: _CompileJob) -> LockResult:
     if isinstance(compiled, LockResult):
         return compiled
     result = _compiled_result(attempt, compiled)
-    if env.platforms and env.backend != "conda":
+    if env.platforms and env.format.installs_with_pip:
         # The indexes the compile used, PyPI when none is set.
         indexes = tuple(
             dict.fromkeys((request.index_url or PYPI_SIMPLE, *request.extra_index_urls))
@@ -490,8 +474,7 @@ def _compile_request(
         extra_index_urls=tuple(dict.fromkeys((*config.extra_index_urls, *env.extra_index_urls))),
         timeout_s=job.timeout_s,
         platforms=env.platforms or env.lock_platforms,
-        python_platform=_uv_platform(env),
-        universal=env.backend == "uv" and len(env.platforms) > 1 and env.resolution == "universal",
+        universal=len(env.platforms) > 1 and env.resolution == "universal",
         extra_outputs=tuple(e for e in scratch.extras if e.kind == "platform-lock"),
         export=export,
         cwd=cwd,
@@ -586,7 +569,7 @@ def _compiled_result(attempt: _Attempt, compiled: _Compiled) -> LockResult:
 def _working_directory(root: Path, existing: Lockfile | None, env: EnvironmentConfig) -> str:
     """Where the lock's recorded command ran (requirements-file locks only); it must lie
     inside the repository."""
-    if env.backend not in REQUIREMENTS_BACKENDS:
+    if not env.format.replays_lock_command:
         return ""
     cwd = replay_directory(existing, env.lock_path, env.spec)
     if cwd:
@@ -676,15 +659,6 @@ def _output_file(extra: ExtraOutput, old_text: str | None, direct: frozenset[str
         new_text=new_text,
         diff=diff_locks(old, new, direct_names=direct),
     )
-
-
-def _uv_platform(env: EnvironmentConfig) -> str | None:
-    """uv's ``--python-platform`` for the main lock of a per-platform environment."""
-    if env.backend != "uv" or not env.lock_platforms:
-        return None
-    from bot.locks.platforms import parse_platform
-
-    return parse_platform(env.lock_platforms[0]).uv_platform
 
 
 def _check_wheels(

@@ -39,11 +39,7 @@ def _nothing_found(loaded: LoadedConfig) -> str:
         )
     specs = "; ".join(unlocked_note(env) for env in loaded.unlocked)
     first = loaded.unlocked[0]
-    example = (
-        f"conda list --explicit --md5 > {first.lock_path}"
-        if first.backend == "conda"
-        else f"pip-compile {first.spec}"
-    )
+    example = first.format.first_lock_hint(first)
     return (
         f"no environment to refresh: discovery proposes only specs that have a lock, and these "
         f"have none ({specs}). Create the locks (e.g. '{example}'), "

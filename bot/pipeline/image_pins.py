@@ -20,9 +20,6 @@ Digests and candidates are looked up once per image for all Dockerfiles.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +41,7 @@ from bot.images.os_packages import (
     lookup_candidates,
     rewrite_os_pins,
 )
+from bot.paths import write_text_inside
 from bot.results import DockerfilePins, PinChange, UnpinnedPackage
 from bot.sandbox.egress import EgressPolicy
 
@@ -233,7 +231,7 @@ def _finish(
     try:
         new_text = rewrite_os_pins(rewrite_base_images(plan.text, plan.base_updates), os_updates)
         if new_text != plan.text:
-            _write_atomically(root / plan.dockerfile, new_text)
+            write_text_inside(root, plan.dockerfile, new_text, source=plan.dockerfile)
     except LockwardenError as exc:
         plan.errors.append(f"{plan.dockerfile}: not updated: {exc.user_message}")
         new_text, changes = plan.text, ()
@@ -247,27 +245,6 @@ def _finish(
         old_text=plan.text,
         new_text=new_text,
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a temporary file renamed over it), keeping
-    its permissions."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(text.encode("utf-8"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, mode)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-    except OSError as exc:
-        raise LockwardenError(f"cannot write {path.name} ({exc.strerror or exc})") from exc
 
 
 def restore_pins(current: str, old: str, path: str) -> str:

@@ -46,10 +46,10 @@ def verify_images(
             if installed is not None
             else CheckResult("skipped")
         )
-        # A conda image's packages are conda's: pip's view of them is no check of the lock.
+        # Where conda installs the lock, pip's view of the packages is no check of it.
         pip_check = (
             _check(builder, reference, PIP_CHECK, ())
-            if env.backend != "conda"
+            if env.format.installs_with_pip
             else CheckResult("skipped")
         )
         if not run_tests:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import Any
 
 from bot.locks.diff import PackageChange, describe_text_change
 from bot.report.links import release_url
 from bot.report.markdown import text_change_summary
 from bot.results import DockerfilePins, ImageResult, LockResult, RunResult, TestResult
-
-if TYPE_CHECKING:
-    from bot.images import Finding
 
 SCHEMA_VERSION = 1
 
@@ -94,7 +92,8 @@ def _environment(
         "notes": list(r.notes),
         "image": _image(image),
         "tests": _tests(test),
-        "lint": [_finding(f) for f in (image.findings if image else ())],
+        # Every field of a finding is plain JSON.
+        "lint": [asdict(f) for f in (image.findings if image else ())],
         "timings": timings,
     }
 
@@ -136,17 +135,6 @@ def _tests(test: TestResult | None) -> dict[str, Any] | None:
             "log_tail": test.install_check.log_tail,
         },
         "pip_check": {"status": test.pip_check.status, "log_tail": test.pip_check.log_tail},
-    }
-
-
-def _finding(f: Finding) -> dict[str, Any]:
-    return {
-        "rule": f.rule,
-        "severity": f.severity,
-        "file": f.file,
-        "line": f.line,
-        "message": f.message,
-        "source": f.source,
     }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import select
 import socket
 import socketserver
 import tempfile
@@ -27,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from bot.sandbox.relay import copy_both_ways
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _HEAD_LIMIT = 64 * 1024
@@ -153,7 +154,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 if upstream is None:
                     return
                 client.sendall(f"{version} 200 Connection established\r\n\r\n".encode())
-                _pipe(client, upstream, b"")
+                _pipe(client, upstream)
                 return
             url = urlsplit(target)
             if url.scheme != "http" or not url.hostname:
@@ -169,7 +170,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 # The client must not reuse this connection for another request: say so in
                 # the answer's head too, whatever the server wrote there.
                 client.sendall(_force_close_answer(_read_head(upstream)))
-                _pipe(client, upstream, b"")
+                _pipe(client, upstream)
         except (OSError, ValueError):
             return
         finally:
@@ -254,21 +255,10 @@ def _answer(client: socket.socket, status: int, reason: str) -> None:
         client.sendall(head.encode() + body)
 
 
-def _pipe(client: socket.socket, upstream: socket.socket, first: bytes) -> None:
+def _pipe(client: socket.socket, upstream: socket.socket) -> None:
     """Copy bytes both ways until either side closes."""
     with upstream:
-        if first:
-            upstream.sendall(first)
-        sockets = [client, upstream]
-        while True:
-            readable, _, _ = select.select(sockets, [], [], _IDLE_TIMEOUT_S)
-            if not readable:
-                return
-            for source in readable:
-                data = source.recv(65536)
-                if not data:
-                    return
-                (upstream if source is client else client).sendall(data)
+        copy_both_ways(client, upstream, idle_timeout_s=_IDLE_TIMEOUT_S)
 
 
 class _ProxyServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -37,18 +37,26 @@ def _relay(client: socket.socket, target: str) -> None:
     with client, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
         try:
             upstream.connect(target)
-            sockets = [client, upstream]
-            while True:
-                readable, _, _ = select.select(sockets, [], [], 600)
-                if not readable:
-                    return
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    (upstream if source is client else client).sendall(data)
+            copy_both_ways(client, upstream, idle_timeout_s=600)
         except OSError:
             return
+
+
+def copy_both_ways(one: socket.socket, other: socket.socket, *, idle_timeout_s: float) -> None:
+    """Copy bytes between two sockets until either closes or both stay idle too long.
+
+    The egress proxy outside the sandbox uses it too (this file is importable as well as run).
+    """
+    sockets = [one, other]
+    while True:
+        readable, _, _ = select.select(sockets, [], [], idle_timeout_s)
+        if not readable:
+            return
+        for source in readable:
+            data = source.recv(65536)
+            if not data:
+                return
+            (other if source is one else one).sendall(data)
 
 
 def _limits(args: argparse.Namespace) -> None:

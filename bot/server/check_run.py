@@ -6,6 +6,7 @@ app's slug, when both are known) is still checked so a mistaken route cannot sta
 
 from __future__ import annotations
 
+from bot.jobs.payloads import RefreshPayload
 from bot.server import messages
 from bot.server.events import CheckRun, CheckRunEvent, parse
 from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
@@ -41,11 +42,6 @@ def on_rerequested(delivery: Delivery, context: Context) -> Decision:
         return Ignore(messages.CHECK_RUN_NO_BRANCH)
     if event.installation is None:
         return Ignore(messages.NO_INSTALLATION)
-    payload = {
-        "mode": "minimal",
-        "branch": branch,
-        "sha": check_run.head_sha,
-        "check_run_id": check_run.id,
-    }
+    payload = RefreshPayload(branch=branch, sha=check_run.head_sha or "", check_run_id=check_run.id)
     job = make_job(delivery, "refresh", event.repository.full_name, event.installation, payload)
     return Enqueue((job,))

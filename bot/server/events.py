@@ -46,12 +46,8 @@ class Account(_Lenient):
     type: str | None = None
 
 
-class User(_Lenient):
+class User(Account):
     """A person or a bot (``type == "Bot"``, login ``<slug>[bot]``)."""
-
-    login: str
-    id: int | None = None
-    type: str | None = None
 
     @property
     def is_bot(self) -> bool:
@@ -82,6 +78,15 @@ class Installation(_Lenient):
 class App(_Lenient):
     id: int | None = None
     slug: str | None = None
+
+
+class _RepositoryEvent(_Lenient):
+    """What every event about one repository carries besides its subject."""
+
+    action: str
+    repository: Repository
+    installation: Installation | None = None
+    sender: User | None = None
 
 
 # -- push ------------------------------------------------------------------------------------
@@ -162,12 +167,8 @@ class PullRequest(_Lenient):
         return bool(self.merged) or self.merged_at is not None
 
 
-class PullRequestEvent(_Lenient):
-    action: str
+class PullRequestEvent(_RepositoryEvent):
     pull_request: PullRequest
-    repository: Repository
-    installation: Installation | None = None
-    sender: User | None = None
 
 
 # -- issue_comment ---------------------------------------------------------------------------
@@ -198,14 +199,10 @@ class CommentChanges(_Lenient):
     body: BodyChange | None = None
 
 
-class IssueCommentEvent(_Lenient):
-    action: str
+class IssueCommentEvent(_RepositoryEvent):
     issue: Issue
     comment: Comment
     changes: CommentChanges | None = None
-    repository: Repository
-    installation: Installation | None = None
-    sender: User | None = None
 
 
 # -- check_run -------------------------------------------------------------------------------
@@ -242,12 +239,8 @@ class CheckRun(_Lenient):
     pull_requests: list[CheckRunPullRequest] = []
 
 
-class CheckRunEvent(_Lenient):
-    action: str
+class CheckRunEvent(_RepositoryEvent):
     check_run: CheckRun
-    repository: Repository
-    installation: Installation | None = None
-    sender: User | None = None
 
 
 # -- ping ------------------------------------------------------------------------------------

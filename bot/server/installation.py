@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.jobs.payloads import RepositoryPayload
 from bot.jobs.queue import JobKind
 from bot.server import messages
 from bot.server.events import (
@@ -39,7 +40,9 @@ def _per_repository(
     names = dict.fromkeys(repository.full_name for repository in repositories)
     if not names:
         return Ignore(messages.INSTALLATION_NO_REPOSITORIES)
-    return Enqueue(tuple(make_job(delivery, kind, name, installation, {}) for name in names))
+    return Enqueue(
+        tuple(make_job(delivery, kind, name, installation, RepositoryPayload()) for name in names)
+    )
 
 
 @router.register("installation", "created")

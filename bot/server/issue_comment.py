@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from bot.commands.grammar import command_lines
+from bot.jobs.payloads import CommandPayload
 from bot.server import messages
 from bot.server.events import IssueCommentEvent, parse
 from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
@@ -42,15 +43,15 @@ def on_comment(delivery: Delivery, context: Context) -> Decision:
         return Ignore(messages.COMMENT_COMMAND_UNCHANGED)
     if event.installation is None:
         return Ignore(messages.NO_INSTALLATION)
-    payload = {
-        "comment_id": comment.id,
-        "body": comment.body or "",
-        "author": author.login,
-        "author_type": author.type,
-        "author_association": comment.author_association,
-        "issue_number": event.issue.number,
-        "is_pull_request": event.issue.is_pull_request,
-        "command_key": hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest(),
-    }
+    payload = CommandPayload(
+        comment_id=comment.id,
+        body=comment.body or "",
+        author=author.login,
+        author_type=author.type or "",
+        author_association=comment.author_association or "",
+        issue_number=event.issue.number,
+        is_pull_request=event.issue.is_pull_request,
+        command_key=hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest(),
+    )
     job = make_job(delivery, "command", event.repository.full_name, event.installation, payload)
     return Enqueue((job,))

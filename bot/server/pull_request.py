@@ -8,6 +8,7 @@ branches, or whose head lives in another repository (a fork that happens to name
 
 from __future__ import annotations
 
+from bot.jobs.payloads import CleanupPayload
 from bot.server import messages
 from bot.server.events import PullRequestEvent, parse
 from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
@@ -33,12 +34,12 @@ def on_closed(delivery: Delivery, context: Context) -> Decision:
     if event.installation is None:
         return Ignore(messages.NO_INSTALLATION)
     merged = pull.was_merged
-    payload = {
-        "branch": head.ref,
-        "number": pull.number,
-        "merged": merged,
-        "head_sha": head.sha,
-        "base": pull.base.ref,
-        "merge_commit_sha": pull.merge_commit_sha if merged else None,
-    }
+    payload = CleanupPayload(
+        branch=head.ref,
+        number=pull.number,
+        merged=merged,
+        head_sha=head.sha or "",
+        base=pull.base.ref,
+        merge_commit_sha=pull.merge_commit_sha if merged else None,
+    )
     return Enqueue((make_job(delivery, "cleanup", repo, event.installation, payload),))

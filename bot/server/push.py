@@ -12,6 +12,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
+from bot.jobs.payloads import RefreshPayload
 from bot.server import messages
 from bot.server.events import PushEvent, User, parse
 from bot.server.webhook import Context, Decision, Delivery, Enqueue, Ignore, Router, make_job
@@ -119,6 +120,6 @@ def on_push(delivery: Delivery, context: Context) -> Decision:
         "refresh",
         repository.full_name,
         event.installation,
-        {"mode": "minimal", "branch": branch, "sha": event.after},
+        RefreshPayload(branch=branch, sha=event.after or ""),
     )
     return Enqueue((job,))

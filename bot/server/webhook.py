@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from bot.jobs.payloads import JobPayload
 from bot.jobs.queue import JOB_KINDS, JobKind, JobQueue, JobRequest
 from bot.server import messages
 from bot.server.events import Installation, PayloadError
@@ -110,14 +111,14 @@ def make_job(
     kind: JobKind,
     repo: str,
     installation: Installation,
-    payload: Mapping[str, Any],
+    payload: JobPayload,
 ) -> JobRequest:
     return JobRequest(
         kind=kind,
         repo=repo,
         installation_id=installation.id,
         delivery_id=delivery.delivery_id,
-        payload={"trigger": delivery.trigger, **payload},
+        payload={"trigger": delivery.trigger, **payload.to_json()},
     )
 
 

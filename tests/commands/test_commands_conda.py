@@ -12,7 +12,7 @@ import pytest
 
 from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
 from bot.jobs.queue import JobRequest
-from bot.locks.conda import parse_explicit_lock
+from bot.locks.formats.conda.environment import parse_explicit_lock
 from tests.support.conda_channel import CondaChannel, publish_graph, publish_mlcore_2, start_channel
 from tests.support.fake_github import FakeGitHub, PullRequest
 from tests.support.github_app import Bot

@@ -10,8 +10,8 @@ import pytest
 
 from bot.jobs.branches import REFRESH_BRANCH
 from bot.jobs.queue import JobRequest
+from bot.locks.formats.poetry.project import parse_poetry_lock
 from bot.locks.lockfile import parse_lockfile
-from bot.locks.poetry import parse_poetry_lock
 from tests.support.fake_github import FakeGitHub, PullRequest
 from tests.support.github_app import Bot
 from tests.support.index_server import PackageIndex

@@ -18,6 +18,7 @@ from bot.github.client import (
     GitHubApp,
     GitHubError,
     TokenScope,
+    split_full_name,
 )
 from bot.github.scopes import (
     CHECK_RUN_ONLY,
@@ -302,6 +303,16 @@ def test_permissions_beyond_the_installations_grant_are_refused_with_githubs_mes
     assert "The permissions requested are not granted to this installation." in message
     assert "accept the App's requested permissions" in message
     assert not [t for t in fake.tokens.values() if t.installation_id == narrow.id]
+
+
+@pytest.mark.parametrize("name", ["svc", "acme/", "/svc", "acme/svc/extra", ""])
+def test_split_full_name_rejects_what_is_not_owner_slash_name(name: str) -> None:
+    with pytest.raises(GitHubError, match="is not OWNER/NAME"):
+        split_full_name(name)
+
+
+def test_split_full_name() -> None:
+    assert split_full_name("acme/svc") == ("acme", "svc")
 
 
 def test_a_malformed_repository_name_never_reaches_github(app: GitHubApp) -> None:

@@ -23,7 +23,6 @@ from bot.github.ensure import (
     ensure_comment,
     ensure_pull_request,
     find_open_pull_request,
-    split_repo,
 )
 from bot.github.scopes import CLEANUP, COMMAND_HANDLING
 from tests.support.fake_github import FakeGitHub, Installation, RecordedRequest
@@ -34,10 +33,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
-    """One fake GitHub for the module; each test works in a repository of its own."""
-    with FakeGitHub(tmp_path_factory.mktemp("github")) as github:
-        yield github
+def fake(module_fake: FakeGitHub) -> FakeGitHub:
+    """The module's tests share one fake GitHub, each in repositories of its own."""
+    return module_fake
 
 
 @pytest.fixture(scope="module")
@@ -480,21 +478,11 @@ def test_delete_branch_with_github_unreachable_is_a_github_error(
         delete_branch(client, "acme/svc", BRANCH)
 
 
-@pytest.mark.parametrize("name", ["svc", "acme/", "/svc", "acme/svc/extra", ""])
-def test_split_repo_rejects_what_is_not_owner_slash_name(name: str) -> None:
-    with pytest.raises(GitHubError, match="is not an owner/name repository"):
-        split_repo(name)
-
-
-def test_split_repo() -> None:
-    assert split_repo("acme/svc") == ("acme", "svc")
-
-
 def test_a_bad_repository_name_fails_before_any_request(
     fake: FakeGitHub, gh: GitHub[Any], repo: str
 ) -> None:
     before = len(fake.requests)
-    with pytest.raises(GitHubError, match="'acme' is not an owner/name repository"):
+    with pytest.raises(GitHubError, match="'acme' is not OWNER/NAME"):
         ensure_pull_request(gh, "acme", head=BRANCH, base="main", title="t", body="b")
     assert len(fake.requests) == before
 

@@ -11,8 +11,10 @@ import pytest
 from bot.jobs.payloads import (
     CleanupPayload,
     CommandPayload,
+    JobPayload,
     JobPayloadError,
     RefreshPayload,
+    RepositoryPayload,
 )
 from bot.jobs.queue import InMemoryQueue, JobKind, JobRequest
 
@@ -36,7 +38,9 @@ def test_a_refresh_payload_as_the_webhook_stores_it() -> None:
         {"mode": "minimal", "branch": "main", "sha": "a" * 40, "check_run_id": 3, "trigger": "x"},
     )
 
-    assert RefreshPayload.of(job) == RefreshPayload(mode="minimal")
+    assert RefreshPayload.of(job) == RefreshPayload(
+        mode="minimal", branch="main", sha="a" * 40, check_run_id=3
+    )
 
 
 def test_a_refresh_payload_as_the_cli_stores_it() -> None:
@@ -90,13 +94,14 @@ def test_a_cleanup_payload_of_a_merged_pull_request() -> None:
         merged=True,
         head_sha="b" * 40,
         merge_commit_sha="c" * 40,
+        base="main",
     )
 
 
 def test_a_closed_pull_request_has_no_merge_commit() -> None:
     job = stored("cleanup", {"branch": "lockwarden/refresh", "number": 3, "merged": False})
 
-    assert CleanupPayload.of(job).merge_commit_sha == ""
+    assert CleanupPayload.of(job).merge_commit_sha is None
 
 
 def test_a_flag_is_not_a_number() -> None:
@@ -126,6 +131,8 @@ def test_a_command_payload_as_the_webhook_stores_it() -> None:
         author="alice",
         author_type="User",
         is_pull_request=True,
+        author_association="MEMBER",
+        command_key="k" * 64,
     )
 
 
@@ -141,3 +148,21 @@ def test_parsing_leaves_the_stored_form_as_it_was() -> None:
     RefreshPayload.of(job)
 
     assert json.loads(json.dumps(dict(job.payload))) == payload
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("refresh", RefreshPayload("targeted", ("numpy==2.0.0",), ("gpu",), "main", "a" * 40, 3)),
+        ("refresh", RefreshPayload(mode="full")),
+        ("cleanup", CleanupPayload("lockwarden/refresh", 4, True, "b" * 40, "c" * 40, "main")),
+        ("cleanup", CleanupPayload("lockwarden/rollback", 5)),
+        ("command", CommandPayload(1, 2, "/lockwarden help", "bob", "User", True, "OWNER", "k")),
+        ("onboard", RepositoryPayload()),
+        ("forget", RepositoryPayload()),
+    ],
+)
+def test_what_a_producer_stores_reads_back_the_same(kind: JobKind, payload: JobPayload) -> None:
+    job = stored(kind, {**payload.to_json(), "trigger": "test"})
+
+    assert type(payload).of(job) == payload

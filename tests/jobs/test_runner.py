@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -23,7 +23,7 @@ from bot.jobs.branches import ONBOARDING_BRANCH, REFRESH_BRANCH, JobOutcome
 from bot.jobs.queue import JobRequest
 from bot.jobs.runner import JobRunner, _git_base, onboarding_config, report_job_failure
 from bot.ledger import LockRecord, commit_message, trailers
-from bot.locks.backends import CompileMode
+from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.pipeline.checkout import Workspace
 from bot.report import messages
@@ -43,10 +43,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
-    """One fake GitHub for the module; each test works in repositories of its own."""
-    with FakeGitHub(tmp_path_factory.mktemp("github")) as github:
-        yield github
+def fake(module_fake: FakeGitHub) -> FakeGitHub:
+    """The module's tests share one fake GitHub, each in repositories of its own."""
+    return module_fake
 
 
 @pytest.fixture(scope="module")
@@ -181,30 +180,31 @@ def test_onboarding_does_not_overwrite_a_persons_edit_of_the_proposal(
     assert [p.number for p in fake.pulls(repo)] == [first.pull_number]
 
 
-def test_onboarding_an_already_configured_repository_is_skipped(
-    fake: FakeGitHub, installation: Installation, runner: JobRunner
+@pytest.mark.parametrize(
+    ("files", "note"),
+    [
+        pytest.param(
+            {".github/lockwarden.yml": CONFIG, "requirements/serve.in": "numpy\n"},
+            "already configured",
+            id="already-configured",
+        ),
+        pytest.param(
+            {"README.md": "no Python here\n"}, "no environments found", id="no-environments"
+        ),
+    ],
+)
+def test_onboarding_is_skipped(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    files: dict[str, str],
+    note: str,
 ) -> None:
-    repo = new_repo(
-        fake,
-        installation,
-        {".github/lockwarden.yml": CONFIG, "requirements/serve.in": "numpy\n"},
-    )
+    repo = new_repo(fake, installation, files)
 
     outcome = runner.run(job(installation, "onboard", repo))
 
-    assert outcome == JobOutcome("onboard", repo, "skipped", note="already configured")
-    assert fake.pulls(repo) == []
-    assert list(fake.branches(repo)) == ["main"]
-
-
-def test_onboarding_a_repository_without_environments_is_skipped(
-    fake: FakeGitHub, installation: Installation, runner: JobRunner
-) -> None:
-    repo = new_repo(fake, installation, {"README.md": "no Python here\n"})
-
-    outcome = runner.run(job(installation, "onboard", repo))
-
-    assert outcome == JobOutcome("onboard", repo, "skipped", note="no environments found")
+    assert outcome == JobOutcome("onboard", repo, "skipped", note=note)
     assert fake.pulls(repo) == []
     assert list(fake.branches(repo)) == ["main"]
 
@@ -293,47 +293,51 @@ def test_cleanup_after_a_merge_deletes_the_branch_and_comments_once(
     assert comment.edits == []  # the second run found it unchanged
 
 
-def test_cleanup_after_a_merge_with_passing_tests_records_known_good(
-    fake: FakeGitHub, installation: Installation, runner: JobRunner
+@pytest.mark.parametrize(
+    ("tests", "method", "payload", "message", "sha"),
+    [
+        # ``sha`` None: the merge commit's short SHA.
+        pytest.param("passed", "squash", {}, messages.KNOWN_GOOD, None, id="passing-tests"),
+        pytest.param(
+            "passed", "merge", {"head_sha": None}, messages.NOT_KNOWN_GOOD, None, id="no-head-sha"
+        ),
+        pytest.param(
+            "passed",
+            "merge",
+            {"head_sha": "f" * 40},
+            messages.NOT_KNOWN_GOOD,
+            None,
+            id="unknown-head-sha",
+        ),
+        pytest.param(
+            None,
+            "merge",
+            {"merge_commit_sha": None},
+            messages.NOT_KNOWN_GOOD,
+            "the merge commit",
+            id="no-ledger",
+        ),
+    ],
+)
+def test_cleanup_after_a_merge_records_known_good_only_with_passing_tests_on_record(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    tests: str | None,
+    method: Literal["merge", "squash"],
+    payload: dict[str, Any],
+    message: str,
+    sha: str | None,
 ) -> None:
     repo = new_repo(fake, installation, {"README.md": "hi\n"})
-    number = bot_pull(fake, repo, tests="passed")
-    merge_sha = fake.merge_pull(repo, number, method="squash")
+    number = bot_pull(fake, repo, tests=tests)
+    merge_sha = fake.merge_pull(repo, number, method=method)
 
-    outcome = runner.run(cleanup_job(fake, installation, repo, number))
+    outcome = runner.run(cleanup_job(fake, installation, repo, number, **payload))
 
     assert outcome == JobOutcome("cleanup", repo, "deleted", number)
     [comment] = fake.comments(repo, number)
-    assert comment.body.startswith(messages.KNOWN_GOOD.format(sha=merge_sha[:12]))
-
-
-@pytest.mark.parametrize(
-    "head_sha", [pytest.param(None, id="no-head-sha"), pytest.param("f" * 40, id="unknown-sha")]
-)
-def test_cleanup_without_a_readable_head_commit_does_not_claim_known_good(
-    fake: FakeGitHub, installation: Installation, runner: JobRunner, head_sha: str | None
-) -> None:
-    repo = new_repo(fake, installation, {"README.md": "hi\n"})
-    number = bot_pull(fake, repo, tests="passed")
-    merge_sha = fake.merge_pull(repo, number)
-
-    runner.run(cleanup_job(fake, installation, repo, number, head_sha=head_sha))
-
-    [comment] = fake.comments(repo, number)
-    assert comment.body.startswith(messages.NOT_KNOWN_GOOD.format(sha=merge_sha[:12]))
-
-
-def test_cleanup_of_a_merge_without_a_ledger_does_not_claim_known_good(
-    fake: FakeGitHub, installation: Installation, runner: JobRunner
-) -> None:
-    repo = new_repo(fake, installation, {"README.md": "hi\n"})
-    number = bot_pull(fake, repo, tests=None)
-    fake.merge_pull(repo, number)
-
-    runner.run(cleanup_job(fake, installation, repo, number, merge_commit_sha=None))
-
-    [comment] = fake.comments(repo, number)
-    assert comment.body.startswith(messages.NOT_KNOWN_GOOD.format(sha="the merge commit"))
+    assert comment.body.startswith(message.format(sha=sha or merge_sha[:12]))
 
 
 def test_cleanup_of_a_merged_onboarding_pull_request_records_no_lock_set(

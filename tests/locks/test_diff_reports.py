@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from bot.locks.diff import TextChange, describe_text_change, diff_locks
+from bot.locks.formats.poetry.project import parse_poetry_lock
 from bot.locks.lockfile import Lockfile, parse_lockfile
-from bot.locks.poetry import parse_poetry_lock
 from bot.report.markdown import change_summary
 
 H1, H2, H3 = ("sha256:" + c * 64 for c in "abc")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot import shell
-from bot.locks.backends.uv import find_uv
+from bot.locks.formats.requirements.uv import find_uv
 from bot.locks.interpreters import (
     Interpreter,
     Provisioner,

@@ -8,9 +8,9 @@ import shlex
 
 import pytest
 
-from bot.locks.backends import CompileRequest, LockBackend, tool_environment
-from bot.locks.backends.pip_tools import PipToolsBackend
-from bot.locks.backends.uv import UvBackend, find_uv
+from bot.locks.compiler import CompileRequest, LockBackend, tool_environment
+from bot.locks.formats.requirements.pip_tools import PipToolsBackend
+from bot.locks.formats.requirements.uv import UvBackend, find_uv
 from bot.locks.ignore import IGNORE_FILE, strip_constraint_annotations
 from bot.results import LockResult, RunResult
 from tests.pipeline.conftest import BACKENDS, Repo, env_config

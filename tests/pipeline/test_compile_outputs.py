@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
-from bot.locks.backends import CompileOutcome, CompileRequest
+from bot.locks.compiler import CompileOutcome, CompileRequest
 from bot.locks.options import Tool
 from bot.pipeline.compile import against_baseline, compile_environments
 from bot.settings import Settings
@@ -86,7 +86,7 @@ def test_every_output_is_written_and_diffed(root: Path) -> None:
     assert (root / ARM).read_text() == "alpha==1.2\n"
     assert result.files() == {MAIN: "alpha==1.1\n", ARM: "alpha==1.2\n"}
     (request,) = backend.requests
-    assert request.python_platform == "x86_64-manylinux_2_28"
+    assert request.platforms == ("linux/amd64", "linux/arm64")
     assert request.universal is False
     assert sorted(p.name for p in (root / "requirements").iterdir()) == [
         "serve.in",

@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
-from bot.locks.backends import CompileMode
+from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown

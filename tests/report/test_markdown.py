@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot.config import LoadedConfig, RepoConfig
-from bot.locks.backends import CompileMode
+from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.report.links import release_url
 from bot.report.markdown import change_summary, render_markdown

@@ -10,7 +10,7 @@ import pytest
 from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
 from bot.ledger import lock_sha256, parse_trailers
-from bot.locks.backends import CompileMode
+from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.report import messages, pull_request
 from bot.report.markdown import render_markdown

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import itertools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path_factory.mktemp("github")) as github:
-        yield github
+def fake(module_fake: FakeGitHub) -> FakeGitHub:
+    """The module's tests share one fake GitHub, each in repositories of its own."""
+    return module_fake
 
 
 @pytest.fixture(scope="module")

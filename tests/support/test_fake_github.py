@@ -32,6 +32,8 @@ from githubkit_schemas.latest.models import (
     WebhookIssueCommentCreated,
     WebhookIssueCommentEdited,
     WebhookPullRequestClosed,
+    WebhookPullRequestConvertedToDraft,
+    WebhookPullRequestReadyForReview,
     WebhookPush,
 )
 from jwt.api_jws import PyJWS
@@ -872,42 +874,61 @@ def test_webhook_signature_and_headers(fake: FakeGitHub) -> None:
     assert fake.webhook_headers("ping", body, "abc")["X-GitHub-Delivery"] == "abc"
 
 
-def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installation) -> None:
-    # githubkit's models of these payloads (``githubkit.webhooks.parse_obj`` picks the same
-    # ones, but imports every action's model first: seconds per event).
-    models: dict[tuple[str, str | None], type[BaseModel]] = {
-        ("installation", "created"): WebhookInstallationCreated,
-        ("installation_repositories", "added"): WebhookInstallationRepositoriesAdded,
-        ("push", None): WebhookPush,
-        ("issue_comment", "created"): WebhookIssueCommentCreated,
-        ("issue_comment", "edited"): WebhookIssueCommentEdited,
-        ("check_run", "rerequested"): WebhookCheckRunRerequested,
-        ("pull_request", "closed"): WebhookPullRequestClosed,
-    }
+# githubkit's models of these payloads (``githubkit.webhooks.parse_obj`` picks the same ones, but
+# imports every action's model first: seconds per event).
+PAYLOAD_MODELS: dict[tuple[str, str | None], type[BaseModel]] = {
+    ("installation", "created"): WebhookInstallationCreated,
+    ("installation_repositories", "added"): WebhookInstallationRepositoriesAdded,
+    ("push", None): WebhookPush,
+    ("issue_comment", "created"): WebhookIssueCommentCreated,
+    ("issue_comment", "edited"): WebhookIssueCommentEdited,
+    ("check_run", "rerequested"): WebhookCheckRunRerequested,
+    ("pull_request", "closed"): WebhookPullRequestClosed,
+    ("pull_request", "converted_to_draft"): WebhookPullRequestConvertedToDraft,
+    ("pull_request", "ready_for_review"): WebhookPullRequestReadyForReview,
+}
 
-    def check(event: str, action: str | None, **fields: Any) -> dict[str, Any]:
-        payload = fake.payload(event, action, **fields)
-        decoded: dict[str, Any] = json.loads(fake.encode(payload))
-        models[(event, action)].model_validate(decoded)  # every required field is there
-        if action is not None:
-            assert decoded["action"] == action
-        return decoded
 
-    created = check("installation", "created", installation=inst)
+def checked_payload(
+    fake: FakeGitHub, event: str, action: str | None, **fields: Any
+) -> dict[str, Any]:
+    """``fake.payload(...)`` as delivered (encoded, then decoded), validated by githubkit."""
+    payload = fake.payload(event, action, **fields)
+    decoded: dict[str, Any] = json.loads(fake.encode(payload))
+    PAYLOAD_MODELS[(event, action)].model_validate(decoded)  # every required field is there
+    if action is not None:
+        assert decoded["action"] == action
+    return decoded
+
+
+def open_bot_pull(fake: FakeGitHub) -> None:
+    """Pull request #1 of ``REPO``, from ``lockwarden/main``, opened by the bot."""
+    fake.push_files(REPO, {"x": "x"}, branch="lockwarden/main")
+    fake.open_pull(REPO, head="lockwarden/main", title="Locks", user=fake.bot_login)
+
+
+def test_installation_created_payload(fake: FakeGitHub, inst: Installation) -> None:
+    created = checked_payload(fake, "installation", "created", installation=inst)
     assert created["installation"]["id"] == inst.id
     assert [r["full_name"] for r in created["repositories"]] == [REPO]
 
+
+def test_installation_repositories_added_payload_adds_them(fake: FakeGitHub) -> None:
     selected = fake.create_installation("globex", repos=["globex/a"])
     fake.create_repo("globex/a", files={"a": "a"})
     fake.create_repo("globex/b", files={"b": "b"})
-    added = check("installation_repositories", "added", installation=selected, repos=["globex/b"])
+    added = checked_payload(
+        fake, "installation_repositories", "added", installation=selected, repos=["globex/b"]
+    )
     assert [r["full_name"] for r in added["repositories_added"]] == ["globex/b"]
     assert fake.installation_for("globex/b") is selected
 
+
+def test_push_payload_lists_the_commits(fake: FakeGitHub, inst: Installation) -> None:
     before = fake.branches(REPO)["main"]
     fake.push_files(REPO, {"requirements.in": "torch\nnumpy\n", "new.txt": "n\n"}, message="One")
     fake.push_files(REPO, {"src/train.py": None}, message="Two")
-    push = check("push", None, repo=REPO, before=before)
+    push = checked_payload(fake, "push", None, repo=REPO, before=before)
     assert (push["before"], push["after"]) == (before, fake.branches(REPO)["main"])
     assert push["ref"] == "refs/heads/main"
     assert [c["message"] for c in push["commits"]] == ["One", "Two"]
@@ -918,15 +939,25 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     assert push["installation"]["id"] == inst.id
     assert push["repository"]["default_branch"] == "main"
 
-    fake.push_files(REPO, {"x": "x"}, branch="lockwarden/main")
-    fake.open_pull(REPO, head="lockwarden/main", title="Locks", user=fake.bot_login)
-    comment = check(
-        "issue_comment", "created", repo=REPO, number=1, body="/lockwarden refresh", user="bob"
+
+def test_issue_comment_payloads_on_a_pull_request_post_and_edit_it(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    open_bot_pull(fake)
+    comment = checked_payload(
+        fake,
+        "issue_comment",
+        "created",
+        repo=REPO,
+        number=1,
+        body="/lockwarden refresh",
+        user="bob",
     )
     assert comment["issue"]["pull_request"]["url"].endswith("/pulls/1")
     assert comment["comment"]["body"] == "/lockwarden refresh"
     assert comment["sender"]["login"] == "bob"
-    edited = check(
+    edited = checked_payload(
+        fake,
         "issue_comment",
         "edited",
         repo=REPO,
@@ -936,10 +967,21 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     assert edited["changes"] == {"body": {"from": "/lockwarden refresh"}}
     assert fake.comments(REPO, 1)[0].body == "/lockwarden skip"
 
+
+def test_issue_comment_payloads_on_a_plain_issue_post_and_edit_it(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    open_bot_pull(fake)
     issue = fake.create_issue(REPO, "Why is torch pinned?")
     assert issue.number == 2  # after pull request #1
-    on_issue = check(
-        "issue_comment", "created", repo=REPO, number=2, body="/lockwarden explain", user="bob"
+    on_issue = checked_payload(
+        fake,
+        "issue_comment",
+        "created",
+        repo=REPO,
+        number=2,
+        body="/lockwarden explain",
+        user="bob",
     )
     assert "pull_request" not in on_issue["issue"]
     assert (on_issue["issue"]["number"], on_issue["issue"]["title"]) == (2, issue.title)
@@ -950,7 +992,8 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     )
     assert on_issue["sender"]["login"] == "bob"
     assert [c.body for c in fake.comments(REPO, 2)] == ["/lockwarden explain"]
-    edited_on_issue = check(
+    edited_on_issue = checked_payload(
+        fake,
         "issue_comment",
         "edited",
         repo=REPO,
@@ -960,9 +1003,19 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
     assert "pull_request" not in edited_on_issue["issue"]
     assert edited_on_issue["changes"] == {"body": {"from": "/lockwarden explain"}}
     assert fake.comments(REPO, 2)[0].edits == ["/lockwarden explain"]
+
+
+def test_issue_comment_payload_needs_an_existing_number(
+    fake: FakeGitHub, inst: Installation
+) -> None:
     with pytest.raises(KeyError):
         fake.payload("issue_comment", "created", repo=REPO, number=9, body="x")
 
+
+def test_check_run_rerequested_payload_names_the_run_and_its_branch(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    open_bot_pull(fake)
     github = install_client(fake, inst)
     run_id = github.rest.checks.create(
         "acme",
@@ -971,21 +1024,44 @@ def test_payloads_parse_and_follow_the_state(fake: FakeGitHub, inst: Installatio
         head_sha=fake.branches(REPO)["lockwarden/main"],
         conclusion="failure",
     ).parsed_data.id
-    rerun = check("check_run", "rerequested", repo=REPO, check_run_id=run_id)
+    rerun = checked_payload(fake, "check_run", "rerequested", repo=REPO, check_run_id=run_id)
     assert rerun["check_run"]["id"] == run_id
     assert rerun["check_run"]["check_suite"]["head_branch"] == "lockwarden/main"
 
-    closed = check("pull_request", "closed", repo=REPO, number=1, merged=True, sender="bob")
+
+def test_pull_request_closed_payloads_merge_or_close_it(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    open_bot_pull(fake)
+    fake.create_issue(REPO, "Why is torch pinned?")
+    closed = checked_payload(
+        fake, "pull_request", "closed", repo=REPO, number=1, merged=True, sender="bob"
+    )
     assert closed["pull_request"]["merged"] is True
     assert fake.pull(REPO, 1).merged_by == "bob"
     fake.push_files(REPO, {"y": "y"}, branch="other")
     assert fake.open_pull(REPO, head="other", title="Other").number == 3  # after issue #2
-    unmerged = check("pull_request", "closed", repo=REPO, number=3)
+    unmerged = checked_payload(fake, "pull_request", "closed", repo=REPO, number=3)
     assert (unmerged["pull_request"]["state"], unmerged["pull_request"]["merged"]) == (
         "closed",
         False,
     )
 
+
+def test_pull_request_draft_payloads_switch_it(fake: FakeGitHub, inst: Installation) -> None:
+    open_bot_pull(fake)
+    drafted = checked_payload(
+        fake, "pull_request", "converted_to_draft", repo=REPO, number=1, sender="bob"
+    )
+    assert drafted["pull_request"]["draft"] is True
+    assert drafted["sender"]["login"] == "bob"
+    assert fake.pull(REPO, 1).draft is True
+    ready = checked_payload(fake, "pull_request", "ready_for_review", repo=REPO, number=1)
+    assert ready["pull_request"]["draft"] is False
+    assert fake.pull(REPO, 1).draft is False
+
+
+def test_an_event_without_a_builder_has_no_payload(fake: FakeGitHub) -> None:
     with pytest.raises(ValueError, match="no payload builder"):
         fake.payload("star", "created")
 

@@ -747,19 +747,6 @@ def test_single_stage_build_tools_suggest_multi_stage(tmp_path: Path) -> None:
     assert "multi-stage" in finding.message
 
 
-def test_unknown_lock_path_takes_any_txt_as_the_lock(tmp_path: Path) -> None:
-    findings = check(
-        tmp_path,
-        """\
-        FROM python:3.11-slim
-        COPY requirements.txt /tmp/
-        RUN pip install --no-cache-dir -r /tmp/requirements.txt
-        """,
-        lock=None,
-    )
-    assert located(findings) == [("LW003", 3)]
-
-
 # --------------------------------------------------------------------------- parsing
 
 
@@ -893,39 +880,56 @@ def test_severity_overrides_and_ignore(tmp_path: Path) -> None:
     assert "DL4000" not in rules
 
 
-def test_inline_pragma_silences_one_instruction(tmp_path: Path) -> None:
-    findings = check(
-        tmp_path,
-        """\
-        FROM python:3.11-slim
-        # lockwarden ignore=LW005
-        RUN apt-get install -y curl
-        RUN apt-get install -y tini
-        """,
-    )
-    assert located(findings) == [("LW005", 4)]
-
-
-def test_findings_are_sorted_by_line_then_rule(tmp_path: Path) -> None:
-    findings = check(
-        tmp_path,
-        """\
-        FROM python:3.11-slim
-        RUN pip install -U numpy && apt-get install -y gcc
-        COPY . /app
-        RUN pip install -r /app/requirements/serve.txt
-        """,
-    )
-    assert located(findings) == [
-        ("LW001", 2),
-        ("LW004", 2),
-        ("LW005", 2),
-        ("LW006", 2),
-        ("LW007", 2),
-        ("LW002", 3),
-        ("LW003", 4),
-        ("LW007", 4),
-    ]
+@pytest.mark.parametrize(
+    ("dockerfile", "lock", "expected"),
+    [
+        pytest.param(
+            """\
+            FROM python:3.11-slim
+            COPY requirements.txt /tmp/
+            RUN pip install --no-cache-dir -r /tmp/requirements.txt
+            """,
+            None,
+            [("LW003", 3)],
+            id="unknown-lock-path-takes-any-txt-as-the-lock",
+        ),
+        pytest.param(
+            """\
+            FROM python:3.11-slim
+            # lockwarden ignore=LW005
+            RUN apt-get install -y curl
+            RUN apt-get install -y tini
+            """,
+            LOCK,
+            [("LW005", 4)],
+            id="inline-pragma-silences-one-instruction",
+        ),
+        pytest.param(
+            """\
+            FROM python:3.11-slim
+            RUN pip install -U numpy && apt-get install -y gcc
+            COPY . /app
+            RUN pip install -r /app/requirements/serve.txt
+            """,
+            LOCK,
+            [
+                ("LW001", 2),
+                ("LW004", 2),
+                ("LW005", 2),
+                ("LW006", 2),
+                ("LW007", 2),
+                ("LW002", 3),
+                ("LW003", 4),
+                ("LW007", 4),
+            ],
+            id="sorted-by-line-then-rule",
+        ),
+    ],
+)
+def test_findings_located(
+    tmp_path: Path, dockerfile: str, lock: str | None, expected: list[tuple[str, int]]
+) -> None:
+    assert located(check(tmp_path, dockerfile, lock=lock)) == expected
 
 
 def test_rules_table() -> None:

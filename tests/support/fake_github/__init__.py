@@ -9,6 +9,9 @@ One threaded HTTP server on 127.0.0.1 serves
   pagination ``Link`` headers, ETags, and GitHub's error bodies; every route checks the
   token's repositories (404 "Not Found" outside them) and permissions (403 "Resource not
   accessible by integration");
+* GraphQL at ``fake.graphql_url`` (``.../api/graphql``, GHES's path; ``/graphql`` too): the
+  ``convertPullRequestToDraft`` and ``markPullRequestReadyForReview`` mutations, with the same
+  tokens and GitHub's error shapes;
 * git smart HTTP under ``fake.git_url`` (``<git_url>/<owner>/<repo>.git``) through
   ``git http-backend``, with Basic ``x-access-token:<installation token>`` authentication and
   the same narrowing (fetch needs ``contents: read``, push ``contents: write``).

@@ -76,9 +76,9 @@ def _generate_key() -> tuple[str, str]:
 class FakeGitHub:
     """A stateful GitHub (Enterprise Server style) on 127.0.0.1.
 
-    REST under ``api_url`` (``.../api/v3``), git smart HTTP under ``git_url``
-    (``<git_url>/<owner>/<repo>.git``), a GitHub App with a fresh RSA key, installations,
-    installation tokens, and webhook payloads signed with ``webhook_secret``.
+    REST under ``api_url`` (``.../api/v3``), GraphQL at ``graphql_url``, git smart HTTP under
+    ``git_url`` (``<git_url>/<owner>/<repo>.git``), a GitHub App with a fresh RSA key,
+    installations, installation tokens, and webhook payloads signed with ``webhook_secret``.
     """
 
     def __init__(
@@ -137,6 +137,9 @@ class FakeGitHub:
         port = self._server.server_address[1]
         self.git_url = f"http://127.0.0.1:{port}"
         self.api_url = f"{self.git_url}/api/v3"
+        # GraphQL where GHES has it (githubkit posts there for an ``.../api/v3`` base URL);
+        # ``<git_url>/graphql``, github.com's path, answers too.
+        self.graphql_url = f"{self.git_url}/api/graphql"
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -820,7 +823,8 @@ class FakeGitHub:
         ``installation`` created: ``installation=``; ``installation_repositories`` added:
         ``installation=, repos=[...]``; ``push``: ``repo=, before=None, after=None,
         branch=None, pusher="alice"``; ``pull_request`` closed: ``repo=, number=,
-        merged=None, sender=None``; ``issue_comment`` created: ``repo=, number=, body=,
+        merged=None, sender=None``; converted_to_draft and ready_for_review: ``repo=, number=,
+        sender="alice"``; ``issue_comment`` created: ``repo=, number=, body=,
         user="alice"``; edited: ``repo=, comment_id=, body=, user=None`` (``number`` is a pull
         request's or a plain issue's, see ``create_issue``: the ``issue`` object has a
         ``pull_request`` key only for a pull request, as on GitHub); ``check_run``

@@ -1088,12 +1088,26 @@ def delete_reaction(ctx: Ctx) -> Result:
 def _apply_check_fields(
     ctx: Ctx, run: CheckRun, data: Mapping[str, Any], *, creating: bool
 ) -> None:
-    now = time.time()
+    # Applied field by field: an invalid field leaves the ones before it set.
     for key in ("details_url", "external_id"):
         if key in data:
             setattr(run, key, optional_str(data, key, "CheckRun"))
     if "name" in data and not creating:
         run.name = require_str(data, "name", "CheckRun")
+    _apply_check_status(run, data)
+    output = data.get("output")
+    if output is not None:
+        _apply_check_output(run, output, creating=creating)
+    actions = data.get("actions")
+    if actions is not None:
+        if not isinstance(actions, list) or len(actions) > 3:
+            raise validation_failed("CheckRun", "Only 3 actions are allowed", field="actions")
+        run.actions = [dict(a) for a in actions]
+
+
+def _apply_check_status(run: CheckRun, data: Mapping[str, Any]) -> None:
+    """``status``, ``conclusion`` and their times: a conclusion completes the run."""
+    now = time.time()
     status = data.get("status")
     conclusion = data.get("conclusion")
     if status is not None and status not in CHECK_STATUSES:
@@ -1115,48 +1129,48 @@ def _apply_check_fields(
         run.completed_at = (
             parse_time(data["completed_at"], "completed_at") if data.get("completed_at") else now
         )
-    output = data.get("output")
-    if output is not None:
-        if not isinstance(output, dict):
-            raise invalid_field("CheckRun", "output")
-        missing = [
-            k for k in (("title", "summary") if creating else ("summary",)) if not output.get(k)
-        ]
-        if missing:
-            names = ", ".join(f'"{k}"' for k in missing)
-            verb = "wasn't" if len(missing) == 1 else "weren't"
-            raise ApiError(422, f"Invalid request.\n\n{names} {verb} supplied.")
-        for key in ("summary", "text"):
-            value = output.get(key)
-            if isinstance(value, str) and len(value) > CHECK_TEXT_LIMIT:
-                raise validation_failed(
-                    "CheckRun",
-                    f"Only {CHECK_TEXT_LIMIT} characters are allowed; {len(value)} were supplied.",
-                    field=f"output.{key}",
-                )
-        annotations = output.get("annotations") or []
-        if not isinstance(annotations, list):
-            raise invalid_field("CheckRun", "output.annotations")
-        if len(annotations) > ANNOTATIONS_PER_REQUEST:
+
+
+def _apply_check_output(run: CheckRun, output: Any, *, creating: bool) -> None:
+    annotations = _checked_output(output, creating=creating)
+    if "title" in output:
+        run.title = output["title"]
+    run.summary = output.get("summary", run.summary)
+    if "text" in output:
+        run.text = output["text"]
+    run.annotations.extend(dict(a) for a in annotations)
+
+
+def _checked_output(output: Any, *, creating: bool) -> list[Any]:
+    """``output`` checked as GitHub checks it; its annotations."""
+    if not isinstance(output, dict):
+        raise invalid_field("CheckRun", "output")
+    missing = [k for k in (("title", "summary") if creating else ("summary",)) if not output.get(k)]
+    if missing:
+        names = ", ".join(f'"{k}"' for k in missing)
+        verb = "wasn't" if len(missing) == 1 else "weren't"
+        raise ApiError(422, f"Invalid request.\n\n{names} {verb} supplied.")
+    for key in ("summary", "text"):
+        value = output.get(key)
+        if isinstance(value, str) and len(value) > CHECK_TEXT_LIMIT:
             raise validation_failed(
                 "CheckRun",
-                f"Only {ANNOTATIONS_PER_REQUEST} annotations are allowed per request; "
-                f"{len(annotations)} were supplied.",
-                field="output.annotations",
+                f"Only {CHECK_TEXT_LIMIT} characters are allowed; {len(value)} were supplied.",
+                field=f"output.{key}",
             )
-        for item in annotations:
-            _check_annotation(item)
-        if "title" in output:
-            run.title = output["title"]
-        run.summary = output.get("summary", run.summary)
-        if "text" in output:
-            run.text = output["text"]
-        run.annotations.extend(dict(a) for a in annotations)
-    actions = data.get("actions")
-    if actions is not None:
-        if not isinstance(actions, list) or len(actions) > 3:
-            raise validation_failed("CheckRun", "Only 3 actions are allowed", field="actions")
-        run.actions = [dict(a) for a in actions]
+    annotations = output.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise invalid_field("CheckRun", "output.annotations")
+    if len(annotations) > ANNOTATIONS_PER_REQUEST:
+        raise validation_failed(
+            "CheckRun",
+            f"Only {ANNOTATIONS_PER_REQUEST} annotations are allowed per request; "
+            f"{len(annotations)} were supplied.",
+            field="output.annotations",
+        )
+    for item in annotations:
+        _check_annotation(item)
+    return annotations
 
 
 def _check_annotation(item: Any) -> None:

@@ -1,4 +1,5 @@
-"""The one HTTP server: REST under ``/api/v3``, git smart HTTP under ``/<owner>/<repo>.git``.
+"""The one HTTP server: REST under ``/api/v3``, GraphQL at ``/api/graphql`` and ``/graphql``, git
+smart HTTP under ``/<owner>/<repo>.git``.
 
 Standard library only (``ThreadingHTTPServer``): the git side needs the raw request stream
 (chunked and gzip bodies, passed through to ``git http-backend`` as they arrive) and a streamed
@@ -29,9 +30,17 @@ import jwt
 
 from tests.support.fake_github._errors import default_fault_body
 from tests.support.fake_github._git import ZERO_SHA, git_env
+from tests.support.fake_github._graphql import GRAPHQL_PATHS, handle_graphql
 from tests.support.fake_github._render import installation_level_ok
 from tests.support.fake_github._rest import handle_rest
-from tests.support.fake_github._state import GHES_VERSION, Fault, Push, RecordedRequest, Token
+from tests.support.fake_github._state import (
+    GHES_VERSION,
+    Fault,
+    Push,
+    RecordedRequest,
+    Repo,
+    Token,
+)
 
 if TYPE_CHECKING:
     from tests.support.fake_github._fake import FakeGitHub
@@ -198,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             self._fault(fault, path, query, git is not None)
         elif git is not None:
             self._git(git["owner"], git["repo"], git["rest"], path, query)
+        elif raw_path in GRAPHQL_PATHS:
+            self._graphql(path, query)
         elif raw_path == API_PREFIX or raw_path.startswith(API_PREFIX + "/"):
             self._rest(raw_path[len(API_PREFIX) :] or "/", path, query)
         else:
@@ -364,20 +375,53 @@ class Handler(BaseHTTPRequestHandler):
             status, data, path=path, query=query, body=body, auth=auth.label, headers=sent
         )
 
+    # -- GraphQL -------------------------------------------------------------------------
+
+    def _graphql(self, path: str, query: str) -> None:
+        fake = self.server.fake
+        body = self._read_body()
+        auth = resolve_auth(fake, self.headers.get("Authorization"))
+        headers = {"X-GitHub-Request-Id": self._request_id()}
+        if self.command != "POST":
+            self._send_json(
+                404, {"message": "Not Found"}, path=path, query=query, body=body, headers=headers
+            )
+            return
+        status, data = handle_graphql(fake, body, auth)
+        self._send_json(
+            status, data, path=path, query=query, body=body, auth=auth.label, headers=headers
+        )
+
     # -- git smart HTTP --------------------------------------------------------------------
 
     def _git(self, owner: str, name: str, rest: str, path: str, query: str) -> None:
         fake = self.server.fake
+        auth = resolve_auth(fake, self.headers.get("Authorization"))
+        allowed = self._git_allowed(owner, name, rest, path, query, auth)
+        if allowed is None:
+            return
+        repo, token, writing = allowed
+        refs_before = repo.git.refs() if writing and self.command == "POST" else None
+        env = self._git_cgi_env(repo, rest, query)
+        status = self._git_backend(env)
+        self._record(path, query, status, auth.label)
+        if refs_before is not None:
+            self._after_push(repo.full_name, refs_before, token.installation_id)
+
+    def _git_allowed(
+        self, owner: str, name: str, rest: str, path: str, query: str, auth: Auth
+    ) -> tuple[Repo, Token, bool] | None:
+        """The repository, the token and whether it is a push; None once a refusal is sent."""
+        fake = self.server.fake
         params = urllib.parse.parse_qs(query)
         service = params.get("service", [""])[0] if rest == "info/refs" else rest
         writing = service == "git-receive-pack"
-        auth = resolve_auth(fake, self.headers.get("Authorization"))
         if self.command not in ("GET", "POST") or service not in (
             "git-upload-pack",
             "git-receive-pack",
         ):
             self._git_refuse(404, "Not Found", path, query, auth.label)
-            return
+            return None
         if auth.kind != "installation" or auth.token is None:
             self._git_refuse(
                 401,
@@ -387,11 +431,11 @@ class Handler(BaseHTTPRequestHandler):
                 auth.label,
                 {"WWW-Authenticate": 'Basic realm="GitHub"'},
             )
-            return
+            return None
         repo = fake.find_repo(owner, name)
         if repo is None or not fake.token_covers(auth.token, repo):
             self._git_refuse(404, "Repository not found.", path, query, auth.label)
-            return
+            return None
         # Reading a repository's git data takes ``contents: read`` (metadata alone does not
         # clone), pushing ``contents: write``.
         needed = "write" if writing else "read"
@@ -403,9 +447,12 @@ class Handler(BaseHTTPRequestHandler):
                 query,
                 auth.label,
             )
-            return
+            return None
+        return repo, auth.token, writing
 
-        refs_before = repo.git.refs() if writing and self.command == "POST" else None
+    def _git_cgi_env(self, repo: Repo, rest: str, query: str) -> dict[str, str]:
+        """``git http-backend``'s CGI environment for this request."""
+        fake = self.server.fake
         env = git_env(
             fake.home,
             {
@@ -427,7 +474,11 @@ class Handler(BaseHTTPRequestHandler):
             env["HTTP_GIT_PROTOCOL"] = self.headers["Git-Protocol"]
         if self.headers.get("Content-Encoding"):
             env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        return env
 
+    def _git_backend(self, env: dict[str, str]) -> int:
+        """Runs ``git http-backend``, the request body streamed in and its answer streamed
+        out (chunked); its status."""
         proc = subprocess.Popen(
             ["git", "http-backend"],
             stdin=subprocess.PIPE,
@@ -460,11 +511,10 @@ class Handler(BaseHTTPRequestHandler):
             proc.wait(timeout=60)
             drain.join(timeout=5)
             if proc.returncode != 0:
+                fake = self.server.fake
                 with fake.lock:
                     fake.git_errors.append(b"".join(errors).decode(errors="replace"))
-        self._record(path, query, status, auth.label)
-        if refs_before is not None:
-            self._after_push(repo.full_name, refs_before, auth.token.installation_id)
+        return status
 
     def _feed(self, stdin: IO[bytes]) -> None:
         try:

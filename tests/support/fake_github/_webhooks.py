@@ -20,6 +20,8 @@ def build(fake: FakeGitHub, event: str, action: str | None, fields: Mapping[str,
         ("installation_repositories", "added"): installation_repositories_added,
         ("push", None): push,
         ("pull_request", "closed"): pull_request_closed,
+        ("pull_request", "converted_to_draft"): pull_request_converted_to_draft,
+        ("pull_request", "ready_for_review"): pull_request_ready_for_review,
         ("issue_comment", "created"): issue_comment_created,
         ("issue_comment", "edited"): issue_comment_edited,
         ("check_run", "rerequested"): check_run_rerequested,
@@ -190,6 +192,36 @@ def pull_request_closed(
         "pull_request": fake.render.pull(target, pr, full=True),
     }
     data.update(_repo_event(fake, target, sender or pr.merged_by or "alice"))
+    return data
+
+
+def pull_request_converted_to_draft(
+    fake: FakeGitHub, *, repo: str, number: int, sender: str = "alice"
+) -> JSON:
+    """``pull_request.converted_to_draft``: ``sender`` makes open pull request ``number`` a
+    draft (what the ``convertPullRequestToDraft`` mutation does)."""
+    return _draft_switched(fake, repo, number, sender, draft=True)
+
+
+def pull_request_ready_for_review(
+    fake: FakeGitHub, *, repo: str, number: int, sender: str = "alice"
+) -> JSON:
+    """``pull_request.ready_for_review``: ``sender`` marks draft ``number`` ready."""
+    return _draft_switched(fake, repo, number, sender, draft=False)
+
+
+def _draft_switched(fake: FakeGitHub, repo: str, number: int, sender: str, *, draft: bool) -> JSON:
+    target = fake.repo(repo)
+    pr = fake.pull(repo, number)
+    if pr.state != "open":
+        raise ValueError(f"#{number} is closed")
+    pr.draft = draft
+    data: JSON = {
+        "action": "converted_to_draft" if draft else "ready_for_review",
+        "number": pr.number,
+        "pull_request": fake.render.pull(target, pr, full=True),
+    }
+    data.update(_repo_event(fake, target, sender))
     return data
 
 

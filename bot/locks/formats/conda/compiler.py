@@ -41,15 +41,15 @@ from rattler.exceptions import (
 )
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
-from bot.locks.backends import CompileOutcome, CompileRequest, ExtraOutput, FailureKind
-from bot.locks.conda import (
+from bot.locks.compiler import CompileOutcome, CompileRequest, ExtraOutput, FailureKind
+from bot.locks.formats.conda.environment import (
     CondaEnvironmentSpec,
-    conda_subdir,
     parse_explicit_lock,
     parse_package_url,
     read_environment_yml,
     render_explicit_lock,
 )
+from bot.locks.formats.conda.platforms import conda_subdir
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import Tool
 from bot.paths import resolve_inside

@@ -27,7 +27,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bot.errors import CommandTimeoutError, ConfigError, ToolNotFoundError
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileMode,
     CompileOutcome,
     CompileRequest,
@@ -36,13 +36,13 @@ from bot.locks.backends import (
     cache_mounts,
     classify_failure,
 )
-from bot.locks.options import Tool
-from bot.locks.poetry import (
+from bot.locks.formats.poetry.project import (
     PoetryProject,
     migration_verdict,
     parse_poetry_lock,
     read_pyproject,
 )
+from bot.locks.options import Tool
 from bot.sandbox import Sandbox, interpreter_prefix
 
 LOCK_NAME = "poetry.lock"
@@ -353,14 +353,7 @@ def _kept_format(
 
 def _refused(header: str, message: str) -> CompileOutcome:
     """A request Poetry is not run for."""
-    return CompileOutcome(
-        ok=False,
-        argv=(),
-        header_command=header,
-        duration_s=0.0,
-        failure="tool-error",
-        error=message,
-    )
+    return CompileOutcome.not_started("tool-error", message, header)
 
 
 def _notes(request: CompileRequest, project: PoetryProject) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileOutcome,
     CompileRequest,
     cache_mounts,
@@ -49,15 +49,7 @@ class PipToolsBackend:
         version = request.python_version or replayed.python_version
         toolchain = self._interpreter(version)
         if isinstance(toolchain, Unavailable):
-            return CompileOutcome(
-                ok=False,
-                argv=(),
-                header_command=header,
-                duration_s=0.0,
-                failure="tool-error",
-                error=toolchain.message,
-                notes=notes,
-            )
+            return CompileOutcome.not_started("tool-error", toolchain.message, header, notes)
         argv = [
             str(toolchain.python),
             "-m",

@@ -7,7 +7,7 @@ optional ``pip:`` list and conda-lock's optional ``platforms:`` key). Its lock i
 format ``conda create --file`` and ``micromamba create -f`` install from, everywhere.
 
 Everything here is pure: no subprocess and no network. The solver lives in
-``bot/locks/backends/conda.py``.
+``compiler.py`` beside this module.
 """
 
 from __future__ import annotations
@@ -28,33 +28,12 @@ from rattler.exceptions import InvalidMatchSpecError
 from bot import bounded_yaml
 from bot.errors import ConfigError, LockfileParseError
 from bot.lines import physical_lines
+from bot.locks.formats.conda.platforms import (
+    EXPLICIT_MARKER,
+    conda_subdir,
+)
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
 from bot.locks.pin_notes import PIN_NOTE_RE
-
-DEFAULT_LOCK_PATTERN = "conda-{platform}.lock"
-"""conda-lock's name for rendered explicit locks; ``{platform}`` is the conda subdir."""
-
-EXPLICIT_MARKER = "@EXPLICIT"
-
-# Docker-style platform names -> conda subdirs.
-_DOCKER_PLATFORMS: dict[str, str] = {
-    "linux/amd64": "linux-64",
-    "linux/arm64": "linux-aarch64",
-    "linux/arm64/v8": "linux-aarch64",
-    "linux/ppc64le": "linux-ppc64le",
-    "darwin/amd64": "osx-64",
-    "darwin/arm64": "osx-arm64",
-    "windows/amd64": "win-64",
-}
-SUBDIRS: tuple[str, ...] = (
-    "linux-64",
-    "linux-aarch64",
-    "linux-ppc64le",
-    "osx-64",
-    "osx-arm64",
-    "win-64",
-)
-"""The conda subdirs Lockwarden can lock for (it knows their virtual packages)."""
 
 # Channels whose URLs name them: ``https://conda.anaconda.org/<name>/<subdir>/<file>`` and
 # ``https://repo.anaconda.com/pkgs/<name>/<subdir>/<file>``.
@@ -67,34 +46,6 @@ _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PLATFORM_COMMENT_RE = re.compile(r"^#\s*platform:\s*(\S+)\s*$")
-
-# ---------------------------------------------------------------------------------------------
-# Platforms and lock paths
-# ---------------------------------------------------------------------------------------------
-
-
-def conda_subdir(platform: str) -> str:
-    """The conda subdir for a Docker-style platform (``linux/arm64`` -> ``linux-aarch64``);
-    a conda subdir name is returned as it is."""
-    wanted = platform.strip()
-    if wanted in _DOCKER_PLATFORMS:
-        return _DOCKER_PLATFORMS[wanted]
-    if wanted in SUBDIRS:
-        return wanted
-    accepted = ", ".join((*_DOCKER_PLATFORMS, *SUBDIRS))
-    raise ValueError(f"unknown platform {platform!r} for a conda lock; use one of: {accepted}")
-
-
-def lock_path_for(pattern: str, platform: str) -> str:
-    """The repository-relative lock path of ``platform``: ``pattern`` with ``{platform}``
-    replaced by the conda subdir (``conda-{platform}.lock`` -> ``conda-linux-64.lock``)."""
-    if "{platform}" not in pattern:
-        raise ValueError(
-            f"the conda lock pattern {pattern!r} has no '{{platform}}'; one lock is written "
-            f"per platform, e.g. {DEFAULT_LOCK_PATTERN!r}"
-        )
-    return pattern.replace("{platform}", conda_subdir(platform))
-
 
 # ---------------------------------------------------------------------------------------------
 # environment.yml

@@ -3,7 +3,7 @@ requirements per dependency group, and pins written into ``pyproject.toml``.
 
 Everything here is pure: files are read by the caller (``read_pyproject`` and
 ``is_poetry_project`` excepted) and Poetry itself never runs. The Poetry backend
-(``bot.locks.backends.poetry``) runs it.
+(``bot.locks.formats.poetry.compiler``) runs it.
 
 Poetry 2 writes ``lock-version = "2.1"``: every package records its dependency ``groups`` and
 its ``markers`` (one string, or a table of group -> marker). Older locks (lock-version 1.x and

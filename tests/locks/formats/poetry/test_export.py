@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.config import EnvironmentConfig
-from bot.locks.backends import ExtraOutput
-from bot.pipeline.poetry_export import export_request
+from bot.locks.compiler import ExtraOutput
+from bot.locks.formats.poetry.export import export_request
 
 PYPROJECT = """\
 [tool.poetry]

@@ -8,25 +8,26 @@ explicit config value always wins.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from bot.config import EnvironmentConfig
 from bot.errors import LockwardenError
-from bot.locks.backends import ExportRequest, ExtraOutput
+from bot.locks.compiler import ExportRequest, ExtraOutput
+from bot.locks.formats.base import EnvironmentFields
+from bot.locks.formats.poetry.project import MAIN_GROUP, PoetryProject, parse_pyproject
 from bot.locks.lockfile import Lockfile, parse_lockfile
-from bot.locks.poetry import MAIN_GROUP, PoetryProject, parse_pyproject
-from bot.paths import read_text_inside
+from bot.paths import PathEscapeError, is_file_inside, read_text_inside
 
 
 def export_request(
     root: Path,
-    env: EnvironmentConfig,
+    env: EnvironmentFields,
     output: ExtraOutput,
     old_text: str | None,
     lock: Lockfile | None,
@@ -120,3 +121,28 @@ def _names(items: object, *, requirement: bool) -> set[str]:
         except InvalidRequirement:
             continue  # parse_pyproject reports invalid requirements
     return found
+
+
+_REQUIREMENT_ARG_RE = re.compile(r"(?:^|\s)(?:-r|--requirement)(?:=|\s+)(?P<path>[^\s;&|]+)")
+
+
+def detected_export(root: Path, env: EnvironmentFields) -> str | None:
+    """The requirements file a Poetry environment's Dockerfile installs with ``-r``, when it
+    sits beside the project: Lockwarden regenerates it from the lock with ``poetry export``."""
+    if env.dockerfile is None or not is_file_inside(root, env.dockerfile, source=env.dockerfile):
+        return None
+    text = read_text_inside(root, env.dockerfile, source=env.dockerfile)
+    project = PurePosixPath(env.spec).parent
+    for match in _REQUIREMENT_ARG_RE.finditer(text):
+        name = PurePosixPath(match.group("path").strip("'\"")).name
+        candidate = str(project / name)
+        if name.endswith(".txt") and _is_repository_file(root, candidate):
+            return candidate
+    return None
+
+
+def _is_repository_file(root: Path, relative: str) -> bool:
+    try:
+        return is_file_inside(root, relative, source=relative)
+    except PathEscapeError:
+        return False  # a link out of the repository is no export Lockwarden would write

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import shell
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileMode,
     CompileRequest,
     classify_failure,
@@ -20,8 +20,8 @@ from bot.locks.backends import (
     run_compiler,
     tool_environment,
 )
-from bot.locks.backends.pip_tools import PipToolsBackend
-from bot.locks.backends.uv import UvBackend, find_uv
+from bot.locks.formats.requirements.pip_tools import PipToolsBackend
+from bot.locks.formats.requirements.uv import UvBackend, find_uv
 from bot.locks.lockfile import parse_lockfile
 from bot.sandbox import Sandbox
 from bot.shell import CommandResult

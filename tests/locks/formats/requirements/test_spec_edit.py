@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.errors import LockwardenError
+from bot.locks.formats.requirements.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
 from bot.locks.pin_notes import PIN_NOTE_RE, pin_note
 
 SPEC = """\

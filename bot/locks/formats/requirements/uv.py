@@ -1,10 +1,10 @@
 """uv backend: ``uv pip compile``, with the same contract as the pip-tools backend.
 
-Target platforms: ``universal`` writes one lock with markers for every platform;
-``python_platform`` resolves for one platform; several ``platforms`` (not universal) give one
-lock per platform, the main lock for the first and each ``platform-lock`` extra output for its
-own, all from the same spec and options. The platform flags are recorded in each lock's header,
-so the header reproduces that lock.
+Target platforms: ``universal`` writes one lock with markers for every platform; one
+platform is resolved for alone (``--python-platform``); several ``platforms`` (not
+universal) give one lock per platform, the main lock for the first and each
+``platform-lock`` extra output for its own, all from the same spec and options. The platform
+flags are recorded in each lock's header, so the header reproduces that lock.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.errors import LockwardenError, ToolNotFoundError
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileOutcome,
     CompileRequest,
     ExtraOutput,
@@ -61,33 +61,22 @@ class UvBackend:
     def compile(self, request: CompileRequest) -> CompileOutcome:
         if len(request.platforms) > 1 and not request.universal:
             return self._compile_per_platform(request)
-        notes: tuple[str, ...] = ()
-        python_platform = request.python_platform
-        if request.universal and python_platform:
-            notes = (
-                f"--python-platform={python_platform} not passed: uv cannot combine it "
-                "with --universal",
-            )
-            python_platform = None
-        elif python_platform is None and len(request.platforms) == 1 and not request.universal:
+        python_platform = None
+        if len(request.platforms) == 1 and not request.universal:
             try:
                 python_platform = parse_platform(request.platforms[0]).uv_platform
             except ValueError as exc:
                 return _platform_failure(str(exc))
-        outcome = self._compile_one(
-            request,
-            lock=request.lock,
-            output=request.output,
-            python_platform=python_platform,
+        return self._compile_one(
+            request, lock=request.lock, output=request.output, python_platform=python_platform
         )
-        return replace(outcome, notes=outcome.notes + notes) if notes else outcome
 
     def _compile_per_platform(self, request: CompileRequest) -> CompileOutcome:
         """The main lock for the first platform, then each platform lock, stopping at the
         first failure."""
         try:
             uv_platforms = [parse_platform(p).uv_platform for p in request.platforms]
-            main_platform = request.python_platform or uv_platforms[0]
+            main_platform = uv_platforms[0]
             targets = [
                 (extra, extra.platform, parse_platform(extra.platform).uv_platform)
                 for extra in request.extra_outputs
@@ -197,13 +186,9 @@ def _seed(root: Path, extra: ExtraOutput) -> CompileOutcome | None:
         else:
             extra.output.unlink(missing_ok=True)
     except OSError as exc:
-        return CompileOutcome(
-            ok=False,
-            argv=(),
-            header_command="",
-            duration_s=0.0,
-            failure="tool-error",
-            error=f"{extra.path}: cannot copy the current lock to {extra.output} ({exc}); "
+        return CompileOutcome.not_started(
+            "tool-error",
+            f"{extra.path}: cannot copy the current lock to {extra.output} ({exc}); "
             "check the file's permissions and the free disk space",
         )
     return None
@@ -226,11 +211,4 @@ def _for_platform(outcome: CompileOutcome, platform: str) -> CompileOutcome:
 
 
 def _platform_failure(message: str) -> CompileOutcome:
-    return CompileOutcome(
-        ok=False,
-        argv=(),
-        header_command="",
-        duration_s=0.0,
-        failure="tool-error",
-        error=f"{message} (in the environment's platforms)",
-    )
+    return CompileOutcome.not_started("tool-error", f"{message} (in the environment's platforms)")

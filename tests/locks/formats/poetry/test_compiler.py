@@ -19,22 +19,22 @@ import pytest
 
 from bot import shell
 from bot.errors import LockfileParseError, ToolNotFoundError
-from bot.locks.backends import (
+from bot.locks.compiler import (
     CompileMode,
     CompileOutcome,
     CompileRequest,
     ExportRequest,
     ExtraOutput,
 )
-from bot.locks.backends.poetry import (
+from bot.locks.formats.poetry.compiler import (
     PoetryBackend,
     classify_poetry_failure,
     export_args,
     find_poetry,
     poetry_command,
 )
+from bot.locks.formats.poetry.project import parse_poetry_lock
 from bot.locks.lockfile import parse_lockfile
-from bot.locks.poetry import parse_poetry_lock
 from tests.support.index_server import PackageIndex, start_index
 from tests.support.poetry_tool import find_test_poetry, offline_env
 from tests.support.sandbox import SANDBOX

@@ -15,14 +15,15 @@ import pytest
 from rattler.explicit_environment import ExplicitEnvironmentSpec
 
 from bot.errors import ConfigError, LockwardenError
-from bot.locks.backends import CompileMode, CompileOutcome, CompileRequest, ExtraOutput
-from bot.locks.backends.conda import (
+from bot.locks.compiler import CompileMode, CompileOutcome, CompileRequest, ExtraOutput
+from bot.locks.formats.conda.compiler import (
     CondaBackend,
     classify_channel_error,
     classify_solver_error,
     virtual_packages,
 )
-from bot.locks.conda import lock_path_for, parse_explicit_lock
+from bot.locks.formats.conda.environment import parse_explicit_lock
+from bot.locks.formats.conda.platforms import lock_path_for
 from bot.locks.lockfile import Lockfile
 from bot.paths import PathEscapeError
 from tests.support.conda_channel import (

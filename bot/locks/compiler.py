@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bot.errors import CommandTimeoutError, LockwardenError
+from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.locks.lockfile import Lockfile
 from bot.locks.options import (
     ReplayedOptions,
@@ -93,8 +93,6 @@ class CompileRequest:
     platforms: tuple[str, ...] = ()
     """Target platforms (``linux/amd64``...). The main lock is for the first one when the
     backend writes one lock per platform (conda, uv per platform); empty: the host's."""
-    python_platform: str | None = None
-    """uv ``--python-platform`` for the main lock (per-platform resolution)."""
     universal: bool = False
     """uv ``--universal``: one lock, with markers, valid on every platform."""
     extra_outputs: tuple[ExtraOutput, ...] = ()
@@ -125,6 +123,13 @@ class CompileOutcome:
     tool_output: str = ""
     """The resolver's own last lines, quoted in errors."""
     notes: tuple[str, ...] = ()
+
+    @classmethod
+    def not_started(
+        cls, failure: FailureKind, error: str, header: str = "", notes: tuple[str, ...] = ()
+    ) -> CompileOutcome:
+        """A compile refused or impossible before the tool ran."""
+        return cls(False, (), header, 0.0, error=error, failure=failure, notes=notes)
 
 
 class LockBackend(Protocol):
@@ -323,27 +328,13 @@ def run_compiler(
         )
     result = run.result
     notes = (*notes, *refusal_notes(run))
+    outcome = CompileOutcome(result.ok, result.argv, header, result.duration_s, notes=notes)
     if result.ok:
-        return CompileOutcome(
-            ok=True,
-            argv=result.argv,
-            header_command=header,
-            duration_s=result.duration_s,
-            notes=notes,
-        )
+        return outcome
     kind, message = classify_failure(result.stderr + result.stdout)
     if run.refused:
         kind, message = "index-unreachable", f"the sandbox refused a connection: {run.refused[0]}"
-    return CompileOutcome(
-        ok=False,
-        argv=result.argv,
-        header_command=header,
-        duration_s=result.duration_s,
-        failure=kind,
-        error=message,
-        tool_output=result.output_tail(),
-        notes=notes,
-    )
+    return replace(outcome, failure=kind, error=message, tool_output=result.output_tail())
 
 
 def refusal_notes(run: SandboxResult) -> tuple[str, ...]:
@@ -384,12 +375,23 @@ def refused_sources(
     check = check_sources((*in_specs, *elsewhere), sandbox.policy, sandboxed=sandbox.isolated)
     if check.error is None:
         return notes, None
-    return notes, CompileOutcome(
-        ok=False,
-        argv=(),
-        header_command=header,
-        duration_s=0.0,
-        failure="refused",
-        error=check.error,
-        notes=notes,
-    )
+    return notes, CompileOutcome.not_started("refused", check.error, header, notes)
+
+
+class LazyBackend:
+    """A backend built on first use: a repository without Poetry or conda environments does
+    not need Poetry installed, nor pays for importing the conda solver. A tool that is not
+    installed fails the environments that use it, not the run."""
+
+    def __init__(self, name: Tool, factory: Callable[[], LockBackend]) -> None:
+        self.name: Tool = name
+        self._factory = factory
+        self._backend: LockBackend | None = None
+
+    def compile(self, request: CompileRequest) -> CompileOutcome:
+        if self._backend is None:
+            try:
+                self._backend = self._factory()
+            except ToolNotFoundError as exc:  # fails this environment, not the run
+                return CompileOutcome.not_started("tool-error", exc.user_message)
+        return self._backend.compile(request)

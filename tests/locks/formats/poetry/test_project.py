@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
 from bot.locks.diff import diff_locks
-from bot.locks.poetry import (
+from bot.locks.formats.poetry.project import (
     PoetryProject,
     is_poetry_project,
     parse_poetry_lock,

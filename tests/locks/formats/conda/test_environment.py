@@ -10,14 +10,11 @@ import pytest
 from rattler.explicit_environment import ExplicitEnvironmentSpec
 
 from bot.errors import ConfigError, LockfileParseError
-from bot.locks.conda import (
-    DEFAULT_LOCK_PATTERN,
-    SUBDIRS,
+from bot.locks.diff import diff_locks
+from bot.locks.formats.conda.environment import (
     CondaDependency,
     CondaEnvironmentSpec,
-    conda_subdir,
     environment_dependency,
-    lock_path_for,
     parse_environment_yml,
     parse_explicit_lock,
     parse_package_url,
@@ -26,7 +23,12 @@ from bot.locks.conda import (
     render_explicit_lock,
     unpin_in_environment,
 )
-from bot.locks.diff import diff_locks
+from bot.locks.formats.conda.platforms import (
+    DEFAULT_LOCK_PATTERN,
+    SUBDIRS,
+    conda_subdir,
+    lock_path_for,
+)
 from bot.locks.lockfile import LockHeader, RequirementEntry
 from bot.locks.pin_notes import PIN_NOTE_RE, pin_note
 

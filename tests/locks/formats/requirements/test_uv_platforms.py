@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot import shell
-from bot.locks.backends import CompileOutcome, CompileRequest, ExtraOutput
-from bot.locks.backends.uv import UvBackend, find_uv
+from bot.locks.compiler import CompileOutcome, CompileRequest, ExtraOutput
+from bot.locks.formats.requirements.uv import UvBackend, find_uv
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.platforms import parse_platform
 from bot.locks.wheels import WheelGap, check_wheels
@@ -244,7 +244,6 @@ def test_universal_lock_carries_markers(root: Path, index: PackageIndex, uv: UvB
     [
         pytest.param({"platforms": ("linux/arm64",)}, {"gamma"}, id="platforms-arm64"),
         pytest.param({"platforms": ("linux/amd64",)}, set(), id="platforms-amd64"),
-        pytest.param({"python_platform": "aarch64-manylinux_2_28"}, {"gamma"}, id="explicit"),
     ],
 )
 def test_one_platform(
@@ -379,7 +378,7 @@ def uv_header_lock(*options: str) -> Lockfile:
     [
         pytest.param(
             ("--generate-hashes", "--python-platform=x86_64-manylinux_2_28"),
-            {"python_platform": "aarch64-manylinux_2_28"},
+            {"platforms": ("linux/arm64",)},
             ("--python-platform=aarch64-manylinux_2_28",),
             id="recorded-platform-replaced",
         ),
@@ -425,22 +424,6 @@ def test_platform_flags_in_argv_and_header(
         platform_args
     )
     assert argv[-2:] == (f"--output-file={tmp_path / 'out.txt'}", SPEC)
-
-
-def test_universal_wins_over_a_python_platform(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run = RecordingRun()
-    monkeypatch.setattr(shell, "run", run)
-    outcome = UvBackend({}, "/opt/uv", PLAIN).compile(
-        recorded(tmp_path, universal=True, python_platform="x86_64-manylinux_2_28")
-    )
-    assert outcome.ok
-    assert "--universal" in run.calls[0]
-    assert not any(a.startswith("--python-platform") for a in run.calls[0])
-    assert outcome.notes == (
-        "--python-platform=x86_64-manylinux_2_28 not passed: uv cannot combine it with --universal",
-    )
 
 
 @pytest.mark.parametrize(
