@@ -121,6 +121,11 @@ def read_ledger(root: Path, ref: str = "HEAD", *, limit: int = 500) -> list[Ledg
     return entries
 
 
+def known_good_sets(root: Path, ref: str = "HEAD") -> list[LedgerEntry]:
+    """The known-good ledger entries reachable from ``ref``, newest first."""
+    return [entry for entry in read_ledger(root, ref) if entry.known_good]
+
+
 def parse_trailers(commit: str, date: str, subject: str, raw: str) -> LedgerEntry | None:
     """A ledger entry from one commit's trailer block; None when it carries no ledger."""
     values: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.config import LoadedConfig
 from bot.images import Finding, ImageInfo, TestStatus
 from bot.images.os_packages import Manager
+from bot.ledger import LedgerEntry
 from bot.locks.compiler import CompileMode, FailureKind
 from bot.locks.diff import LockDiff
 from bot.locks.options import Tool
@@ -203,6 +204,10 @@ class RunResult:
     duration_s: float = 0.0
     image_pins: tuple[DockerfilePins, ...] = ()
     """Base-image digests and OS package pins refreshed in the Dockerfiles."""
+    known_good: LedgerEntry | None = None
+    """The newest known-good set of the default branch's history the run saw (what
+    ``rollback --to known-good`` returns to); None when there is none there, or when the
+    run did not look (a local run)."""
 
     def changed_files(self) -> dict[str, str]:
         """Every file this run changes: path -> new text (locks, exports, Dockerfiles)."""

@@ -19,7 +19,7 @@ from bot import shell
 from bot.config import RepoConfig
 from bot.errors import LockwardenError
 from bot.git import read_file_at
-from bot.ledger import LedgerEntry, read_ledger
+from bot.ledger import LedgerEntry, known_good_sets, read_ledger
 from bot.paths import read_text_if_present
 
 KNOWN_GOOD = "known-good"
@@ -79,8 +79,7 @@ def resolve_rollback(
         for path in env.lock_paths
     }
     if to == KNOWN_GOOD:
-        entries = read_ledger(root, "HEAD")
-        good = [e for e in entries if e.known_good]
+        good = known_good_sets(root)
         if not good:
             raise LockwardenError(
                 "the ledger has no known-good set yet: merge a Lockwarden pull request whose "

@@ -22,6 +22,7 @@ def test_manifest_fields_and_minimal_permissions() -> None:
         "installation",
         "installation_repositories",
         "check_run",
+        "check_suite",
     }
     assert manifest["default_permissions"] == {
         "contents": "write",

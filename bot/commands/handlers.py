@@ -64,9 +64,10 @@ from bot.jobs.queue import JobRequest
 from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
 from bot.locks.formats import parse_any_lock, read_spec
+from bot.locks.formats.base import SpecEntry
 from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
 from bot.locks.lockfile import Lockfile
-from bot.locks.pin_notes import pin_note
+from bot.locks.pinning import PinAuthor, pin_spec, read_entry, unpin_spec
 from bot.locks.spec import name_or_exact_pin
 from bot.paths import is_file_inside, read_text_inside, write_text_inside
 from bot.report import escape
@@ -302,6 +303,11 @@ class CommandRunner:
                 written.update(
                     _pin(repo, env, requirement, command.package, ctx, command.reason, "pinned")
                 )
+            if not written:
+                specs = ", ".join(escape.code(e.spec) for e in envs)
+                raise CommandFailed(
+                    messages.ALREADY_PINNED.format(requirement=command.requirement, specs=specs)
+                )
             return written
 
         return edit
@@ -316,6 +322,8 @@ class CommandRunner:
                     continue
                 try:
                     text, removed = _unpin(env, before, command.package)
+                except CommandFailed:
+                    raise
                 except LockwardenError as exc:
                     raise CommandFailed(
                         messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
@@ -577,20 +585,32 @@ def _pin(
             messages.SPEC_MISSING.format(spec=escape.text(env.spec), env=escape.text(env.name))
         )
     fmt = env.format
-    if fmt.exact_pins_only and "==" not in (name_or_exact_pin(requirement) or ""):
+    pin = name_or_exact_pin(requirement) or ""
+    if fmt.exact_pins_only and "==" not in pin:
         raise CommandFailed(
             messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
         )
+    author = PinAuthor(verb, ctx.author, ctx.number, reason)
     try:
-        was = fmt.spec_requirement(text, env.spec, package)
-        note = pin_note(verb, ctx.author, ctx.number, reason, was)
-        new = fmt.pin(text, env.spec, package, requirement, note)
+        edit = read_entry(fmt, text, env.spec, package)
+        new = pin_spec(fmt, edit, env.spec, pin or requirement, author)
     except LockwardenError as exc:
         raise CommandFailed(
             messages.SPEC_EDIT_FAILED.format(error=escape.text(exc.user_message))
         ) from exc
+    if new == "already-pinned":
+        return {}
+    if new == "edited-by-hand":
+        raise CommandFailed(_edited_by_hand(env, package, edit.entry))
     write_text_inside(repo.path, env.spec, new, source=env.spec)
     return {env.spec: new}
+
+
+def _edited_by_hand(env: EnvironmentConfig, package: str, entry: SpecEntry | None) -> str:
+    line = escape.code(entry.written) if entry is not None else "the line"
+    return messages.PIN_EDITED_BY_HAND.format(
+        package=escape.text(package), spec=escape.text(env.spec), line=line
+    )
 
 
 def _read_repo_file(root: Path, relative: str) -> str | None:
@@ -602,8 +622,12 @@ def _read_repo_file(root: Path, relative: str) -> str | None:
 
 
 def _unpin(env: EnvironmentConfig, text: str, package: str) -> tuple[str, bool]:
-    """The spec without Lockwarden's pin of ``package``, and whether there was one."""
-    new = env.format.unpin(text, env.spec, package)
+    """The spec without Lockwarden's pin of ``package``, and whether there was one. A pin
+    whose line was changed by hand is left alone, and the reply says so."""
+    edit = read_entry(env.format, text, env.spec, package)
+    new = unpin_spec(env.format, edit, env.spec, package)
+    if new == "edited-by-hand":
+        raise CommandFailed(_edited_by_hand(env, package, edit.entry))
     return new, new != text
 
 

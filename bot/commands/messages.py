@@ -238,3 +238,9 @@ PIN_EXACT_ONLY = (
     "`{requirement}`: a {backend} environment takes exact pins only; write `name==version`."
 )
 SPEC_EDIT_FAILED = "The spec could not be edited: {error}"
+ALREADY_PINNED = "`{requirement}` is already pinned in {specs}; nothing to change, nothing pushed."
+PIN_EDITED_BY_HAND = (
+    "`{package}` in `{spec}` carries Lockwarden's pin note, but its line was changed by hand "
+    "({line}), so Lockwarden leaves it alone. Edit the line yourself, or delete the note and "
+    "run the command again."
+)

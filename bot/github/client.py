@@ -9,10 +9,16 @@ permissions of what the job does (:mod:`bot.github.scopes`), and GitHub's answer
 grant no more. Tokens are cached per (installation, repository, permissions) and renewed well
 before they expire, because a job can outlive the one-hour token; a job's REST client and its
 git commands share the one token of its scope.
+
+A githubkit client used without ``with`` opens a new HTTP client, and a new connection, for
+every request. A unit of work (a job, a redelivery sweep) therefore takes its clients from a
+:class:`ClientPool`, which keeps each client's one connection pool open until the work ends;
+tokens are made through one App client whose connection pool lives as long as the App.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -27,6 +33,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed
 from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
 
+from bot.closing import Closing
 from bot.errors import LockwardenError
 from bot.github.scopes import Access
 
@@ -103,6 +110,18 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
+class _KeptTransport(httpx.HTTPTransport):
+    """A connection pool shared by the short-lived httpx clients githubkit makes for each
+    request outside ``with``: their ``close()`` leaves it open, :meth:`shutdown` closes it.
+    httpcore's pool is thread-safe, so threads may share it."""
+
+    def close(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        super().close()
+
+
 class GitHubApp:
     def __init__(self, credentials: AppCredentials, *, timeout_s: float = 30.0) -> None:
         self._credentials = credentials
@@ -112,6 +131,11 @@ class GitHubApp:
         self._lock = threading.Lock()
         # githubkit caches JWTs process-wide by default; keep this App's own.
         self._cache = MemCacheStrategy()
+        # Tokens are made from any job's thread, so their client cannot use githubkit's
+        # ``with`` (its pool is visible only to the thread that opened it): it shares one
+        # transport instead, opened on the first token.
+        self._minting_transport: _KeptTransport | None = None
+        self._minter: GitHub[AppAuthStrategy] | None = None
 
     @property
     def api_url(self) -> str:
@@ -124,8 +148,21 @@ class GitHubApp:
 
     def installation_client(self, scope: TokenScope) -> GitHub[ScopedTokenAuthStrategy]:
         """A client acting as the installation within ``scope``; every request takes the
-        scope's current token (made on the first request, renewed before it expires)."""
+        scope's current token (made on the first request, renewed before it expires).
+        Without ``with`` (or a :class:`ClientPool`) each request opens a connection."""
         return self._client(ScopedTokenAuthStrategy(lambda: self._current(scope)))
+
+    def pool(self) -> ClientPool:
+        """Clients for one unit of work, each keeping its connections until it ends."""
+        return ClientPool(self)
+
+    def close(self) -> None:
+        """Close the connections tokens were made on (opened again if one is needed)."""
+        with self._lock:
+            if self._minting_transport is not None:
+                self._minting_transport.shutdown()
+            self._minting_transport = None
+            self._minter = None
 
     def installation_token(self, scope: TokenScope, *, now: float | None = None) -> str:
         """The token of ``scope``, cached until ``TOKEN_MARGIN_S`` before it expires."""
@@ -147,8 +184,15 @@ class GitHubApp:
             return token.token
 
     def _mint(self, scope: TokenScope) -> InstallationToken:
-        # githubkit's namespaces hold the client weakly: keep a reference.
-        client = self.app_client()
+        """Called with ``self._lock`` held: one token request at a time on the one client."""
+        if self._minter is None:
+            # githubkit's namespaces hold the client weakly: the App keeps this reference.
+            self._minting_transport = _KeptTransport(trust_env=True)
+            self._minter = self._client(
+                AppAuthStrategy(self._credentials.app_id, self._credentials.private_key),
+                transport=self._minting_transport,
+            )
+        client = self._minter
         try:
             response = client.rest.apps.create_installation_access_token(
                 scope.installation_id, data=cast("TokenRequest", scope.request_body())
@@ -162,7 +206,7 @@ class GitHubApp:
         expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
         return InstallationToken(str(data["token"]), expires.timestamp())
 
-    def _client(self, auth: A) -> GitHub[A]:
+    def _client(self, auth: A, *, transport: httpx.BaseTransport | None = None) -> GitHub[A]:
         return GitHub(
             auth,
             base_url=self._credentials.api_url.rstrip("/") + "/",
@@ -172,7 +216,49 @@ class GitHubApp:
             cache_strategy=self._cache,
             # Re-runs read what they just wrote (the PR they opened): no HTTP cache.
             http_cache=False,
+            transport=transport,
         )
+
+
+class ClientPool(Closing):
+    """The REST clients of one unit of work (a job, a redelivery sweep): one per token scope
+    and one App client, each inside githubkit's ``with``, so that each keeps one connection
+    pool until :meth:`close` (or the end of a ``with`` block on the pool) closes them all,
+    on errors too.
+
+    A pool belongs to the thread that opened it: githubkit keeps a client's connections in a
+    context variable, so another thread using the same client would open a connection per
+    request (correct, only slower). Each job opens its own pool in its own thread.
+    """
+
+    def __init__(self, app: GitHubApp) -> None:
+        self._app = app
+        self._stack = contextlib.ExitStack()
+        # Strong references: githubkit's namespaces hold their client weakly.
+        self._clients: dict[object, GitHub[Any]] = {}
+
+    def installation(self, scope: TokenScope) -> GitHub[ScopedTokenAuthStrategy]:
+        """The client of ``scope``, opened on first use and kept until the pool closes."""
+        client = self._clients.get(scope.key)
+        if client is None:
+            client = self._open(scope.key, self._app.installation_client(scope))
+        return cast("GitHub[ScopedTokenAuthStrategy]", client)
+
+    def app(self) -> GitHub[AppAuthStrategy]:
+        """A client acting as the App itself (a JWT per request), kept until the pool closes."""
+        client = self._clients.get("app")
+        if client is None:
+            client = self._open("app", self._app.app_client())
+        return cast("GitHub[AppAuthStrategy]", client)
+
+    def _open(self, key: object, client: GitHub[Any]) -> GitHub[Any]:
+        self._stack.enter_context(client)
+        self._clients[key] = client
+        return client
+
+    def close(self) -> None:
+        self._clients.clear()
+        self._stack.close()
 
 
 class _TokenSourceAuth(httpx.Auth):
@@ -236,7 +322,8 @@ def installation_id_for(app: GitHubApp, full_name: str) -> int:
     owner, name = split_full_name(full_name)
     client = app.app_client()  # held: githubkit's namespaces keep the client weakly
     try:
-        return int(client.rest.apps.get_repo_installation(owner, name).parsed_data.id)
+        with client:  # its connection is closed when this returns
+            return int(client.rest.apps.get_repo_installation(owner, name).parsed_data.id)
     except GitHubException as exc:
         raise GitHubError(
             f"{full_name}: the App is not installed there, or the repository does not exist ({exc})"

@@ -51,30 +51,36 @@ def redeliver_failed(
     was not redelivered already, looking at no more than ``limit`` attempts (newest first).
     Returns the guids redelivered."""
     cutoff = (now or datetime.now(UTC)) - since
-    client = app.app_client()  # held: githubkit's namespaces keep the client weakly
-    by_guid: dict[str, list[DeliveryAttempt]] = {}
-    for attempt in _recent_attempts(client, cutoff, limit):
-        by_guid.setdefault(attempt.guid, []).append(attempt)
-    redelivered: list[str] = []
-    for guid, attempts in by_guid.items():
-        if any(a.ok or a.redelivery for a in attempts):
-            continue
-        newest = max(attempts, key=lambda a: (a.delivered_at, a.id))
-        try:
-            client.rest.apps.redeliver_webhook_delivery(newest.id)
-        except GitHubException as exc:
-            raise GitHubError(
-                f"could not ask GitHub to redeliver delivery {guid} (attempt {newest.id}): {exc}"
-            ) from exc
-        logger.info(
-            "asked GitHub to redeliver %s%s (delivery %s, status %s)",
-            newest.event,
-            f".{newest.action}" if newest.action else "",
-            guid,
-            newest.status_code,
-        )
-        redelivered.append(guid)
+    # One connection for the whole sweep, closed when it ends (on errors too).
+    with app.pool() as pool:
+        client = pool.app()
+        by_guid: dict[str, list[DeliveryAttempt]] = {}
+        for attempt in _recent_attempts(client, cutoff, limit):
+            by_guid.setdefault(attempt.guid, []).append(attempt)
+        redelivered: list[str] = []
+        for guid, attempts in by_guid.items():
+            if not any(a.ok or a.redelivery for a in attempts):
+                _redeliver(client, attempts)
+                redelivered.append(guid)
     return tuple(redelivered)
+
+
+def _redeliver(client: GitHub[AppAuthStrategy], attempts: list[DeliveryAttempt]) -> None:
+    """Ask GitHub to redeliver the newest of one guid's attempts."""
+    newest = max(attempts, key=lambda a: (a.delivered_at, a.id))
+    try:
+        client.rest.apps.redeliver_webhook_delivery(newest.id)
+    except GitHubException as exc:
+        raise GitHubError(
+            f"could not ask GitHub to redeliver delivery {newest.guid} (attempt {newest.id}): {exc}"
+        ) from exc
+    logger.info(
+        "asked GitHub to redeliver %s%s (delivery %s, status %s)",
+        newest.event,
+        f".{newest.action}" if newest.action else "",
+        newest.guid,
+        newest.status_code,
+    )
 
 
 def _recent_attempts(

@@ -3,6 +3,10 @@
 A pull request is found by its head branch, a comment by a hidden marker in its body
 (``<!-- lockwarden:... -->``), a check run by its name on the head commit. Each call
 returns what exists afterwards and whether it had to be created.
+
+A pull request's draft status can only be switched through GraphQL (REST sets it at creation
+only): ``ensure_draft`` sends the mutation when the status differs, and a refusal is a value,
+not an error, because the pull request itself is already up to date.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from githubkit import GitHub
-from githubkit.exception import GitHubException, RequestFailed
+from githubkit.exception import GitHubException, GraphQLFailed, RequestFailed
 
 from bot.github.client import GitHubError, split_full_name
 
@@ -25,6 +29,40 @@ MAX_CHECK_TEXT = 65_535
 
 Conclusion = Literal["success", "failure", "neutral", "cancelled", "skipped", "action_required"]
 
+# The two draft switches, by the status wanted afterwards: (mutation field, document).
+DRAFT_MUTATIONS = {
+    True: (
+        "convertPullRequestToDraft",
+        "mutation($id: ID!) { convertPullRequestToDraft(input: {pullRequestId: $id}) "
+        "{ pullRequest { id isDraft } } }",
+    ),
+    False: (
+        "markPullRequestReadyForReview",
+        "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
+        "{ pullRequest { id isDraft } } }",
+    ),
+}
+DRAFT_SWITCH = {True: "convert it to a draft", False: "mark it ready for review"}
+DRAFT_REFUSED = "{repo}#{number}: GitHub would not {switch} ({reason}). {advice}"
+# What to do, by GitHub's GraphQL error type.
+DRAFT_ADVICE = {
+    "FORBIDDEN": (
+        "Grant the App 'Pull requests: write' and 'Contents: write', accept the new "
+        "permissions in the installation's settings, then re-run the refresh."
+    ),
+    "NOT_FOUND": (
+        "The installation no longer reaches the pull request: check that the repository is "
+        "still selected in the installation's settings."
+    ),
+    "UNPROCESSABLE": (
+        "The pull request was closed or merged meanwhile, or the repository does not allow "
+        "drafts; nothing more to do for this run."
+    ),
+}
+DRAFT_ADVICE_OTHER = (
+    "Switch it by hand on the pull request page; the next refresh checks its status again."
+)
+
 
 @dataclass(frozen=True)
 class PullRequestRef:
@@ -32,6 +70,19 @@ class PullRequestRef:
     url: str
     head_sha: str
     created: bool
+    node_id: str = ""
+    """GraphQL's global id, what the draft switches take."""
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class DraftRef:
+    """A pull request's draft status after :func:`ensure_draft`."""
+
+    draft: bool
+    changed: bool
+    problem: str | None = None
+    """Why the wanted status could not be set, and what to do; None when it is set."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +131,26 @@ def ensure_pull_request(
             updated = gh.rest.pulls.update(
                 owner, name, pull.number, title=title, body=body
             ).parsed_data
-            ref = PullRequestRef(updated.number, updated.html_url, updated.head.sha, False)
+            ref = PullRequestRef(
+                updated.number,
+                updated.html_url,
+                updated.head.sha,
+                False,
+                updated.node_id,
+                updated.draft is True,
+            )
         else:
             created = gh.rest.pulls.create(
                 owner, name, title=title, head=head, base=base, body=body, draft=draft
             ).parsed_data
-            ref = PullRequestRef(created.number, created.html_url, created.head.sha, True)
+            ref = PullRequestRef(
+                created.number,
+                created.html_url,
+                created.head.sha,
+                True,
+                created.node_id,
+                created.draft is True,
+            )
         if labels:
             gh.rest.issues.add_labels(owner, name, ref.number, labels=list(labels))
         if reviewers and ref.created:
@@ -93,6 +158,38 @@ def ensure_pull_request(
     except GitHubException as exc:
         raise GitHubError(f"{repo}: could not open or update the pull request: {exc}") from exc
     return ref
+
+
+def ensure_draft(gh: GitHub[Any], repo: str, pull: PullRequestRef, *, draft: bool) -> DraftRef:
+    """``pull`` a draft (``draft``) or ready for review, with one GraphQL mutation when its
+    status differs and none when it already matches. A refusal (no permission, the pull
+    request closed meanwhile, GitHub unreachable) is returned as ``problem``."""
+    if pull.draft == draft:
+        return DraftRef(draft, changed=False)
+    field, document = DRAFT_MUTATIONS[draft]
+    try:
+        data = gh.graphql(document, {"id": pull.node_id})
+    except GraphQLFailed as exc:
+        errors = exc.response.errors or []
+        kind = errors[0].type if errors else None
+        reason = "; ".join(e.message for e in errors) or "no reason given"
+        return DraftRef(pull.draft, False, _draft_problem(repo, pull, draft, reason, kind))
+    except GitHubException as exc:
+        return DraftRef(pull.draft, False, _draft_problem(repo, pull, draft, str(exc), None))
+    switched = (data.get(field) or {}).get("pullRequest") or {}
+    return DraftRef(bool(switched.get("isDraft", draft)), changed=True)
+
+
+def _draft_problem(
+    repo: str, pull: PullRequestRef, draft: bool, reason: str, kind: str | None
+) -> str:
+    return DRAFT_REFUSED.format(
+        repo=repo,
+        number=pull.number,
+        switch=DRAFT_SWITCH[draft],
+        reason=reason,
+        advice=DRAFT_ADVICE.get(kind or "", DRAFT_ADVICE_OTHER),
+    )
 
 
 def _request_reviewers(

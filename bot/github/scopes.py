@@ -5,9 +5,10 @@ that leaks from a job, or a bug in one, reaches no other repository of the insta
 cannot do what the job never does. Each set is what the job's code calls, no more:
 
 - publishing a refresh or rollback: clone, fetch and push the bot branch (``contents``), open,
-  update, label and close its pull request and comment on it (``pull_requests``; GitHub takes
-  ``pull_requests`` for labels and comments on a pull request), the ``lockwarden`` check run
-  (``checks``);
+  update, label and close its pull request, switch its draft status and comment on it
+  (``pull_requests``; GitHub takes ``pull_requests`` for labels and comments on a pull request,
+  and the GraphQL draft switches are refused to a token without ``contents: write`` too), the
+  ``lockwarden`` check run (``checks``);
 - the onboarding pull request: the branch and the pull request, no check run;
 - slash commands: everything a refresh does, plus replies and reactions on plain issues
   (``issues``) and the author's role on the repository (``metadata``);

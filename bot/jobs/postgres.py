@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import psycopg
 import psycopg_pool
@@ -46,9 +47,10 @@ from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
 from procrastinate.tasks import Task
 
+from bot.closing import Closing
 from bot.config import Schedule
 from bot.jobs.payloads import RefreshPayload
-from bot.jobs.queue import JOB_KINDS, JobKind, JobRequest
+from bot.jobs.queue import JOB_KINDS, JobId, JobKind, JobRequest
 from bot.observe import run_job
 from bot.schedules import DueRepo, Pace, Recent, admit, next_run
 
@@ -128,7 +130,18 @@ def request_from_kwargs(kwargs: dict[str, Any]) -> JobRequest:
     )
 
 
-class ProcrastinateQueue:
+@functools.cache
+def _required_schema() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tables, functions) of Procrastinate's schema for the installed version, and
+    Lockwarden's own tables."""
+    schema = SchemaManager.get_schema()
+    tables = re.findall(r"CREATE TABLE (?:public\.)?(\w+)", schema)
+    functions = re.findall(r"CREATE (?:OR REPLACE )?FUNCTION (?:public\.)?(\w+)\(", schema)
+    own = ("lockwarden_deliveries", "lockwarden_schedules")
+    return tuple(dict.fromkeys([*tables, *own])), tuple(dict.fromkeys(functions))
+
+
+class ProcrastinateQueue(Closing):
     """Jobs in PostgreSQL: ``enqueue`` for the receiver, ``run_worker`` for the workers.
 
     ``retry_exponential_wait`` is the backoff base in seconds (0: retry at once).
@@ -212,17 +225,6 @@ class ProcrastinateQueue:
     def close(self) -> None:
         self._pool.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- the receiver's side ---------------------------------------------------------------
 
     def ping(self) -> None:
@@ -231,14 +233,32 @@ class ProcrastinateQueue:
             conn.execute("SELECT 1").fetchone()
 
     def schema_ready(self) -> bool:
-        """True when ``lockwarden migrate`` has created every table the queue uses."""
+        """True when ``lockwarden migrate`` has created every table and function this
+        version uses."""
+        return not self.missing_schema()
+
+    def missing_schema(self) -> tuple[str, ...]:
+        """The tables and functions this version needs that the database lacks: all of them
+        before ``lockwarden migrate``, the newer ones for a schema an older version made."""
+        tables, functions = _required_schema()
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT to_regclass('procrastinate_jobs') IS NOT NULL "
-                "AND to_regclass('lockwarden_deliveries') IS NOT NULL "
-                "AND to_regclass('lockwarden_schedules') IS NOT NULL"
-            ).fetchone()
-        return bool(row and row[0])
+            present_tables = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                ).fetchall()
+            }
+            present_functions = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT proname FROM pg_proc "
+                    "WHERE pronamespace = current_schema()::regnamespace"
+                ).fetchall()
+            }
+        return tuple(
+            [t for t in tables if t not in present_tables]
+            + [f"{f}()" for f in functions if f not in present_functions]
+        )
 
     def migrate(self) -> None:
         """Apply Procrastinate's schema (once) and create the deliveries table."""
@@ -271,11 +291,11 @@ class ProcrastinateQueue:
         job_id = self._defer(conn, request, kwargs)
         conn.execute(
             "UPDATE lockwarden_deliveries SET job_id = %s WHERE dedupe_key = %s",
-            (job_id, request.dedupe_key),
+            (int(job_id), request.dedupe_key),
         )
-        return str(job_id)
+        return job_id
 
-    def _defer(self, conn: psycopg.Connection[Any], request: JobRequest, kwargs: Any) -> int:
+    def _defer(self, conn: psycopg.Connection[Any], request: JobRequest, kwargs: Any) -> JobId:
         """Insert the job; for a refresh merged into a waiting one, that job's id."""
         queueing_lock = f"refresh:{request.repo}" if request.kind == "refresh" else None
         template = self.task.configure(lock=request.repo, queueing_lock=queueing_lock).job
@@ -283,7 +303,7 @@ class ProcrastinateQueue:
             deferrer = JobDeferrer(self._defer_manager, template, connection=conn)
             try:
                 with conn.transaction():  # a savepoint: a refused insert leaves the rest
-                    return deferrer.defer(**kwargs)
+                    return JobId(deferrer.defer(**kwargs))
             except AlreadyEnqueued:
                 waiting = conn.execute(
                     "SELECT id FROM procrastinate_jobs "
@@ -297,7 +317,7 @@ class ProcrastinateQueue:
                         request.delivery_id,
                         waiting[0],
                     )
-                    return int(waiting[0])
+                    return JobId.of_joined(waiting[0])
                 # The waiting job started in between: its queueing lock is free again.
         raise RuntimeError(f"could not queue a refresh of {request.repo}: queueing lock busy")
 

@@ -60,6 +60,19 @@ class JobRequest:
         return f"{self.delivery_id}:{self.kind}:{self.repo}"
 
 
+class JobId(str):
+    """A queued job's id; ``joined``: the request was merged into a job already waiting (a
+    refresh of the same repository), whose id this is."""
+
+    joined: bool = False
+
+    @classmethod
+    def of_joined(cls, job_id: object) -> JobId:
+        made = cls(job_id)
+        made.joined = True
+        return made
+
+
 class JobQueue(Protocol):
     """Where the receiver puts jobs. Implementations are safe to call from several threads.
 
@@ -69,7 +82,9 @@ class JobQueue(Protocol):
 
     def enqueue(self, request: JobRequest) -> str | None:
         """Store the job durably and return its id; ``None`` when a job with the same
-        ``dedupe_key`` was already accepted. Raises when the job could not be stored."""
+        ``dedupe_key`` was already accepted. A queue that merges a request into a waiting
+        job returns that job's id as a ``JobId`` with ``joined`` set. Raises when the job
+        could not be stored."""
         ...
 
 

@@ -6,17 +6,23 @@ checkout (clone with an installation token) -> configure -> compile -> build -> 
 (``bot.worker.refresh`` on the clone) -> publish (bot branch, pull request, check run).
 Every failure ends up on GitHub (the check run or a PR comment) or in the raised error the
 queue retries: never a silent stop.
+
+A job's REST clients come from one :class:`~bot.github.client.ClientPool`, opened when the
+job starts and closed when it ends: one HTTP connection per token scope for the whole job,
+not one per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import yaml
 
@@ -38,7 +44,7 @@ from bot.git import (
     push_branch,
     read_file_at,
 )
-from bot.github.client import Client, GitHubApp, TokenScope
+from bot.github.client import Client, ClientPool, GitHubApp, TokenScope
 from bot.github.ensure import (
     delete_branch,
     ensure_check_run,
@@ -59,7 +65,7 @@ from bot.jobs.branches import (
 )
 from bot.jobs.payloads import CleanupPayload, RefreshPayload
 from bot.jobs.queue import JobRequest, ScheduleBook
-from bot.ledger import LedgerEntry, parse_trailers
+from bot.ledger import LedgerEntry, known_good_sets, parse_trailers
 from bot.locks.spec import read_spec_tree
 from bot.observe import stage
 from bot.pipeline.checkout import Workspace
@@ -71,6 +77,8 @@ from bot.settings import Settings
 from bot.worker import RefreshOptions, refresh
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def rollback_notes(target: RollbackTarget, requested_by: str | None, number: int | None) -> str:
@@ -101,6 +109,19 @@ def rollback_notes(target: RollbackTarget, requested_by: str | None, number: int
     return "\n".join(lines)
 
 
+def _one_pool(
+    method: Callable[Concatenate[JobRunner, P], R],
+) -> Callable[Concatenate[JobRunner, P], R]:
+    """Run a job method inside the job's client pool (the caller's, when a job is running)."""
+
+    @functools.wraps(method)
+    def pooled(runner: JobRunner, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with runner.job_clients():
+            return method(runner, *args, **kwargs)
+
+    return pooled
+
+
 class JobRunner:
     def __init__(
         self,
@@ -121,16 +142,41 @@ class JobRunner:
         self._identity = identity or BotIdentity()
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
+        # The clients of the job running in this thread (or asyncio task): jobs may run in
+        # several threads at once, each with its own pool.
+        self._pool: ContextVar[ClientPool | None] = ContextVar("job_clients", default=None)
 
     def installation_client(self, job: JobRequest, access: Access | None = None) -> Client:
         """A client whose token reaches only the job's repository, with the permissions of
-        the job's kind (or ``access``)."""
-        return self._app.installation_client(self._scope(job, access))
+        the job's kind (or ``access``). While a job runs, the job's own client of that scope,
+        whose connection stays open until the job ends; outside a job, a client that opens a
+        connection per request."""
+        scope = self._scope(job, access)
+        pool = self._pool.get()
+        if pool is None:
+            return self._app.installation_client(scope)
+        return pool.installation(scope)
+
+    @contextlib.contextmanager
+    def job_clients(self) -> Iterator[ClientPool]:
+        """The running job's client pool: opened by the outermost job method of this thread,
+        and closed, connections and all, when that method returns or raises."""
+        current = self._pool.get()
+        if current is not None:
+            yield current
+            return
+        with self._app.pool() as pool:
+            reset = self._pool.set(pool)
+            try:
+                yield pool
+            finally:
+                self._pool.reset(reset)
 
     @functools.cached_property
     def _sandbox(self) -> Sandbox:
         return self._given_sandbox or open_sandbox(self._settings.sandbox, required=True)
 
+    @_one_pool
     def run(self, job: JobRequest) -> JobOutcome:
         if not self._sandbox.isolated:
             log.warning("%s: %s", job.repo, self._sandbox.reason)
@@ -148,6 +194,7 @@ class JobRunner:
 
     # -- refresh ---------------------------------------------------------------------------
 
+    @_one_pool
     def refresh(self, job: JobRequest) -> JobOutcome:
         gh = self.installation_client(job)
         payload = RefreshPayload.of(job)
@@ -224,6 +271,9 @@ class JobRunner:
             self._settings,
             sandbox=self._sandbox,
         )
+        # What a rollback after merging returns to, for the pull request's Rollback section.
+        good = known_good_sets(repo.path)
+        result = replace(result, known_good=good[0] if good else None)
         if update.stop_on_failure and any(r.status == "failed" for r in result.compiled.results):
             return BranchOutcome(result, None, state, edited)
         # Only files that still differ from the default branch belong in the commit.
@@ -289,6 +339,7 @@ class JobRunner:
 
     # -- rollback --------------------------------------------------------------------------
 
+    @_one_pool
     def rollback(
         self,
         job: JobRequest,
@@ -331,6 +382,7 @@ class JobRunner:
 
     # -- onboarding ------------------------------------------------------------------------
 
+    @_one_pool
     def onboard(self, job: JobRequest) -> JobOutcome:
         """Propose a ``.github/lockwarden.yml`` from discovery, as a pull request."""
         gh = self.installation_client(job)
@@ -386,6 +438,7 @@ class JobRunner:
 
     # -- cleanup ---------------------------------------------------------------------------
 
+    @_one_pool
     def cleanup(self, job: JobRequest) -> JobOutcome:
         """A bot pull request was closed: delete its branch; a merged one whose tests
         passed is now a known-good set in the ledger (its commit is on the default branch)."""

@@ -1,7 +1,13 @@
-"""Publish for GitHub jobs: the bot branch, the pull request, and the ``lockwarden`` check run."""
+"""Publish for GitHub jobs: the bot branch, the pull request, and the ``lockwarden`` check run.
+
+The pull request's draft status follows each run's tests: a draft while they fail, ready for
+review once they pass. A run whose tests did not run leaves it as it is (a person may have
+set it), and a switch GitHub refuses becomes the result's note, not a failed run.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Literal
 
@@ -18,10 +24,12 @@ from bot.git import (
 from bot.github.client import Client
 from bot.github.ensure import (
     Annotation,
+    PullRequestRef,
     close_pull_request,
     delete_branch,
     ensure_check_run,
     ensure_comment,
+    ensure_draft,
     ensure_pull_request,
     find_open_pull_request,
 )
@@ -40,6 +48,8 @@ from bot.report.pull_request import (
 from bot.results import PublishResult, RunResult
 
 CHECK_NAME = "lockwarden"
+
+log = logging.getLogger(__name__)
 
 
 @stage("publish")
@@ -104,7 +114,35 @@ def publish_pull_request(
         pull.url,
         sha,
         check.id,
+        note=_follow_tests(gh, clone.repo, pull, result),
     )
+
+
+def _follow_tests(gh: Client, repo: str, pull: PullRequestRef, result: RunResult) -> str | None:
+    """Make ``pull`` a draft when this run's tests failed and ready when they passed; the
+    problem, when GitHub refused the switch."""
+    wanted = _draft_wanted(result)
+    if wanted is None:
+        return None
+    switched = ensure_draft(gh, repo, pull, draft=wanted)
+    if switched.problem is not None:
+        log.warning("%s", switched.problem)
+    elif switched.changed:
+        log.info("%s#%d: draft is now %s", repo, pull.number, switched.draft)
+    return switched.problem
+
+
+def _draft_wanted(result: RunResult) -> bool | None:
+    """True when a test failed, False when tests ran and passed, None when nothing was tested
+    (every check skipped, or no image): then there is no reason to change what is there."""
+    if tests_failed(result):
+        return True
+    ran = any(
+        status != "skipped"
+        for test in result.tests
+        for status in (test.status, test.install_check.status, test.pip_check.status)
+    )
+    return False if ran else None
 
 
 def _nothing_to_propose(

@@ -148,10 +148,26 @@ PR_TESTS_FAILED = (
 )
 PR_FAILURE_EXCERPT = "\n<details open><summary>{name}</summary>\n\n{log}\n</details>"
 ROLLBACK_TITLE = "### Rollback"
-ROLLBACK_BASE = "- Return to the locks of {branch} at {sha}: close this pull request."
-ROLLBACK_COMMAND = (
-    "- After merging, comment `/lockwarden rollback` on this pull request to open a rollback "
-    "pull request."
+ROLLBACK_BEFORE = "Before merging, comment on this pull request:"
+ROLLBACK_PACKAGE = (
+    "- {command} (any packages; `--env ENV` for some environments only): pins them back to "
+    "their versions on {branch} at {sha} and recompiles the rest."
+)
+ROLLBACK_ALL = (
+    "- `/lockwarden rollback`: every lock back to {branch} at {sha}; the pull request, left "
+    "with nothing to propose, is closed. Closing it yourself does the same."
+)
+ROLLBACK_AFTER = "After merging, comment on this pull request or on an issue:"
+ROLLBACK_KNOWN_GOOD = (
+    "- `/lockwarden rollback --to known-good`: opens a pull request that restores every lock "
+    "(and the images' base digests and OS package pins) of the known-good set {sha} of {date}, "
+    "the newest whose tests all passed, rebuilt and retested."
+)
+ROLLBACK_NO_KNOWN_GOOD = (
+    "- There is no known-good set (a merged Lockwarden pull request whose tests all passed) "
+    "among the recent commits of {branch}, so `/lockwarden rollback --to known-good` would "
+    "refuse unless an older one exists. `/lockwarden rollback --to {sha}` opens a pull "
+    "request that restores the locks from before this one, rebuilt and retested."
 )
 ROLLBACK_REVERT = "- Or revert by hand: {command}."
 ROLLBACK_IMAGES = "Images of the current locks, to redeploy:"

@@ -3,10 +3,11 @@ message with its ledger trailers, and the check run's summary and annotations.""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.images import Finding
-from bot.ledger import LockRecord, commit_message, trailers
+from bot.ledger import LedgerEntry, LockRecord, commit_message, trailers
 from bot.report import messages
 from bot.report.escape import code, fenced, html, text
 from bot.report.markdown import render_markdown
@@ -15,6 +16,8 @@ from bot.results import RunResult
 PR_MARKER = "<!-- lockwarden:pr -->"
 # GitHub rejects bodies over 65,536 characters; leave room for the marker and the notice.
 BODY_LIMIT = 65_000
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -126,13 +129,21 @@ def _failure_excerpt(result: RunResult) -> str:
 
 
 def _rollback_section(result: RunResult, rollback: Rollback) -> str:
+    """The commands that undo this pull request, before and after it is merged, and what
+    each returns to: the default branch's locks, or the newest known-good set."""
+    branch, base = code(rollback.base_branch), code(rollback.base_sha)
+    example = code(f"/lockwarden rollback {_example_package(result)}")
     lines = [
         messages.ROLLBACK_TITLE,
         "",
-        messages.ROLLBACK_BASE.format(
-            branch=code(rollback.base_branch), sha=code(rollback.base_sha)
-        ),
-        messages.ROLLBACK_COMMAND,
+        messages.ROLLBACK_BEFORE,
+        "",
+        messages.ROLLBACK_PACKAGE.format(command=example, branch=branch, sha=base),
+        messages.ROLLBACK_ALL.format(branch=branch, sha=base),
+        "",
+        messages.ROLLBACK_AFTER,
+        "",
+        _known_good_line(result.known_good, rollback),
     ]
     if rollback.commit_sha:
         lines.append(
@@ -147,6 +158,27 @@ def _rollback_section(result: RunResult, rollback: Rollback) -> str:
         lines += ["", messages.ROLLBACK_IMAGES, ""]
         lines += [f"- {code(name)}: {code(digest)}" for name, digest in previous]
     return "\n".join(lines) + "\n"
+
+
+def _example_package(result: RunResult) -> str:
+    """A package this pull request changes, to show the command with; names come from a
+    lock, so only a plain package name is used."""
+    for lock in result.compiled.results:
+        changes = lock.diff.changes if lock.diff is not None else ()
+        for change in changes:
+            if _PACKAGE_NAME.fullmatch(change.name):
+                return change.name
+    return "PACKAGE"
+
+
+def _known_good_line(entry: LedgerEntry | None, rollback: Rollback) -> str:
+    if entry is None:
+        return messages.ROLLBACK_NO_KNOWN_GOOD.format(
+            branch=code(rollback.base_branch), sha=rollback.base_sha
+        )
+    # A bare sha of the repository: GitHub links it to the commit (a code span would not).
+    sha = entry.commit[:12] if _SHA.fullmatch(entry.commit) else code(entry.commit[:12])
+    return messages.ROLLBACK_KNOWN_GOOD.format(sha=sha, date=text(entry.date[:10]))
 
 
 def check_summary(result: RunResult) -> tuple[str, str]:

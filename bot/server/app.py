@@ -16,7 +16,15 @@ from starlette.responses import JSONResponse, Response
 from bot.jobs.queue import JobQueue
 from bot.metrics import expose
 from bot.sandbox import Sandbox
-from bot.server import check_run, installation, issue_comment, messages, pull_request, push
+from bot.server import (
+    check_run,
+    check_suite,
+    installation,
+    issue_comment,
+    messages,
+    pull_request,
+    push,
+)
 from bot.server.webhook import Router, WebhookMetrics, WebhookReceiver
 from bot.settings import Settings
 
@@ -31,6 +39,7 @@ def build_router() -> Router:
         pull_request.router,
         issue_comment.router,
         check_run.router,
+        check_suite.router,
     )
 
 

@@ -209,8 +209,14 @@ class IssueCommentEvent(_RepositoryEvent):
 
 
 class CheckSuite(_Lenient):
+    """A check suite as ``check_suite`` events carry it, or nested in a check run (where
+    GitHub leaves out its ``app`` in some shapes)."""
+
+    id: int | None = None
     head_branch: str | None = None
+    """None for a suite on a fork's pull request or on a branch deleted since."""
     head_sha: str | None = None
+    app: App | None = None
 
 
 class RepoId(_Lenient):
@@ -243,6 +249,13 @@ class CheckRunEvent(_RepositoryEvent):
     check_run: CheckRun
 
 
+# -- check_suite -----------------------------------------------------------------------------
+
+
+class CheckSuiteEvent(_RepositoryEvent):
+    check_suite: CheckSuite
+
+
 # -- ping ------------------------------------------------------------------------------------
 
 
@@ -258,6 +271,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "pull_request": PullRequestEvent,
     "issue_comment": IssueCommentEvent,
     "check_run": CheckRunEvent,
+    "check_suite": CheckSuiteEvent,
     "ping": PingEvent,
 }
 """The model of each event the receiver reads."""

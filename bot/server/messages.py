@@ -12,6 +12,7 @@ STATUS_PONG = "pong"
 STATUS_QUEUED = "queued"
 STATUS_IGNORED = "ignored"
 STATUS_DUPLICATE = "duplicate"
+STATUS_COALESCED = "coalesced"
 STATUS_ERROR = "error"
 STATUS_INVALID = "invalid"
 STATUS_UNAVAILABLE = "unavailable"
@@ -68,3 +69,16 @@ COMMENT_COMMAND_UNCHANGED = "the edit did not change the comment's commands"
 CHECK_RUN_OTHER_NAME = "the check run '{name}' is not Lockwarden's"
 CHECK_RUN_OTHER_APP = "the check run belongs to the app '{slug}'"
 CHECK_RUN_NO_BRANCH = "the check run's head branch is unknown (a fork's pull request?)"
+
+CHECK_SUITE_REQUESTED = (
+    "a new check suite needs no job: Lockwarden creates its check run when it refreshes"
+)
+CHECK_SUITE_OTHER_APP = "the check suite belongs to the app '{slug}'"
+CHECK_SUITE_NO_BRANCH = (
+    "the check suite has no head branch (a fork's pull request, or a branch deleted since)"
+)
+CHECK_SUITE_OTHER_BRANCH = (
+    "the check suite is on '{branch}', neither a Lockwarden branch nor the default branch; "
+    "re-run from the "
+    "Lockwarden pull request's Checks tab, or comment /lockwarden refresh"
+)

@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from bot.jobs.payloads import JobPayload
-from bot.jobs.queue import JOB_KINDS, JobKind, JobQueue, JobRequest
+from bot.jobs.queue import JOB_KINDS, JobId, JobKind, JobQueue, JobRequest
 from bot.server import messages
 from bot.server.events import Installation, PayloadError
 from bot.settings import Settings, SettingsError
@@ -239,7 +239,7 @@ class Answer:
     status_code: int
     body: dict[str, Any]
     outcome: str
-    """The metrics label: queued, ignored, duplicate, pong, too_large, unauthorized,
+    """The metrics label: queued, coalesced, ignored, duplicate, pong, too_large, unauthorized,
     bad_request, invalid_payload, unavailable, error, disconnected."""
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -399,6 +399,7 @@ class WebhookReceiver:
 
     def _enqueue(self, jobs: Iterable[JobRequest]) -> Answer:
         accepted: list[str] = []
+        joined: list[str] = []
         for job in jobs:
             try:
                 job_id = self._queue.enqueue(job)
@@ -412,12 +413,17 @@ class WebhookReceiver:
                     "unavailable",
                     headers={"Retry-After": "60"},
                 )
-            if job_id is not None:
-                accepted.append(job_id)
+            if isinstance(job_id, JobId) and job_id.joined:
+                joined.append(str(job_id))  # merged into a waiting job: no new job
+            elif job_id is not None:
+                accepted.append(str(job_id))
                 self._metrics.jobs.labels(kind=job.kind).inc()
-        if not accepted:
-            return _DUPLICATE
-        return Answer(202, {"status": messages.STATUS_QUEUED, "jobs": accepted}, "queued")
+        if accepted:
+            return Answer(202, {"status": messages.STATUS_QUEUED, "jobs": accepted}, "queued")
+        if joined:
+            body = {"status": messages.STATUS_COALESCED, "jobs": joined}
+            return Answer(202, body, "coalesced")
+        return _DUPLICATE
 
     def _done(self, delivery_id: str, event: str, action: str | None, answer: Answer) -> Answer:
         """Log what became of a delivery, and remember it once it is fully handled."""

@@ -51,6 +51,27 @@ def test_a_maintainer_pins_and_the_locks_and_the_pull_request_follow(world: Worl
     assert "beta==2.0.0" in world.file("requirements/serve.txt")
 
 
+def test_a_repin_remembers_the_first_pin_and_an_equal_pin_pushes_nothing(world: World) -> None:
+    world.comment("/lockwarden pin beta==1.1.0 -- breaks the tokenizer")
+    pinned = world.fake.branches(REPO)[REFRESH_BRANCH]
+    pushes = len(world.fake.pushes)
+
+    world.comment("/lockwarden pin beta==1.1.0", user="alice")
+
+    assert "already pinned" in world.replies()[-1]
+    assert world.fake.branches(REPO)[REFRESH_BRANCH] == pinned
+    assert len(world.fake.pushes) == pushes
+
+    world.comment("/lockwarden pin beta==1.0.0")
+    spec = world.file("requirements/serve.in")
+    number = world.pull.number
+    assert f"beta==1.0.0  # pinned by @alice in #{number} (was: beta): breaks the tokenizer" in spec
+    assert "beta==1.0.0" in world.file("requirements/serve.txt")
+
+    world.comment("/lockwarden unpin beta")
+    assert world.file("requirements/serve.in") == world.file("requirements/serve.in", "main")
+
+
 def test_a_read_only_user_is_refused_and_nothing_runs(world: World) -> None:
     before = world.fake.branches(REPO)[REFRESH_BRANCH]
     pushes = len(world.fake.pushes)

@@ -18,6 +18,7 @@ from bot.github.client import (
     GitHubApp,
     GitHubError,
     TokenScope,
+    installation_id_for,
     split_full_name,
 )
 from bot.github.scopes import (
@@ -28,6 +29,7 @@ from bot.github.scopes import (
     PUBLISH_PULL_REQUEST,
 )
 from tests.support.fake_github import FakeGitHub, Installation
+from tests.support.fake_github._server import all_closed
 
 REPO = "acme/svc"
 
@@ -354,3 +356,113 @@ def test_a_token_wider_than_asked_is_not_used(
         app.installation_token(scope(installation))
     # and the next request asks GitHub again rather than use a cached wide token
     assert fake.valid_token(app.installation_token(scope(installation))) is not None
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def test_a_pooled_client_sends_every_request_on_one_connection_closed_with_the_pool(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    app.installation_token(scope(installation))  # made first: tokens have a connection of their own
+    seen = len(fake.connections())
+
+    with app.pool() as pool:
+        gh = pool.installation(scope(installation))
+        for _ in range(5):
+            gh.rest.repos.get("acme", "svc")
+        again = pool.installation(scope(installation))
+        again.rest.repos.get("acme", "svc")
+        [connection] = fake.connections()[seen:]
+        assert connection.open
+
+    assert again is gh
+    assert connection.requests == ["GET /api/v3/repos/acme/svc"] * 6
+    assert all_closed([connection])
+
+
+def test_without_a_pool_each_request_opens_a_connection(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    app.installation_token(scope(installation))
+    seen = len(fake.connections())
+    gh = app.installation_client(scope(installation))
+
+    for _ in range(3):
+        gh.rest.repos.get("acme", "svc")
+
+    opened = fake.connections()[seen:]
+    assert [c.requests for c in opened] == [["GET /api/v3/repos/acme/svc"]] * 3
+    assert all_closed(opened)
+
+
+def test_a_pool_keeps_one_connection_per_scope_and_one_for_the_app(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    narrow = TokenScope(installation.id, REPO, CHECK_RUN_ONLY)
+    for each in (scope(installation), narrow):
+        app.installation_token(each)
+    seen = len(fake.connections())
+
+    with app.pool() as pool:
+        for _ in range(2):
+            pool.installation(scope(installation)).rest.repos.get("acme", "svc")
+            pool.installation(narrow).rest.repos.get("acme", "svc")
+            pool.app().rest.apps.get_authenticated()
+
+    opened = fake.connections()[seen:]
+    assert sorted(c.requests for c in opened) == [
+        ["GET /api/v3/app"] * 2,
+        ["GET /api/v3/repos/acme/svc"] * 2,
+        ["GET /api/v3/repos/acme/svc"] * 2,
+    ]
+    assert all_closed(opened)
+
+
+def test_a_pool_closes_its_connections_when_the_work_fails(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    app.installation_token(scope(installation))
+    seen = len(fake.connections())
+
+    def work() -> None:
+        with app.pool() as pool:
+            gh = pool.installation(scope(installation))
+            gh.rest.repos.get("acme", "svc")
+            gh.rest.repos.get("acme", "no-such-repo")  # 404: the work stops here
+
+    with pytest.raises(RequestFailed):
+        work()
+
+    [connection] = fake.connections()[seen:]
+    assert len(connection.requests) == 2
+    assert all_closed([connection])
+
+
+def test_tokens_of_many_scopes_are_made_on_one_connection(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    scopes = [TokenScope(installation.id, REPO, a) for a in (PUBLISH_PULL_REQUEST, CHECK_RUN_ONLY)]
+    scopes.append(TokenScope(installation.id, None, INSTALLATION_LISTING))
+    seen = len(fake.connections())
+
+    for each in scopes:
+        app.installation_token(each)
+
+    [connection] = fake.connections()[seen:]
+    path = f"POST /api/v3/app/installations/{installation.id}/access_tokens"
+    assert connection.requests == [path] * 3
+    app.close()
+    assert all_closed([connection])
+
+
+def test_the_installation_lookup_closes_its_connection(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp
+) -> None:
+    seen = len(fake.connections())
+
+    assert installation_id_for(app, REPO) == installation.id
+
+    [connection] = fake.connections()[seen:]
+    assert connection.requests == ["GET /api/v3/repos/acme/svc/installation"]
+    assert all_closed([connection])

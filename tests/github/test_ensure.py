@@ -13,18 +13,21 @@ from githubkit import GitHub
 
 from bot.github.client import AppCredentials, GitHubApp, GitHubError, TokenScope
 from bot.github.ensure import (
+    DRAFT_ADVICE,
     MAX_ANNOTATIONS,
     MAX_BODY,
     Annotation,
+    DraftRef,
     PullRequestRef,
     close_pull_request,
     delete_branch,
     ensure_check_run,
     ensure_comment,
+    ensure_draft,
     ensure_pull_request,
     find_open_pull_request,
 )
-from bot.github.scopes import CLEANUP, COMMAND_HANDLING
+from bot.github.scopes import CLEANUP, COMMAND_HANDLING, Access
 from tests.support.fake_github import FakeGitHub, Installation, RecordedRequest
 
 BRANCH = "lockwarden/refresh"
@@ -485,6 +488,99 @@ def test_a_bad_repository_name_fails_before_any_request(
     with pytest.raises(GitHubError, match="'acme' is not OWNER/NAME"):
         ensure_pull_request(gh, "acme", head=BRANCH, base="main", title="t", body="b")
     assert len(fake.requests) == before
+
+
+# -- draft status ----------------------------------------------------------------------------
+
+
+def graphql_calls(fake: FakeGitHub) -> list[dict[str, Any]]:
+    """The GraphQL requests' bodies, in order."""
+    return [r.json() for r in fake.requests_to("POST", r"/graphql$")]
+
+
+def test_the_pull_request_ref_carries_its_node_id_and_draft_status(
+    fake: FakeGitHub, gh: GitHub[Any], repo: str
+) -> None:
+    created = open_pull(gh, repo, draft=True)
+    updated = open_pull(gh, repo, draft=False)  # an update never changes the draft status
+
+    owner, name = repo.split("/")
+    node_id = gh.rest.pulls.get(owner, name, created.number).parsed_data.node_id
+    assert (created.node_id, created.draft) == (node_id, True)
+    assert (updated.node_id, updated.draft, updated.created) == (node_id, True, False)
+    assert fake.pull(repo, created.number).draft
+
+
+def test_ensure_draft_switches_both_ways_and_sends_nothing_when_it_matches(
+    fake: FakeGitHub, gh: GitHub[Any], repo: str
+) -> None:
+    ready = open_pull(gh, repo)
+    before = len(graphql_calls(fake))
+
+    unchanged = ensure_draft(gh, repo, ready, draft=False)
+    drafted = ensure_draft(gh, repo, ready, draft=True)
+    drafted_pull = fake.pull(repo, ready.number).draft
+    again = ensure_draft(gh, repo, open_pull(gh, repo), draft=False)
+
+    assert unchanged == DraftRef(False, changed=False)
+    assert drafted == DraftRef(True, changed=True)
+    assert again == DraftRef(False, changed=True)
+    assert drafted_pull
+    assert not fake.pull(repo, ready.number).draft
+    sent = graphql_calls(fake)[before:]
+    assert [re.findall(r"(\w+)\(input:", body["query"]) for body in sent] == [
+        ["convertPullRequestToDraft"],
+        ["markPullRequestReadyForReview"],
+    ]
+    assert {body["variables"]["id"] for body in sent} == {ready.node_id}
+
+
+def test_ensure_draft_without_the_permission_says_what_to_grant_and_changes_nothing(
+    fake: FakeGitHub, installation: Installation, gh: GitHub[Any], repo: str
+) -> None:
+    pull = open_pull(gh, repo)
+    app = GitHubApp(AppCredentials(fake.app_id, fake.private_key_pem, fake.api_url))
+    reader = Access.of("read pull requests", pull_requests="read", metadata="read")
+
+    with app.installation_client(TokenScope(installation.id, repo, reader)) as read_only:
+        refused = ensure_draft(read_only, repo, pull, draft=True)
+
+    assert (refused.draft, refused.changed) == (False, False)
+    assert refused.problem == (
+        f"{repo}#{pull.number}: GitHub would not convert it to a draft (Resource not "
+        f"accessible by integration). {DRAFT_ADVICE['FORBIDDEN']}"
+    )
+    assert not fake.pull(repo, pull.number).draft
+
+
+def test_ensure_draft_on_a_pull_request_closed_meanwhile_is_a_problem_not_an_error(
+    fake: FakeGitHub, gh: GitHub[Any], repo: str
+) -> None:
+    pull = open_pull(gh, repo, draft=True)
+    fake.close_pull(repo, pull.number)
+
+    refused = ensure_draft(gh, repo, pull, draft=False)
+
+    assert (refused.draft, refused.changed) == (True, False)
+    assert refused.problem is not None
+    assert refused.problem.startswith(f"{repo}#{pull.number}: GitHub would not mark it ready")
+    assert refused.problem.endswith(DRAFT_ADVICE["UNPROCESSABLE"])
+    closed = fake.pull(repo, pull.number)
+    assert (closed.state, closed.draft) == ("closed", True)
+
+
+def test_ensure_draft_with_github_unreachable_is_a_problem_not_an_error(
+    fake: FakeGitHub, gh: GitHub[Any], repo: str
+) -> None:
+    pull = open_pull(gh, repo)
+    fake.fail_next("POST", r"/graphql$", status=401)
+
+    refused = ensure_draft(gh, repo, pull, draft=True)
+
+    assert (refused.draft, refused.changed) == (False, False)
+    assert refused.problem is not None
+    assert "Switch it by hand on the pull request page" in refused.problem
+    assert not fake.pull(repo, pull.number).draft
 
 
 # -- errors and retries ----------------------------------------------------------------------

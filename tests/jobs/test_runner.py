@@ -31,6 +31,7 @@ from bot.results import CompileStageResult, ImageResult, LockResult, RunResult, 
 from bot.settings import Settings
 from bot.worker import RefreshOptions
 from tests.support.fake_github import FakeGitHub, Installation
+from tests.support.fake_github._server import Connection, all_closed
 
 CONFIG = """\
 environments:
@@ -490,6 +491,55 @@ def test_refresh_opens_a_pull_request_with_the_locks_and_a_check_run(
     ]
 
 
+def rollback_notes(
+    fake: FakeGitHub, runner: JobRunner, installation: Installation, repo: str
+) -> str:
+    """The Rollback section of the pull request a refresh job of ``repo`` opens."""
+    outcome = runner.run(job(installation, "refresh", repo))
+    assert outcome.pull_number is not None
+    body = fake.pull(repo, outcome.pull_number).body or ""
+    return body[body.index(messages.ROLLBACK_TITLE) :]
+
+
+def test_the_rollback_section_names_the_newest_known_good_set_of_the_default_branch(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    passed = LockRecord("serve", "requirements/serve.txt", "numpy==1.26.4\n", tests="passed")
+    failed = LockRecord("serve", "requirements/serve.txt", "numpy==1.26.3\n", tests="failed")
+    shas = [
+        fake.push_files(
+            spec_repo,
+            {record.lock: record.text},
+            message=commit_message("Update locks: serve", "", trailers("full", [record])),
+        )
+        for record in (passed, failed)  # the newest entry's tests failed: it is not known-good
+    ]
+
+    rollback = rollback_notes(fake, runner, installation, spec_repo)
+
+    assert "`/lockwarden rollback --to known-good`" in rollback
+    assert re.search(rf"known-good set {shas[0][:12]} of \d{{4}}-\d\d-\d\d,", rollback)
+
+
+def test_without_a_known_good_set_the_rollback_section_says_so(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    base = fake.branches(spec_repo)["main"]
+
+    rollback = rollback_notes(fake, runner, installation, spec_repo)
+
+    assert "There is no known-good set" in rollback
+    assert f"`/lockwarden rollback --to {base}`" in rollback
+
+
 def test_a_rerun_with_the_same_result_updates_the_pull_request_and_pushes_nothing(
     fake: FakeGitHub,
     installation: Installation,
@@ -664,6 +714,72 @@ def test_a_branch_a_person_made_without_a_pull_request_is_left_alone(
     assert (outcome.action, outcome.pull_number) == ("blocked", None)
     assert fake.branches(spec_repo)[REFRESH_BRANCH] == human
     assert fake.pulls(spec_repo) == []
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def job_connections(fake: FakeGitHub, seen: int, repo: str) -> list[Connection]:
+    """The connections opened since ``seen`` that carried REST requests about ``repo``."""
+    path = f"/api/v3/repos/{repo}/"
+    return [
+        c
+        for c in fake.connections()[seen:]
+        if any(r.split(" ")[1].startswith(path) for r in c.requests)
+    ]
+
+
+def test_a_refresh_job_sends_its_rest_requests_on_one_connection_closed_when_it_ends(
+    fake: FakeGitHub,
+    installation: Installation,
+    runner: JobRunner,
+    pipeline: Pipeline,
+    spec_repo: str,
+) -> None:
+    seen = len(fake.connections())
+    before = len(fake.requests_to("*", rf"^/api/v3/repos/{re.escape(spec_repo)}/"))
+
+    outcome = runner.run(job(installation, "refresh", spec_repo))
+
+    assert outcome.action == "opened"
+    [connection] = job_connections(fake, seen, spec_repo)
+    about_repo = fake.requests_to("*", rf"^/api/v3/repos/{re.escape(spec_repo)}/")[before:]
+    assert len(about_repo) >= 4  # the pull request, its check run, the branch lookups
+    assert len(connection.requests) == len(about_repo)
+    assert all_closed([connection])
+
+
+def test_a_failing_job_closes_its_connections(
+    fake: FakeGitHub, installation: Installation, app: GitHubApp, settings: Settings
+) -> None:
+    repo = new_repo(fake, installation, {"requirements/serve.in": "numpy\n"})
+    broken = JobRunner(app, settings, git_base_url=fake.git_url + "/no-such-prefix")
+    seen = len(fake.connections())
+
+    with pytest.raises(LockwardenError):
+        broken.run(job(installation, "refresh", repo))
+
+    # The failure was reported on a check run, through the job's pool, then everything closed.
+    [connection] = job_connections(fake, seen, repo)
+    assert any("/check-runs" in r for r in connection.requests)
+    assert all_closed([connection])
+
+
+def test_outside_a_job_a_client_is_not_pooled(
+    fake: FakeGitHub, installation: Installation, runner: JobRunner
+) -> None:
+    repo = new_repo(fake, installation, {"README.md": "hi\n"})
+    request = job(installation, "refresh", repo)
+
+    with runner.job_clients() as pool:
+        inside = runner.installation_client(request)
+        assert runner.installation_client(request) is inside
+        with runner.job_clients() as nested:
+            assert nested is pool  # a job method called by another shares its pool
+    outside = runner.installation_client(request)
+
+    assert outside is not inside
+    assert runner.installation_client(request) is not outside
 
 
 # -- failures --------------------------------------------------------------------------------

@@ -3,13 +3,14 @@ the cut that keeps a huge report under GitHub's limit, and the check run's summa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
-from bot.ledger import lock_sha256, parse_trailers
+from bot.ledger import EnvRecord, LedgerEntry, lock_sha256, parse_trailers
 from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
 from bot.report import messages, pull_request
@@ -40,6 +41,13 @@ NUMPY_UP = PackageChange("numpy", "1.26.4", "2.0.0", "upgraded", "major", direct
 BASE_SHA = "a" * 40
 COMMIT_SHA = "c0ffee" + "0" * 34
 ROLLBACK = Rollback("main", BASE_SHA, COMMIT_SHA)
+KNOWN_GOOD = LedgerEntry(
+    commit="0123456789abcdef0123456789abcdef01234567",
+    date="2024-05-01T12:00:00+02:00",
+    subject="Update locks: serve",
+    mode="full",
+    environments=(EnvRecord("serve", "requirements/serve.txt", "sha256:" + "5" * 64),),
+)
 
 
 def lock(
@@ -94,6 +102,7 @@ def run_result(
     images: tuple[ImageResult, ...] = (),
     tests: tuple[TestResult, ...] = (),
     mode: CompileMode = CompileMode(),  # noqa: B008 - frozen dataclass
+    known_good: LedgerEntry | None = None,
 ) -> RunResult:
     results = locks or (lock("serve"),)
     return RunResult(
@@ -105,6 +114,7 @@ def run_result(
         tests=tests,
         builder="buildah" if images else None,
         duration_s=3.0,
+        known_good=known_good,
     )
 
 
@@ -224,7 +234,7 @@ def rollback_section(body: str) -> str:
 
 
 def test_body_is_the_report_then_rollback_notes_then_the_marker() -> None:
-    result = run_result(lock("serve"), tests=(outcome("serve"),))
+    result = run_result(lock("serve"), tests=(outcome("serve"),), known_good=KNOWN_GOOD)
 
     body = pr_body(result, ROLLBACK)
 
@@ -233,10 +243,56 @@ def test_body_is_the_report_then_rollback_notes_then_the_marker() -> None:
     assert body.count(PR_MARKER) == 1
     assert "[!CAUTION]" not in body
     notes = rollback_section(body)
-    assert f"`main` at `{BASE_SHA}`" in notes
-    assert "`/lockwarden rollback`" in notes
-    assert f"`git revert {COMMIT_SHA}`" in notes
-    assert messages.ROLLBACK_IMAGES not in notes  # no images were built
+    assert notes == (
+        "### Rollback\n"
+        "\n"
+        "Before merging, comment on this pull request:\n"
+        "\n"
+        "- `/lockwarden rollback numpy` (any packages; `--env ENV` for some environments only): "
+        f"pins them back to their versions on `main` at `{BASE_SHA}` and recompiles the rest.\n"
+        f"- `/lockwarden rollback`: every lock back to `main` at `{BASE_SHA}`; the pull "
+        "request, left with nothing to propose, is closed. Closing it yourself does the same.\n"
+        "\n"
+        "After merging, comment on this pull request or on an issue:\n"
+        "\n"
+        "- `/lockwarden rollback --to known-good`: opens a pull request that restores every "
+        "lock (and the images' base digests and OS package pins) of the known-good set "
+        "0123456789ab of 2024-05-01, the newest whose tests all passed, rebuilt and retested.\n"
+        f"- Or revert by hand: `git revert {COMMIT_SHA}`.\n"
+        "\n"
+    )
+
+
+def test_without_a_known_good_set_the_rollback_notes_say_so_and_name_the_base_commit() -> None:
+    notes = rollback_section(pr_body(run_result(lock("serve")), ROLLBACK))
+
+    assert "known-good set 0" not in notes
+    assert (
+        "- There is no known-good set (a merged Lockwarden pull request whose tests all passed) "
+        "among the recent commits of `main`, so `/lockwarden rollback --to known-good` would "
+        f"refuse unless an older one exists. `/lockwarden rollback --to {BASE_SHA}` opens a pull "
+        "request that restores the locks from before this one, rebuilt and retested.\n"
+    ) in notes
+    assert "`/lockwarden rollback numpy`" in notes
+    assert "- `/lockwarden rollback`: every lock back to `main`" in notes
+
+
+def test_the_rollback_example_names_a_changed_package_only_when_it_is_a_plain_name() -> None:
+    odd = PackageChange("`evil` @x", "1", "2", "upgraded", "major", direct=True)
+    plain = rollback_section(pr_body(run_result(lock("serve", changes=(odd, NUMPY_UP))), ROLLBACK))
+    none = rollback_section(pr_body(run_result(lock("serve", changes=(odd,))), ROLLBACK))
+
+    assert "`/lockwarden rollback numpy`" in plain
+    assert "evil" not in plain
+    assert "`/lockwarden rollback PACKAGE`" in none
+    assert "evil" not in none
+
+
+def test_a_known_good_commit_that_is_not_a_sha_is_shown_as_code() -> None:
+    odd = replace(KNOWN_GOOD, commit="@someone #1", date="[x](y)")
+    notes = rollback_section(pr_body(run_result(lock("serve"), known_good=odd), ROLLBACK))
+
+    assert "known-good set `@someone #1` of \\[x\\](y)," in notes
 
 
 def test_body_without_a_commit_has_no_revert_line() -> None:

@@ -159,6 +159,13 @@ RERUN = {
     "installation": {"id": 1},
 }
 
+SUITE_RERUN = {
+    "action": "rerequested",
+    "check_suite": {"id": 5, "head_branch": "lockwarden/refresh", "head_sha": "c" * 40},
+    "repository": {"full_name": "acme/ml"},
+    "installation": {"id": 1},
+}
+
 
 def _without(payload: dict[str, Any], dotted: str) -> dict[str, Any]:
     trimmed = copy.deepcopy(payload)
@@ -205,6 +212,8 @@ def _with(payload: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ),
         ("pull_request", _without(CLOSED, "pull_request.head.ref"), "pull_request.head.ref"),
         ("check_run", _without(RERUN, "check_run.name"), "check_run.name"),
+        ("check_suite", _without(SUITE_RERUN, "check_suite"), "check_suite"),
+        ("check_suite", _with(SUITE_RERUN, "check_suite.app", "ci"), "check_suite.app"),
     ],
 )
 def test_a_missing_or_invalid_field_is_a_400_naming_it(
@@ -222,7 +231,12 @@ def test_a_missing_or_invalid_field_is_a_400_naming_it(
 
 @pytest.mark.parametrize(
     ("event", "payload"),
-    [("push", PUSH), ("issue_comment", COMMENT), ("installation_repositories", ADDED)],
+    [
+        ("push", PUSH),
+        ("issue_comment", COMMENT),
+        ("installation_repositories", ADDED),
+        ("check_suite", SUITE_RERUN),
+    ],
 )
 def test_the_complete_minimal_payloads_are_queued(event: str, payload: dict[str, Any]) -> None:
     assert post(client(make_app()), event, payload).json()["status"] == "queued"

@@ -126,6 +126,30 @@ def check_run(
     }
 
 
+def check_suite(
+    *,
+    action: str = "rerequested",
+    head_branch: str | None = "lockwarden/refresh",
+    app_slug: str | None = "lockwarden",
+) -> dict[str, Any]:
+    app: dict[str, Any] = {"id": 1} if app_slug is None else {"id": 1, "slug": app_slug}
+    return {
+        "action": action,
+        "check_suite": {
+            "id": 5,
+            "head_branch": head_branch,
+            "head_sha": SHA,
+            "status": "completed",
+            "conclusion": "failure",
+            "app": app,
+            "pull_requests": [],
+        },
+        "repository": REPO,
+        "installation": INSTALLATION,
+        "sender": ALICE,
+    }
+
+
 def without(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != key}
 
@@ -141,6 +165,7 @@ class Case:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+SUITE_RERUN = {"check_run_id": None, "trigger": "check_suite.rerequested"}
 REFRESH_MAIN = ("refresh", "acme/ml", {"mode": "minimal", "branch": "main", "sha": SHA})
 
 CASES = [
@@ -588,12 +613,86 @@ CASES = [
         without(check_run(), "installation"),
         reason=messages.NO_INSTALLATION,
     ),
+    # -- check_suite -------------------------------------------------------------------------
+    Case(
+        "check-suite-rerequested",
+        "check_suite",
+        check_suite(),
+        jobs=[("refresh", "acme/ml", {"branch": "lockwarden/refresh", "sha": SHA} | SUITE_RERUN)],
+    ),
+    Case(
+        "check-suite-rerequested-without-app-slug",
+        "check_suite",
+        check_suite(app_slug=None),
+        jobs=[("refresh", "acme/ml", {"branch": "lockwarden/refresh"})],
+    ),
+    Case(
+        "check-suite-other-app",
+        "check_suite",
+        check_suite(app_slug="ci-bot"),
+        reason="the check suite belongs to the app 'ci-bot'",
+    ),
+    Case(
+        "check-suite-other-app-unknown-slug",
+        "check_suite",
+        check_suite(app_slug="ci-bot"),
+        jobs=[("refresh", "acme/ml", {})],
+        settings={"app_slug": None},
+    ),
+    Case(
+        "check-suite-no-branch",
+        "check_suite",
+        check_suite(head_branch=None),
+        reason=messages.CHECK_SUITE_NO_BRANCH,
+    ),
+    Case(
+        "check-suite-empty-branch",
+        "check_suite",
+        check_suite(head_branch=""),
+        reason=messages.CHECK_SUITE_NO_BRANCH,
+    ),
+    Case(
+        "check-suite-other-branch",
+        "check_suite",
+        check_suite(head_branch="feature/lockwarden/x"),
+        reason=messages.CHECK_SUITE_OTHER_BRANCH.format(branch="feature/lockwarden/x"),
+    ),
+    Case(
+        "check-suite-default-branch",
+        "check_suite",
+        check_suite(head_branch="main"),
+        jobs=[("refresh", "acme/ml", {"mode": "minimal", "branch": "main", **SUITE_RERUN})],
+    ),
+    Case(
+        "check-suite-other-branch",
+        "check_suite",
+        check_suite(head_branch="feature/x"),
+        reason=messages.CHECK_SUITE_OTHER_BRANCH.format(branch="feature/x"),
+    ),
+    Case(
+        "check-suite-no-installation",
+        "check_suite",
+        without(check_suite(), "installation"),
+        reason=messages.NO_INSTALLATION,
+    ),
+    Case(
+        "check-suite-requested",
+        "check_suite",
+        check_suite(action="requested"),
+        reason=messages.CHECK_SUITE_REQUESTED,
+    ),
+    Case(
+        "check-suite-completed",
+        "check_suite",
+        check_suite(action="completed"),
+        reason="action 'completed' of event 'check_suite' is not handled",
+    ),
     # -- events nobody handles ---------------------------------------------------------------
     Case(
-        "check-suite",
-        "check_suite",
-        {"action": "rerequested"},
-        reason="event 'check_suite' is not handled",
+        "deployment",
+        "deployment",
+        {"action": "created"},
+        reason="event 'deployment' is not handled",
     ),
 ]
 

@@ -27,6 +27,7 @@ from githubkit.exception import RequestFailed, SecondaryRateLimitExceeded
 from githubkit_schemas.latest.models import (
     ContentFile,
     WebhookCheckRunRerequested,
+    WebhookCheckSuiteRerequested,
     WebhookInstallationCreated,
     WebhookInstallationRepositoriesAdded,
     WebhookIssueCommentCreated,
@@ -883,6 +884,7 @@ PAYLOAD_MODELS: dict[tuple[str, str | None], type[BaseModel]] = {
     ("issue_comment", "created"): WebhookIssueCommentCreated,
     ("issue_comment", "edited"): WebhookIssueCommentEdited,
     ("check_run", "rerequested"): WebhookCheckRunRerequested,
+    ("check_suite", "rerequested"): WebhookCheckSuiteRerequested,
     ("pull_request", "closed"): WebhookPullRequestClosed,
     ("pull_request", "converted_to_draft"): WebhookPullRequestConvertedToDraft,
     ("pull_request", "ready_for_review"): WebhookPullRequestReadyForReview,
@@ -1027,6 +1029,37 @@ def test_check_run_rerequested_payload_names_the_run_and_its_branch(
     rerun = checked_payload(fake, "check_run", "rerequested", repo=REPO, check_run_id=run_id)
     assert rerun["check_run"]["id"] == run_id
     assert rerun["check_run"]["check_suite"]["head_branch"] == "lockwarden/main"
+
+
+def test_check_suite_rerequested_payload_names_the_suite_its_branch_and_pull_request(
+    fake: FakeGitHub, inst: Installation
+) -> None:
+    open_bot_pull(fake)
+    github = install_client(fake, inst)
+    head = fake.branches(REPO)["lockwarden/main"]
+    runs = [
+        github.rest.checks.create(
+            "acme", "models", name="Lockwarden", head_sha=head, conclusion="failure"
+        ).parsed_data,
+        github.rest.checks.create(
+            "acme", "models", name="lint", head_sha=head, conclusion="success"
+        ).parsed_data,
+    ]
+    rerun = checked_payload(fake, "check_suite", "rerequested", repo=REPO, head_sha=head)
+    suite = rerun["check_suite"]
+    assert [r.check_suite.id if r.check_suite else None for r in runs] == [suite["id"]] * 2
+    assert (suite["head_branch"], suite["head_sha"]) == ("lockwarden/main", head)
+    assert (suite["status"], suite["conclusion"]) == ("completed", "failure")
+    assert suite["latest_check_runs_count"] == 2
+    assert suite["app"]["slug"] == fake.app_slug
+    assert [p["number"] for p in suite["pull_requests"]] == [1]
+    assert suite["head_commit"]["id"] == head
+    # Once the branch moves on, the old commit's suite has no head branch.
+    fake.push_files(REPO, {"y": "y"}, branch="lockwarden/main")
+    moved = checked_payload(fake, "check_suite", "rerequested", repo=REPO, head_sha=head)
+    assert moved["check_suite"]["head_branch"] is None
+    with pytest.raises(ValueError, match="no check suite"):
+        fake.payload("check_suite", "rerequested", repo=REPO, head_sha="0" * 40)
 
 
 def test_pull_request_closed_payloads_merge_or_close_it(

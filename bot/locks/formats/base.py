@@ -87,6 +87,18 @@ class FollowUpTarget:
     """The environment's current lock."""
 
 
+@dataclass(frozen=True)
+class SpecEntry:
+    """How a spec lists one package."""
+
+    written: str
+    """The entry as the person wrote it, its comment included: what an unpin puts back."""
+    comment: str | None
+    """The entry's comment, without ``#``; a pin note when Lockwarden pinned it."""
+    pinned_version: str | None
+    """The version when the entry is an exact pin (``name==version``); None otherwise."""
+
+
 PinEdit = Callable[[str, str, str, str, str], str]
 """``(text, spec, package, requirement, note)`` -> the edited spec."""
 
@@ -96,7 +108,7 @@ class SpecEditor:
     """The edits of a spec that takes exact pins only (``pyproject.toml``, ``environment.yml``):
     each function takes the text, the spec's path (for errors) and the package's name."""
 
-    requirement: Callable[[str, str, str], str | None]
+    entry: Callable[[str, str, str], SpecEntry | None]
     pin: PinEdit
     unpin: Callable[[str, str, str], str]
 
@@ -175,9 +187,9 @@ class LockFormat(ABC):
     def editor(self) -> SpecEditor:
         """How the spec is edited by ``/lockwarden pin`` and ``unpin``."""
 
-    def spec_requirement(self, text: str, spec: str, package: str) -> str | None:
-        """The spec's requirement line or entry for ``package``, None when it has none."""
-        return self.editor().requirement(text, spec, package)
+    def spec_entry(self, text: str, spec: str, package: str) -> SpecEntry | None:
+        """How the spec lists ``package``, None when it does not."""
+        return self.editor().entry(text, spec, package)
 
     def pin(self, text: str, spec: str, package: str, requirement: str, note: str) -> str:
         """The spec with ``package`` pinned to ``requirement`` and ``note`` beside it."""

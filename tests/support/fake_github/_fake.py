@@ -28,7 +28,7 @@ from tests.support.fake_github import _webhooks
 from tests.support.fake_github._errors import ApiError, check_body_length, validation_failed
 from tests.support.fake_github._git import BareRepo, CommitInfo, Person
 from tests.support.fake_github._render import Renderer
-from tests.support.fake_github._server import start_server
+from tests.support.fake_github._server import Connection, start_server
 from tests.support.fake_github._state import (
     COLLABORATOR_ROLES,
     DEFAULT_APP_EVENTS,
@@ -793,6 +793,11 @@ class FakeGitHub:
                 if method in ("*", r.method) and re.search(path_regex, r.path)
             ]
 
+    def connections(self) -> list[Connection]:
+        """Every TCP connection the server accepted so far, each with its requests."""
+        with self.lock:
+            return list(self._server.connections)
+
     # -- webhooks ------------------------------------------------------------------------
 
     def sign(self, body: bytes) -> str:
@@ -828,7 +833,8 @@ class FakeGitHub:
         user="alice"``; edited: ``repo=, comment_id=, body=, user=None`` (``number`` is a pull
         request's or a plain issue's, see ``create_issue``: the ``issue`` object has a
         ``pull_request`` key only for a pull request, as on GitHub); ``check_run``
-        rerequested: ``repo=, check_run_id=, sender="alice"``.
+        rerequested: ``repo=, check_run_id=, sender="alice"``; ``check_suite`` rerequested:
+        ``repo=, head_sha=, sender="alice"``.
         """
         with self.lock:
             return _webhooks.build(self, event, action, fields)

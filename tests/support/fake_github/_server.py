@@ -137,6 +137,31 @@ def redact(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+@dataclass
+class Connection:
+    """One TCP connection the server accepted, and the requests it carried, in order."""
+
+    client: tuple[str, int]
+    requests: list[str]
+    """``METHOD /path`` of each request."""
+    open: bool = True
+    """False once the client closed it (or it timed out)."""
+
+    @property
+    def rest(self) -> bool:
+        """It carried REST API requests (not git's)."""
+        return any(r.split(" ", 1)[1].startswith(API_PREFIX + "/") for r in self.requests)
+
+
+def all_closed(connections: list[Connection], timeout_s: float = 5.0) -> bool:
+    """Whether the client closed every one of ``connections``, waiting up to ``timeout_s``
+    for the server's handler threads to notice."""
+    deadline = time.monotonic() + timeout_s
+    while any(c.open for c in connections) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not any(c.open for c in connections)
+
+
 class FakeGitHubServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -145,6 +170,8 @@ class FakeGitHubServer(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeGitHub) -> None:
         self.fake = fake
+        self.connections: list[Connection] = []
+        """Every connection accepted, so tests can tell whether clients reuse them."""
         super().__init__(("127.0.0.1", 0), Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -175,6 +202,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # One handler per accepted connection: its requests are counted on one record.
+        self.counted = Connection(self.client_address, [])
+        with self.server.fake.lock:
+            self.server.connections.append(self.counted)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.counted.open = False
 
     def do_GET(self) -> None:
         self._handle()
@@ -220,6 +260,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         fake = self.server.fake
         with fake.lock:
+            self.counted.requests.append(f"{self.command} {path}")
             fake.requests.append(
                 RecordedRequest(
                     method=self.command,

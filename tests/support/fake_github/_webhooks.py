@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tests.support.fake_github._git import ZERO_SHA
-from tests.support.fake_github._render import iso
+from tests.support.fake_github._render import iso, node_id
 from tests.support.fake_github._state import JSON, Installation, Repo
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ def build(fake: FakeGitHub, event: str, action: str | None, fields: Mapping[str,
         ("issue_comment", "created"): issue_comment_created,
         ("issue_comment", "edited"): issue_comment_edited,
         ("check_run", "rerequested"): check_run_rerequested,
+        ("check_suite", "rerequested"): check_suite_rerequested,
     }
     builder = builders.get((event, action))
     if builder is None:
@@ -269,6 +270,59 @@ def check_run_rerequested(
     data: JSON = {
         "action": "rerequested",
         "check_run": fake.render.check_run(target, run, for_webhook=True),
+    }
+    data.update(_repo_event(fake, target, sender))
+    return data
+
+
+def check_suite_rerequested(
+    fake: FakeGitHub, *, repo: str, head_sha: str, sender: str = "alice"
+) -> JSON:
+    """A person re-runs all checks of the App's check suite on commit ``head_sha`` (one that
+    has check runs: GitHub shows no other). ``head_branch`` is a branch whose tip is that commit,
+    None when none is (a fork's pull request, a branch deleted or moved on since)."""
+    target = fake.repo(repo)
+    suite_id = target.check_suites.get(head_sha)
+    if suite_id is None:
+        raise ValueError(f"{repo} has no check suite on {head_sha}")
+    runs = [r for r in target.check_runs.values() if r.check_suite_id == suite_id]
+    done = all(r.status == "completed" for r in runs)
+    conclusions = [r.conclusion for r in runs]
+    heads = [name for name, sha in target.git.branches().items() if sha == head_sha]
+    commit = target.git.commit(head_sha)
+    api_repo = f"{fake.render.api}/repos/{target.full_name}"
+    started = min((r.started_at or 0.0) for r in runs)
+    data: JSON = {
+        "action": "rerequested",
+        "check_suite": {
+            "id": suite_id,
+            "node_id": node_id("CS", suite_id),
+            "head_branch": heads[0] if heads else None,
+            "head_sha": head_sha,
+            "status": "completed" if done else "in_progress",
+            "conclusion": ("failure" if "failure" in conclusions else conclusions[-1])
+            if done
+            else None,
+            "url": f"{api_repo}/check-suites/{suite_id}",
+            "check_runs_url": f"{api_repo}/check-suites/{suite_id}/check-runs",
+            "before": commit.parents[0] if commit.parents else None,
+            "after": head_sha,
+            "pull_requests": fake.render.check_run(target, runs[0])["pull_requests"],
+            "app": fake.render.app(),
+            "latest_check_runs_count": len(runs),
+            "rerequestable": True,
+            "runs_rerequestable": True,
+            "created_at": iso(started),
+            "updated_at": iso(max((r.completed_at or started) for r in runs)),
+            "head_commit": {
+                "id": commit.sha,
+                "tree_id": commit.tree,
+                "message": commit.message,
+                "timestamp": iso(commit.committed_at),
+                "author": {"name": commit.author.name, "email": commit.author.email},
+                "committer": {"name": commit.committer.name, "email": commit.committer.email},
+            },
+        },
     }
     data.update(_repo_event(fake, target, sender))
     return data

@@ -80,12 +80,17 @@ class CondaFormat(LockFormat):
         from bot.locks.formats.conda import environment
 
         return SpecEditor(
-            environment.environment_dependency,
+            environment.environment_entry,
             exact_pin(environment.pin_in_environment),
             environment.unpin_in_environment,
         )
 
     def check_fields(self, env: EnvironmentFields) -> None:
+        for index, item in enumerate(env.platforms):
+            try:
+                conda_subdir(item)
+            except ValueError as exc:
+                raise FieldProblem(("platforms", index), str(exc)) from exc
         if not PurePosixPath(env.spec).name.endswith((".yml", ".yaml")):
             raise FieldProblem(("spec",), "a conda environment's spec is an environment.yml")
         if env.lock is not None and "{platform}" not in env.lock:

@@ -28,12 +28,13 @@ from rattler.exceptions import InvalidMatchSpecError
 from bot import bounded_yaml
 from bot.errors import ConfigError, LockfileParseError
 from bot.lines import physical_lines
+from bot.locks.formats.base import SpecEntry
 from bot.locks.formats.conda.platforms import (
     EXPLICIT_MARKER,
     conda_subdir,
 )
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
-from bot.locks.pin_notes import PIN_NOTE_RE
+from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
 # Channels whose URLs name them: ``https://conda.anaconda.org/<name>/<subdir>/<file>`` and
 # ``https://repo.anaconda.com/pkgs/<name>/<subdir>/<file>``.
@@ -626,6 +627,33 @@ def _yaml_value(spec: str) -> str:
     return json.dumps(spec)
 
 
+def _one_spec(written: str) -> str | None:
+    """The match spec YAML reads from an item written as ``written`` (after ``- ``, with its
+    comment); None when it reads as something else."""
+    try:
+        loaded = yaml.safe_load(f"- {written}")
+    except yaml.YAMLError:
+        return None
+    if isinstance(loaded, list) and len(loaded) == 1 and isinstance(loaded[0], str):
+        return loaded[0]
+    return None
+
+
+def _item_value(written: str | None) -> str | None:
+    """The match spec of a ``(was: ...)``: the item as the person wrote it, or, in a note
+    that kept only the spec, the spec itself."""
+    if written is None:
+        return None
+    spec = _one_spec(written)
+    return written if spec is None else spec
+
+
+def _as_written(was: str) -> str:
+    """The item to put back: the person's own text, byte for byte, when it reads as one
+    spec; else the spec quoted."""
+    return was if _one_spec(was) is not None else _yaml_value(was)
+
+
 def _matches(spec: str | None, name: str) -> bool:
     if spec is None:
         return False
@@ -639,11 +667,18 @@ def _wanted(name: str) -> str:
     return name.strip().lower()
 
 
-def environment_dependency(text: str, path: str, name: str) -> str | None:
-    """The match spec ``environment.yml`` lists for ``name`` (as written), or None; read it
-    before ``pin_in_environment`` to put it into the pin note's ``(was: ...)``."""
+def environment_entry(text: str, path: str, name: str) -> SpecEntry | None:
+    """How ``environment.yml`` lists ``name``: the item as written after ``- `` (comment
+    included), its comment, and its version when it is an exact pin; None when not listed.
+    Read it before ``pin_in_environment`` to put it into the pin note's ``(was: ...)``."""
     wanted = _wanted(name)
-    return next((i.value for i in _items(text, path) if _matches(i.value, wanted)), None)
+    lines = physical_lines(text)
+    for item in _items(text, path):
+        if _matches(item.value, wanted):
+            written = lines[item.index].rstrip("\r\n")[len(item.prefix) :]
+            exact = re.fullmatch(rf"{re.escape(wanted)}==(\S+)", (item.value or "").strip())
+            return SpecEntry(written, item.comment, exact.group(1) if exact else None)
+    return None
 
 
 def pin_in_environment(text: str, path: str, name: str, version: str, note: str) -> str:
@@ -666,7 +701,7 @@ def pin_in_environment(text: str, path: str, name: str, version: str, note: str)
     items = _items(text, path)
     values = _dependency_values(text)
     lines = physical_lines(text)
-    comment = " ".join(note.split())
+    comment = note_comment(note)
     tail = f"  # {comment}" if comment else ""
     matches = [item for item in items if _matches(item.value, wanted)]
     if matches:
@@ -717,8 +752,8 @@ def unpin_in_environment(text: str, path: str, name: str) -> str:
             continue
         item, was = restore[index]
         if was is not None:
-            out.append(f"{item.prefix}{_yaml_value(was)}{_ending(line)}")
-    by_position = {item.position: was for item, was in restore.values()}
+            out.append(f"{item.prefix}{_as_written(was)}{_ending(line)}")
+    by_position = {item.position: _item_value(was) for item, was in restore.values()}
     expected = [
         by_position.get(position, value)
         for position, value in enumerate(_dependency_values(text))

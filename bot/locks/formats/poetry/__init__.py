@@ -26,7 +26,7 @@ from bot.locks.formats.poetry.export import detected_export, export_request
 from bot.locks.formats.poetry.project import (
     parse_poetry_lock,
     pin_in_pyproject,
-    pyproject_dependency,
+    pyproject_entry,
     read_pyproject,
     unpin_in_pyproject,
 )
@@ -67,7 +67,7 @@ class PoetryFormat(LockFormat):
         return SpecTree(project.direct_names, frozenset(), (spec,))
 
     def editor(self) -> SpecEditor:
-        return SpecEditor(pyproject_dependency, exact_pin(pin_in_pyproject), unpin_in_pyproject)
+        return SpecEditor(pyproject_entry, exact_pin(pin_in_pyproject), unpin_in_pyproject)
 
     def check_fields(self, env: EnvironmentFields) -> None:
         if PurePosixPath(env.spec).name != "pyproject.toml":

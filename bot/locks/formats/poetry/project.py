@@ -31,8 +31,9 @@ from tomlkit.items import Array, Comment, Item, Table, Trivia
 from tomlkit.toml_document import TOMLDocument
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
+from bot.locks.formats.base import SpecEntry
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
-from bot.locks.pin_notes import PIN_NOTE_RE
+from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
 POETRY_BUILD_BACKEND = "poetry.core.masonry.api"
 
@@ -625,6 +626,45 @@ class _Site:
     """Index into the array, or the key as written in the table."""
 
 
+def pyproject_entry(text: str, path: str, name: str) -> SpecEntry | None:
+    """How ``pyproject.toml`` lists ``name`` (the entry ``pin_in_pyproject`` would change):
+    as written with its comment, the comment, and the version of an exact pin; None when it
+    does not list it. Its ``written`` goes into the note's ``(was: ...)``."""
+    site = _pin_site(_document(text, path), canonicalize_name(name), None)
+    if site is None:
+        return None
+    return SpecEntry(_site_written(site), _site_comment(site), _site_pinned(site))
+
+
+def _site_written(site: _Site) -> str:
+    """The entry with its comment: ``numpy = "<2"  # keep`` (a table's, spacing as written),
+    ``numpy<2  # keep`` (an array's)."""
+    if site.kind == "array":
+        comment = _site_comment(site)
+        return _site_text(site) + (f"{_ARRAY_COMMENT}{comment}" if comment else "")
+    item = _note_item(site.container[site.key])
+    if item is None or not item.trivia.comment:
+        return _site_text(site)
+    return _site_text(site) + item.trivia.comment_ws + item.trivia.comment
+
+
+def _site_pinned(site: _Site) -> str | None:
+    """The version the entry pins exactly (``==1.0``), None for a range or no version."""
+    value = _plain(site.container[site.key])
+    if site.kind == "array":
+        clauses = list(Requirement(str(value)).specifier)
+        exact = [c.version for c in clauses if c.operator == "=="]
+        return exact[0] if len(clauses) == 1 and exact else None
+    constraint = value.get("version") if isinstance(value, Mapping) else value
+    if isinstance(constraint, str) and constraint.startswith("==") and "," not in constraint:
+        return constraint[2:].strip() or None
+    return None
+
+
+_ARRAY_COMMENT = "  # "
+"""Between an array item and its comment in a ``(was: ...)``."""
+
+
 def pyproject_dependency(text: str, path: str, name: str, group: str | None = None) -> str | None:
     """How ``pyproject.toml`` writes the dependency ``pin_in_pyproject`` would change, or
     None when it does not list it: the requirement string of a ``[project]`` array
@@ -654,7 +694,7 @@ def pin_in_pyproject(
     and layout elsewhere are kept.
 
     ``note`` is the comment text (``bot.commands.spec_edit.pin_note``); its ``(was: ...)``,
-    from ``pyproject_dependency``, is what ``unpin_in_pyproject`` restores.
+    from ``pyproject_entry``, is what ``unpin_in_pyproject`` restores.
     """
     try:
         pinned = Version(version.strip())
@@ -662,7 +702,7 @@ def pin_in_pyproject(
         raise LockwardenError(
             f"cannot pin {name} to {version!r}: not a version; write e.g. 'numpy==1.26.4'"
         ) from exc
-    comment = " ".join(note.split())
+    comment = note_comment(note)
     doc = _document(text, path)
     wanted = canonicalize_name(name)
     site = _pin_site(doc, wanted, group)
@@ -697,7 +737,8 @@ def unpin_in_pyproject(text: str, path: str, name: str) -> str:
         if was is None:
             del site.container[site.key]
         elif site.kind == "array":
-            _set_array_item(site, was, None)
+            value, _, comment = was.partition(_ARRAY_COMMENT)
+            _set_array_item(site, value, comment or None)
         else:
             _restore_table_value(site, path, was)
     return tomlkit.dumps(doc) if changed else text
@@ -951,6 +992,9 @@ def _restore_table_value(site: _Site, path: str, was: str) -> None:
         return
     table[key] = _inline(restored)
     _clear_comment(table[key])
+    if isinstance(restored, Item) and restored.trivia.comment:  # the person's own comment
+        table[key].trivia.comment = restored.trivia.comment
+        table[key].trivia.comment_ws = restored.trivia.comment_ws
 
 
 def _plain(value: Any) -> Any:

@@ -15,10 +15,11 @@ from bot.locks.formats.base import (
     FieldProblem,
     LockFormat,
     SpecEditor,
+    SpecEntry,
     Toolchain,
 )
 from bot.locks.formats.requirements.pip_tools import PipToolsBackend
-from bot.locks.formats.requirements.spec_edit import pin_in_spec, spec_requirement, unpin_in_spec
+from bot.locks.formats.requirements.spec_edit import pin_in_spec, spec_entry, unpin_in_spec
 from bot.locks.formats.requirements.uv import UvBackend
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.options import RequirementsTool
@@ -69,7 +70,7 @@ class RequirementsFormat(LockFormat):
         return self.lock_path(env)
 
     def editor(self) -> SpecEditor:
-        return SpecEditor(_requirement, _pin, _unpin)
+        return SpecEditor(_entry, _pin, _unpin)
 
     def first_lock_hint(self, env: EnvironmentFields) -> str:
         return f"pip-compile {env.spec}"
@@ -102,8 +103,8 @@ class RequirementsFormat(LockFormat):
         }
 
 
-def _requirement(text: str, spec: str, package: str) -> str | None:
-    return spec_requirement(text, package)
+def _entry(text: str, spec: str, package: str) -> SpecEntry | None:
+    return spec_entry(text, package)
 
 
 def _pin(text: str, spec: str, package: str, requirement: str, note: str) -> str:

@@ -16,7 +16,8 @@ from packaging.utils import canonicalize_name
 
 from bot.errors import LockwardenError
 from bot.lines import physical_lines
-from bot.locks.pin_notes import PIN_NOTE_RE, one_line
+from bot.locks.formats.base import SpecEntry
+from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
 # pip's comment rule: ``#`` at the start of a line or after whitespace (``#egg=`` is no comment).
 _COMMENT_RE = re.compile(r"(?:^|\s)#")
@@ -76,13 +77,22 @@ def _names(line: _Logical, package: str) -> bool:
     return canonicalize_name(req.name) == package
 
 
-def spec_requirement(text: str, package: str) -> str | None:
-    """The requirement the spec writes for ``package`` (its first line, as written,
-    without comment or options); None when the spec does not name it."""
+def spec_entry(text: str, package: str) -> SpecEntry | None:
+    """The spec's first line for ``package``: as written (comment included), its comment,
+    and its version when it is an exact pin; None when the spec does not name it."""
     wanted = canonicalize_name(package)
-    for line in _logical(physical_lines(text)):
+    lines = physical_lines(text)
+    for line in _logical(lines):
         if _names(line, wanted):
-            return _requirement_text(line.code)
+            written = "".join(lines[line.first : line.last + 1]).rstrip("\r\n")
+            return SpecEntry(written, line.comment, _exact_version(_requirement_text(line.code)))
+    return None
+
+
+def _exact_version(requirement: str) -> str | None:
+    clauses = list(Requirement(requirement).specifier)
+    if len(clauses) == 1 and clauses[0].operator == "==" and not clauses[0].version.endswith("*"):
+        return clauses[0].version
     return None
 
 
@@ -94,7 +104,7 @@ def pin_in_spec(text: str, requirement: str, note: str, *, path: str = "the spec
     """The spec with the package's line(s) replaced by ``<requirement>  # <note>``, or with
     that line appended when the spec does not name the package.
 
-    Read the old requirement with ``spec_requirement`` first to put it into the note's
+    Read the old line with ``spec_entry`` first to put it into the note's
     ``(was: ...)``. ``path`` names the spec in errors.
     """
     try:
@@ -105,7 +115,7 @@ def pin_in_spec(text: str, requirement: str, note: str, *, path: str = "the spec
             "'numpy==1.26.4'"
         ) from exc
     wanted = canonicalize_name(req.name)
-    comment = one_line(note)
+    comment = note_comment(note)
     pinned = requirement.strip() + (f"  # {comment}" if comment else "")
     lines = physical_lines(text)
     matches = [line for line in _logical(lines) if _names(line, wanted)]

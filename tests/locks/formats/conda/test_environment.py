@@ -11,10 +11,11 @@ from rattler.explicit_environment import ExplicitEnvironmentSpec
 
 from bot.errors import ConfigError, LockfileParseError
 from bot.locks.diff import diff_locks
+from bot.locks.formats.base import SpecEntry
 from bot.locks.formats.conda.environment import (
     CondaDependency,
     CondaEnvironmentSpec,
-    environment_dependency,
+    environment_entry,
     parse_environment_yml,
     parse_explicit_lock,
     parse_package_url,
@@ -831,39 +832,40 @@ def test_pin_refuses_invalid_versions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "spec"),
-    [("numpy", "numpy>=1.20"), ("PYTORCH", "pytorch 2.1.*"), ("requests", None), ("x", None)],
+    ("name", "entry"),
+    [
+        ("numpy", SpecEntry("numpy>=1.20   # array maths", "array maths", None)),
+        ("PYTORCH", SpecEntry('"pytorch 2.1.*"', None, None)),
+        ("requests", None),
+        ("x", None),
+    ],
 )
-def test_environment_dependency(name: str, spec: str | None) -> None:
-    assert environment_dependency(SPEC, "environment.yml", name) == spec
+def test_environment_entry(name: str, entry: SpecEntry | None) -> None:
+    assert environment_entry(SPEC, "environment.yml", name) == entry
+
+
+def test_an_exact_pin_has_its_version() -> None:
+    text = "dependencies:\n  - numpy==1.26.4  # pinned by @alice\n"
+    found = environment_entry(text, "environment.yml", "numpy")
+    assert found is not None
+    assert found.pinned_version == "1.26.4"
 
 
 @pytest.mark.parametrize(
     ("name", "version", "verb", "restored"),
     [
-        # The line's own comment gives way to the note, as in requirements specs.
-        pytest.param(
-            "numpy",
-            "1.26.4",
-            "pinned",
-            SPEC.replace("numpy>=1.20   # array maths", "numpy>=1.20"),
-            id="restores-was",
-        ),
-        pytest.param("pytorch", "2.1.0", "rolled back", SPEC, id="restores-quoted-as-plain"),
+        # The person's line comes back byte for byte, its comment and quotes included.
+        pytest.param("numpy", "1.26.4", "pinned", SPEC, id="restores-was-with-its-comment"),
+        pytest.param("pytorch", "2.1.0", "rolled back", SPEC, id="restores-quoted"),
         pytest.param("mathlib", "1.0", "pinned", SPEC, id="removes-added-line"),
     ],
 )
 def test_pin_then_unpin_round_trip(name: str, version: str, verb: str, restored: str) -> None:
-    was = environment_dependency(SPEC, "environment.yml", name)
-    note = pin_note(verb, "alice", 12, "reason", was)
+    entry = environment_entry(SPEC, "environment.yml", name)
+    note = pin_note(verb, "alice", 12, "reason", entry.written if entry else None)
     pinned = pin_in_environment(SPEC, "environment.yml", name, version, note)
     assert pinned != SPEC
-    unpinned = unpin_in_environment(pinned, "environment.yml", name)
-    if name == "pytorch":
-        # The quotes were not needed: the spec comes back as plain YAML, same value.
-        assert unpinned == SPEC.replace('"pytorch 2.1.*"', "pytorch 2.1.*")
-    else:
-        assert unpinned == restored
+    assert unpin_in_environment(pinned, "environment.yml", name) == restored
 
 
 @pytest.mark.parametrize(
@@ -906,7 +908,7 @@ def test_edits_skip_invalid_entries_and_other_comments() -> None:
 @pytest.mark.parametrize(
     ("was", "written"),
     [
-        ("numpy >=1 #x", '"numpy >=1 #x"'),
+        ("numpy >=1 #x", "numpy >=1 #x"),  # the person's line: a spec and its comment
         ("{numpy", '"{numpy"'),
         ("numpy: 1", '"numpy: 1"'),
         ("numpy[version='>=1,<2']", "numpy[version='>=1,<2']"),
