@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,12 +16,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from bot import __version__
+from bot import __version__, shell
 from bot.errors import LockwardenError
-from bot.jobs.payloads import RefreshPayload
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable
 
     from bot.github.client import GitHubApp
@@ -40,6 +42,31 @@ no_test_option = click.option(
 @click.version_option(__version__, prog_name="lockwarden")
 def main() -> None:
     """Keep the lockfiles of ML projects fresh: recompile, build, test, review."""
+
+
+INTERRUPTED_EXIT = 130
+"""128 + SIGINT, as shells report a command stopped by Ctrl-C."""
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, raised past click (which would turn it into "Aborted!" and exit 1)."""
+
+
+def entry() -> None:
+    """The ``lockwarden`` command: ``main``, with Ctrl-C stopping every child process
+    within a second and exiting 130."""
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        main()
+    except _Interrupted:
+        shell.stop_all_children()
+        click.echo("\ninterrupted: every running command was stopped", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    shell.stop_all_children()  # the compiles' threads return once their children are gone
+    raise _Interrupted
 
 
 @main.command()
@@ -330,6 +357,8 @@ def refresh_command(
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    from bot.jobs.payloads import RefreshPayload
+
     request = JobRequest(
         kind="refresh",
         repo=full_name,
@@ -416,6 +445,37 @@ def migrate() -> None:
     click.echo("job queue schema is up to date")
 
 
+_migrate_option = click.option(
+    "--migrate",
+    "migrate_first",
+    is_flag=True,
+    help="Create or update the job queue's tables first (`lockwarden migrate`), for "
+    "single-machine installs.",
+)
+
+
+def _require_schema(queue: ProcrastinateQueue, *, migrate: bool) -> None:
+    """Exit 2 unless the database has every table and function this version uses."""
+    import psycopg
+
+    try:
+        if migrate:
+            queue.migrate()
+        missing = queue.missing_schema()
+    except psycopg.Error as exc:
+        _unreachable(exc)
+    if missing:
+        shown = ", ".join(missing[:4]) + (
+            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        )
+        click.echo(
+            f"error: database schema is missing or out of date: run lockwarden migrate "
+            f"(or start with --migrate); missing: {shown}",
+            err=True,
+        )
+        sys.exit(2)
+
+
 @main.command()
 @click.option(
     "--concurrency",
@@ -429,12 +489,12 @@ def migrate() -> None:
     type=click.IntRange(min=0, max=65535),
     help="Serve Prometheus metrics on this port (0: off). Default: LOCKWARDEN_METRICS_PORT.",
 )
-def worker(concurrency: int, metrics_port: int | None) -> None:
+@_migrate_option
+def worker(concurrency: int, metrics_port: int | None, migrate_first: bool) -> None:
     """Run the jobs queued in LOCKWARDEN_DATABASE_URL until SIGINT or SIGTERM.
 
     A failing job is retried with backoff; run `lockwarden migrate` once before.
     """
-    import psycopg
 
     from bot.github.client import GitHubApp
     from bot.jobs.runner import JobRunner
@@ -451,17 +511,9 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
         sys.exit(2)
     configure_logging(settings)
     with _queue(settings, app) as queue:
-        try:
-            ready = queue.schema_ready()
-        except psycopg.Error as exc:
-            _unreachable(exc)
-        if not ready:
-            click.echo(
-                "error: the queue's tables are missing: run `lockwarden migrate` first", err=True
-            )
-            sys.exit(2)
+        _require_schema(queue, migrate=migrate_first)
         port = settings.metrics_port if metrics_port is None else metrics_port
-        with _serving_metrics(port, queue):
+        with _serving_metrics(port, queue), contextlib.closing(app):
             runner = JobRunner(app, settings, schedules=queue, sandbox=sandbox)
             queue.run_worker(runner.run, concurrency=concurrency)
 
@@ -475,7 +527,8 @@ def worker(concurrency: int, metrics_port: int | None) -> None:
     help="With LOCKWARDEN_DATABASE_URL: also run a worker in this process "
     "(without a database the worker always runs in-process).",
 )
-def serve(host: str, port: int, with_worker: bool) -> None:
+@_migrate_option
+def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
     """Receive GitHub webhooks and queue the jobs they ask for.
 
     With LOCKWARDEN_DATABASE_URL the jobs go to PostgreSQL and `lockwarden worker` runs them
@@ -511,6 +564,12 @@ def serve(host: str, port: int, with_worker: bool) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     configure_logging(settings)
+    if isinstance(queue, ProcrastinateQueue):
+        try:
+            _require_schema(queue, migrate=migrate_first)
+        except SystemExit:
+            queue.close()
+            raise
     stop = threading.Event()
     schedules = queue if isinstance(queue, ProcrastinateQueue) else None
     handle = JobRunner(app, settings, schedules=schedules, sandbox=sandbox).run
@@ -530,8 +589,12 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     finally:
         stop.set()
         worker.join(timeout=30)
+        app.close()  # the token-minting connection
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
+    if worker.died is not None:
+        click.echo(f"error: the {worker.name} thread died: {worker.died!r}", err=True)
+        sys.exit(1)
 
 
 def _serve_thread(
@@ -540,42 +603,46 @@ def _serve_thread(
     stop: threading.Event,
     *,
     with_worker: bool,
-) -> threading.Thread:
+) -> _Guarded:
     """The thread ``serve`` runs beside the receiver until ``stop`` is set: the in-memory
     queue's worker, the database queue's worker (--with-worker), or else its scheduler."""
-    import threading
-
     from bot.jobs.postgres import SCHEDULER_QUEUE
     from bot.jobs.queue import InMemoryQueue, run_worker
 
     if isinstance(queue, InMemoryQueue):
-        return threading.Thread(
-            target=run_worker,
-            args=(queue, handle, stop),
-            name="lockwarden-worker",
-            daemon=True,
-        )
+        return _Guarded("lockwarden-worker", lambda: run_worker(queue, handle, stop))
     if with_worker:
-        return threading.Thread(
-            target=queue.run_worker,
-            args=(handle,),
-            kwargs={"install_signal_handlers": False, "stop": stop},
-            name="lockwarden-worker",
-            daemon=True,
+        return _Guarded(
+            "lockwarden-worker",
+            lambda: queue.run_worker(handle, install_signal_handlers=False, stop=stop),
         )
     # The receiver is also the scheduler: it runs the periodic scheduling pass (workers
     # run it too when no receiver does; it never runs twice at once).
-    return threading.Thread(
-        target=queue.run_worker,
-        args=(None,),
-        kwargs={
-            "queues": (SCHEDULER_QUEUE,),
-            "install_signal_handlers": False,
-            "stop": stop,
-        },
-        name="lockwarden-scheduler",
-        daemon=True,
+    return _Guarded(
+        "lockwarden-scheduler",
+        lambda: queue.run_worker(
+            None, queues=(SCHEDULER_QUEUE,), install_signal_handlers=False, stop=stop
+        ),
     )
+
+
+class _Guarded(threading.Thread):
+    """A thread ``serve`` cannot live without: if it dies, the whole process stops (SIGTERM
+    to itself, which uvicorn takes as a shutdown) and exits non-zero, so the supervisor
+    restarts it instead of keeping a receiver whose jobs never run."""
+
+    def __init__(self, name: str, target: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.died: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:
+            self.died = exc
+            logging.getLogger(__name__).exception("%s died; stopping the process", self.name)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextlib.contextmanager

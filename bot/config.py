@@ -18,7 +18,6 @@ from bot import bounded_yaml
 from bot.errors import ConfigError, LockwardenError
 from bot.locks.formats import FORMATS, LockFormat, format_for
 from bot.locks.formats.base import FieldProblem
-from bot.locks.formats.conda.platforms import conda_subdir
 from bot.locks.formats.poetry.project import is_poetry_project
 from bot.locks.options import MANAGED_OPTIONS
 from bot.locks.spec import read_spec_tree
@@ -168,9 +167,8 @@ class EnvironmentConfig(_Model):
 
     @field_validator("platforms")
     @classmethod
-    def _known_platforms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            conda_subdir(item)  # ValueError names the accepted platforms
+    def _distinct_platforms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Which names are known is the format's to say (``check_fields``).
         if len(set(value)) != len(value):
             raise ValueError("a platform is listed twice")
         return value

@@ -303,6 +303,29 @@ def same_change(clone: Clone, first: str, second: str) -> bool:
     return a is not None and a == b
 
 
+def settled_since(root: Path, outputs: Sequence[str], inputs: Sequence[str]) -> str | None:
+    """The commit that last changed ``outputs``, when none of ``inputs`` changed after it
+    and the working tree has no change to either (paths relative to ``root``, which may be
+    a folder of a repository); None otherwise, or when ``root`` is not in a repository."""
+    top = next((p for p in (root, *root.resolve().parents) if (p / ".git").exists()), None)
+    if top is None:
+        return None
+    folder = root.resolve().relative_to(top.resolve())
+    wanted_out = [str(folder / path) for path in outputs]
+    wanted_in = [str(folder / path) for path in inputs]
+    dirty = _run(
+        top, ["status", "--porcelain", "--untracked-files=all", "--", *wanted_out, *wanted_in]
+    )
+    if dirty.status != 0 or dirty.stdout.strip():
+        return None
+    last = _run(top, ["log", "-1", "--format=%H", "--", *wanted_out])
+    commit = last.stdout.strip()
+    if last.status != 0 or not commit:
+        return None
+    since = _run(top, ["rev-list", "--count", f"{commit}..HEAD", "--", *wanted_in])
+    return commit if since.status == 0 and since.stdout.strip() == "0" else None
+
+
 def read_file_at(root: Path, rev: str, path: str) -> str | None:
     """The text of ``path`` at ``rev`` (a sha or ref in the repository at ``root``), byte for
     byte; None when the commit is not here or has no such file."""

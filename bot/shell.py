@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 
 DEFAULT_TIMEOUT_S = 900.0
 TERMINATE_GRACE_S = 10.0
+INTERRUPT_GRACE_S = 0.5
+"""After Ctrl-C a person waits: every child gets this long to stop before SIGKILL."""
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("The above exception", "During handling of")
 
@@ -57,6 +60,54 @@ class CommandResult:
         return "\n".join(kept[-lines:])
 
 
+class _Running:
+    """The process groups this process has started and not yet reaped: what an interrupt
+    must stop. Compiles run in worker threads, which a Ctrl-C (delivered to the main
+    thread) does not reach; their children, in sessions of their own, would not see it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: set[int] = set()
+
+    def add(self, pid: int) -> None:
+        with self._lock:
+            self._groups.add(pid)
+
+    def discard(self, pid: int) -> None:
+        with self._lock:
+            self._groups.discard(pid)
+
+    def stop_all(self, grace_s: float = INTERRUPT_GRACE_S) -> None:
+        """SIGTERM every group, SIGKILL what is left after ``grace_s``."""
+        with self._lock:
+            groups = list(self._groups)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+            deadline = time.monotonic() + grace_s
+            while sig == signal.SIGTERM and time.monotonic() < deadline and self._alive(groups):
+                time.sleep(0.02)
+
+    @staticmethod
+    def _alive(groups: list[int]) -> bool:
+        for pid in groups:
+            try:
+                os.killpg(pid, 0)
+            except (ProcessLookupError, PermissionError):
+                continue
+            return True
+        return False
+
+
+RUNNING = _Running()
+
+
+def stop_all_children() -> None:
+    """Stop every command still running (an interrupt): within ``INTERRUPT_GRACE_S``."""
+    RUNNING.stop_all()
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -83,6 +134,7 @@ def run(
         if cwd is not None and not Path(cwd).is_dir():
             raise LockwardenError(f"{cwd}: no such directory to run '{args[0]}' in") from exc
         raise ToolNotFoundError(f"'{args[0]}' was not found; is it installed and on PATH?") from exc
+    RUNNING.add(proc.pid)
     try:
         stdout, stderr = proc.communicate(input=stdin_text, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
@@ -91,6 +143,11 @@ def run(
             f"'{' '.join(args[:3])} ...' did not finish within {timeout_s:.0f} s and was stopped",
             detail=partial,
         ) from exc
+    except BaseException:  # an interrupt: the command must not outlive this one
+        _stop_group(proc, grace_s=INTERRUPT_GRACE_S)
+        raise
+    finally:
+        RUNNING.discard(proc.pid)
     return CommandResult(
         argv=tuple(args),
         returncode=proc.returncode,
@@ -100,11 +157,12 @@ def run(
     )
 
 
-def _stop_group(proc: subprocess.Popen[str]) -> str:
+def _stop_group(proc: subprocess.Popen[str], grace_s: float = 0.0) -> str:
     """SIGTERM first, so tools that own other processes (buildah stops its container) can
     clean up; SIGKILL for whatever is left after a short grace period. Returns what the
     command printed before it was stopped."""
-    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, None)):
+    first = grace_s or TERMINATE_GRACE_S
+    for sig, grace in ((signal.SIGTERM, first), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(proc.pid, sig)
         try:
@@ -158,11 +216,13 @@ def start(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Itera
         )
     except FileNotFoundError as exc:
         raise ToolNotFoundError(f"'{args[0]}' was not found; is it installed and on PATH?") from exc
+    RUNNING.add(proc.pid)
     try:
         yield Started(proc, args[0])
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        RUNNING.discard(proc.pid)
         if proc.stdout is not None:
             proc.stdout.close()

@@ -75,6 +75,9 @@ class BuildahBuilder:
                 *self._runtime_args(),
                 f"--pull={self._pull}",
                 "--layers",
+                # A failed step's working container is removed too: a long-running worker
+                # would otherwise keep one per failed build until the disk fills.
+                "--force-rm",
                 f"--network={net.mode}",
                 # Not the worker's proxy settings (a NO_PROXY would let RUN steps bypass the
                 # egress proxy): only the proxy build arguments below.

@@ -45,6 +45,7 @@ class DockerBuilder:
     def build(self, spec: BuildSpec) -> BuildOutcome:
         args = [
             "build",
+            "--force-rm",  # no container of a failed step is left behind
             f"--network={'default' if spec.network == 'proxied' else 'none'}",
             f"--file={spec.dockerfile}",
             f"--tag={spec.tag}",

@@ -46,6 +46,7 @@ from bot.locks.options import Tool, relative_to, replay_directory
 from bot.locks.spec import SpecTree, name_or_exact_pin
 from bot.paths import read_text_if_present, resolve_inside
 from bot.pipeline.git_ignored import check_not_ignored
+from bot.pipeline.settled import NOT_RECOMPILED, settled_locks
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
 
@@ -97,8 +98,13 @@ def compile_environments(
     wanted = downstream_closure(edges, selected) if selected else set(order)
     ignores = _read_ignore_rules(roots, stage_root)
     locks = {env.name: env.lock_path for env in config.environments}
+    settled = (
+        settled_locks(repo_root, stage_root, config, trees, edges)
+        if repo_root is not None and mode.kind == "minimal"
+        else {}
+    )
 
-    def job(name: str, failed_upstream: tuple[str, ...]) -> _CompileJob:
+    def job(name: str, failed_upstream: tuple[str, ...], moved: tuple[str, ...]) -> _CompileJob:
         return _CompileJob(
             root=stage_root,
             env=envs[name],
@@ -112,6 +118,8 @@ def compile_environments(
             failed_upstream=failed_upstream,
             ignores=ignores,
             policy=policy or EgressPolicy(),
+            # A lock compiled against one that changes in this run must follow it.
+            settled=None if moved else settled.get(name),
         )
 
     todo = [name for name in order if name in wanted]
@@ -171,7 +179,7 @@ def _compile_in_order(
     todo: list[str],
     wanted: set[str],
     edges: Mapping[str, list[str]],
-    job: Callable[[str, tuple[str, ...]], _CompileJob],
+    job: Callable[[str, tuple[str, ...], tuple[str, ...]], _CompileJob],
     max_parallel: int,
 ) -> dict[str, LockResult]:
     """Compile ``todo`` (in topological order) on up to ``max_parallel`` threads, each
@@ -184,10 +192,10 @@ def _compile_in_order(
             for name in list(todo):
                 if all(dep in results or dep not in wanted for dep in edges[name]):
                     todo.remove(name)
-                    failed_upstream = tuple(
-                        d for d in edges[name] if d in results and results[d].status == "failed"
-                    )
-                    running[pool.submit(_compile_one, job(name, failed_upstream))] = name
+                    done_deps = [d for d in edges[name] if d in results]
+                    failed = tuple(d for d in done_deps if results[d].status == "failed")
+                    moved = tuple(d for d in done_deps if results[d].status != "unchanged")
+                    running[pool.submit(_compile_one, job(name, failed, moved))] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 results[running.pop(future)] = future.result()
@@ -254,6 +262,9 @@ class _CompileJob:
     failed_upstream: tuple[str, ...]
     ignores: tuple[IgnoreRule, ...] | LockwardenError
     policy: EgressPolicy
+    settled: str | None = None
+    """The commit the lock was last written in, when nothing it is compiled from changed
+    since (``bot.pipeline.settled``): a minimal refresh keeps it without a resolver."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +361,17 @@ def _compile_one(job: _CompileJob) -> LockResult:
     current = _read_current(root, env, base)
     if isinstance(current, LockResult):
         return current
+    if job.settled is not None and current.text is not None and current.lock is not None:
+        note = NOT_RECOMPILED.format(lock=env.lock_path, commit=job.settled[:12])
+        return replace(
+            base,
+            status="unchanged",
+            old_text=current.text,
+            new_text=current.text,
+            diff=diff_locks(current.lock, current.lock, direct_names=tree.direct_names),
+            compile_s=time.perf_counter() - started,
+            notes=(note,),
+        )
     scratch = _make_scratch(root, env, current, ignores)
     export = next(
         (

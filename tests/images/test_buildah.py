@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     )
 
     argv, iidfile = split_iidfile(recorder.only("bud"))
-    network = argv[5]
+    network = argv[6]
     # A holder process's namespace (gone once the build is over), never the host's.
     assert re.fullmatch(r"--network=ns:/proc/\d+/ns/net", network)
     assert argv == [
@@ -225,6 +226,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
         "--runtime=runc",
         "--pull=never",
         "--layers",
+        "--force-rm",
         network,
         "--http-proxy=false",
         f"--file={tmp_path / 'Dockerfile'}",
@@ -730,3 +732,29 @@ def test_real_build_inspect_run_remove(buildah_base: str, tmp_path: Path) -> Non
     finally:
         real.remove(tag)
     assert real.inspect(tag) is None
+
+
+def _buildah(*args: str) -> str:
+    done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_failed_build_leaves_no_container_behind(buildah_base: str, tmp_path: Path) -> None:
+    # A base of its own name: the build's working container is named after it, so other
+    # builds on this machine (CI runs several) do not count.
+    base = f"localhost/lockwarden-test-fails-{uuid.uuid4().hex[:12]}"
+    _buildah("tag", buildah_base, base)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base}\nRUN echo step one > /one\nRUN exit 3\n", "utf-8"
+    )
+    real = BuildahBuilder(os.environ, runtime="runc", pull="never")
+    try:
+        outcome = real.build(BuildSpec(tmp_path, tmp_path / "Dockerfile", f"{base}:built"))
+        names = _buildah("containers", "--all", "--format", "{{.ContainerName}}").split()
+    finally:
+        _buildah("rmi", "--force", base)
+
+    assert not outcome.ok
+    assert [n for n in names if base.rsplit("/", 1)[1] in n] == []

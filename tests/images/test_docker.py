@@ -171,6 +171,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     assert recorder.only("build") == (
         "docker",
         "build",
+        "--force-rm",
         "--network=default",  # the daemon's bridge: never the host's network
         f"--file={tmp_path / 'Dockerfile'}",
         f"--tag={TAG}",
@@ -188,6 +189,7 @@ def test_build_argv_pull_no_cache_offline(recorder: Recorder, tmp_path: Path) ->
     assert recorder.only("build") == (
         "docker",
         "build",
+        "--force-rm",
         "--network=none",
         f"--file={tmp_path / 'Dockerfile'}",
         f"--tag={TAG}",

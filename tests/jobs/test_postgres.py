@@ -399,7 +399,7 @@ def test_a_worker_on_a_database_without_the_schema_says_to_migrate(
     monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
     result = CliRunner().invoke(main, ["worker"], env={"LOCKWARDEN_DATABASE_URL": database_url})
     assert result.exit_code == 2
-    assert "run `lockwarden migrate` first" in result.output
+    assert "database schema is missing or out of date: run lockwarden migrate" in result.output
 
 
 def test_a_database_restart_under_a_stream_of_deliveries_loses_nothing_acknowledged(
