@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bot.github.client import GitHubApp
     from bot.jobs.postgres import JobRow, ProcrastinateQueue
     from bot.jobs.queue import InMemoryQueue, JobRequest
+    from bot.progress import Progress
     from bot.settings import Settings
 
 
@@ -35,6 +36,11 @@ repository_path = click.argument(
 no_build_option = click.option("--no-build", is_flag=True, help="Do not build images (locks only).")
 no_test_option = click.option(
     "--no-test", is_flag=True, help="Build images but do not run the tests in them."
+)
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite files with uncommitted changes (refused otherwise, naming them).",
 )
 
 
@@ -105,6 +111,18 @@ def _interrupt(signum: int, frame: object) -> None:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="Write the JSON report to FILE ('-' for stdout).",
 )
+@force_option
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="Commit the files the run changed (and only those) with the ledger trailers, as you.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print only the summary: no progress while the run goes on.",
+)
 def run(
     path: Path,
     environments: tuple[str, ...],
@@ -116,11 +134,14 @@ def run(
     verify_reproducible: bool | None,
     report_path: Path | None,
     json_path: Path | None,
+    force: bool,
+    commit: bool,
+    quiet: bool,
 ) -> None:
     """Recompile the locks of the repository at PATH (default: the current directory)."""
     from bot.config import unlocked_note
     from bot.pipeline.checkout import open_local
-    from bot.pipeline.write import write_atomic
+    from bot.pipeline.write import commit_run, prepare_commit, write_atomic
     from bot.report.json_report import dumps
     from bot.report.markdown import render_markdown
     from bot.report.terminal import render_summary
@@ -129,32 +150,40 @@ def run(
 
     if upgrade and upgrade_packages:
         raise click.UsageError("--upgrade and --upgrade-package cannot be combined")
+    if commit and dry_run:
+        raise click.UsageError("--commit and --dry-run cannot be combined")
     try:
         settings = load_settings()
         workspace = open_local(path)
+        author = prepare_commit(workspace.root) if commit else None
         sandbox = local_sandbox(settings)
         if not sandbox.isolated:
             click.echo(f"note: {sandbox.reason}", err=True)
-        result = refresh(
-            workspace,
-            RefreshOptions(
-                environments=environments,
-                upgrade=upgrade,
-                upgrade_packages=upgrade_packages,
-                dry_run=dry_run,
-                build=not no_build,
-                test=not no_test,
-                verify_reproducible=verify_reproducible,
-            ),
-            settings,
-            sandbox=sandbox,
-        )
+        with _progress_display(quiet) as progress:
+            result = refresh(
+                workspace,
+                RefreshOptions(
+                    environments=environments,
+                    upgrade=upgrade,
+                    upgrade_packages=upgrade_packages,
+                    dry_run=dry_run,
+                    build=not no_build,
+                    test=not no_test,
+                    verify_reproducible=verify_reproducible,
+                    force=force,
+                ),
+                settings,
+                sandbox=sandbox,
+                progress=progress,
+            )
+        if author is not None:
+            _echo_commit(commit_run(workspace.root, result, author), err=str(json_path) == "-")
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     to_stdout = json_path is not None and str(json_path) == "-"
     echo = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
-    if result.config.source == "discovery":
+    if result.config.source == "discovery" and not quiet:
         n = len(result.config.discovered)
         echo(f"No .github/lockwarden.yml: discovered {n} environment{'s' if n != 1 else ''}:")
         for line in result.config.discovered:
@@ -172,6 +201,29 @@ def run(
         else:
             write_atomic(json_path, dumps(result))
     sys.exit(1 if result.failed else 0)
+
+
+def _progress_display(quiet: bool) -> contextlib.AbstractContextManager[Progress]:
+    """Where ``run`` shows its progress: nowhere with ``--quiet``; a live table when both
+    output streams are a terminal; else plain lines on stderr (logs stay readable, and
+    stdout keeps only the summary or the JSON)."""
+    from bot.progress import no_progress
+    from bot.report.terminal import LiveProgress, PlainProgress
+
+    if quiet:
+        return contextlib.nullcontext(no_progress)
+    if sys.stdout.isatty() and sys.stderr.isatty():
+        from rich.console import Console
+
+        return LiveProgress(Console(stderr=True))
+    return contextlib.nullcontext(PlainProgress(sys.stderr))
+
+
+def _echo_commit(sha: str | None, *, err: bool) -> None:
+    if sha is None:
+        click.echo("Nothing changed: no commit made.", err=err)
+    else:
+        click.echo(f"Committed the changed files as {sha[:12]} (see lockwarden history).", err=err)
 
 
 @main.command()
@@ -212,13 +264,18 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
     """Print the ledger: lock sets, image digests and test outcomes recorded on bot commits."""
     from dataclasses import asdict
 
+    from bot.git import resolve_revision
     from bot.ledger import read_ledger
 
     try:
         entries = read_ledger(path, ref, limit=limit)
+        empty = not entries and ref == "HEAD" and resolve_revision(path, ref) is None
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if empty and not as_json:
+        click.echo("no commits yet: the ledger starts with the first `lockwarden run --commit`")
+        return
     if as_json:
         click.echo(
             json.dumps([{**asdict(e), "known_good": e.known_good} for e in entries], indent=2)
@@ -244,8 +301,9 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
     "--to",
     "to",
     required=True,
-    metavar="REF|known-good",
-    help="A commit, branch or tag, or 'known-good' (the newest known-good set in the ledger).",
+    metavar="REV|known-good",
+    help="Any git revision (sha, branch, tag, HEAD~1, ...), or 'known-good' (the newest "
+    "known-good set in the ledger).",
 )
 @click.option(
     "--repo",
@@ -255,18 +313,22 @@ def history(path: Path, ref: str, limit: int, as_json: bool) -> None:
 )
 @no_build_option
 @no_test_option
-def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_test: bool) -> None:
-    """Restore every environment's lock from REF or the newest known-good set.
+@force_option
+def rollback(
+    path: Path, to: str, github_repo: str | None, no_build: bool, no_test: bool, force: bool
+) -> None:
+    """Restore every environment's lock from REV or the newest known-good set.
 
     Locally the locks of the working tree at PATH are restored (recompiled only where the
     current specs need it) and the image digests to redeploy are printed; with --repo the
-    GitHub App opens a rollback pull request instead."""
+    GitHub App opens a rollback pull request instead. Files with uncommitted changes are
+    not overwritten unless --force is given."""
     if github_repo is not None:
         _rollback_on_github(github_repo, to)
         return
     from bot.config import load_config
     from bot.pipeline.checkout import open_local
-    from bot.pipeline.write import write_files
+    from bot.pipeline.write import refuse_overwrites, write_files
     from bot.report.terminal import render_summary
     from bot.rollback import local_ref, resolve_rollback
     from bot.settings import load_settings
@@ -277,17 +339,24 @@ def rollback(path: Path, to: str, github_repo: str | None, no_build: bool, no_te
         workspace = open_local(path)
         config = load_config(workspace.root).config
         target = resolve_rollback(workspace.root, to, config, resolve_ref=local_ref(workspace.root))
+        # Checked up front, before anything is written: the restored locks and Dockerfiles.
+        refuse_overwrites(workspace.root, {**target.locks, **target.dockerfiles}, force=force)
         # The image inputs go back with the locks: base digests and OS package pins.
-        write_files(workspace.root, target.dockerfiles)
+        pinned = write_files(workspace.root, target.dockerfiles)
+        # force: the files were checked above, and the Dockerfiles now differ by our own write.
         result = refresh(
             workspace,
-            RefreshOptions(seed_locks=target.locks, build=not no_build, test=not no_test),
+            RefreshOptions(
+                seed_locks=target.locks, build=not no_build, test=not no_test, force=True
+            ),
             settings,
         )
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    restored = sorted({*result.written, *pinned})
     click.echo(f"Restored the locks of {target.to} ({target.sha[:12]}).")
+    click.echo(f"Restored files: {', '.join(restored) or 'none (they already match)'}")
     if target.dockerfiles:
         click.echo(f"Restored the image pins of {', '.join(sorted(target.dockerfiles))}.")
     if target.missing:
@@ -557,7 +626,13 @@ def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
         # repository content.
         sandbox = open_sandbox(settings.sandbox, required=True) if runs_jobs else None
         queue = _queue(settings, app) if settings.database_url is not None else InMemoryQueue()
-        web = create_app(settings, queue, sandbox=sandbox)
+        threads: list[threading.Thread] = []
+        web = create_app(
+            settings,
+            queue,
+            sandbox=sandbox,
+            workers=lambda: {t.name: t.is_alive() for t in threads},
+        )
     except LockwardenError as exc:
         if isinstance(queue, ProcrastinateQueue):
             queue.close()
@@ -574,6 +649,7 @@ def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
     schedules = queue if isinstance(queue, ProcrastinateQueue) else None
     handle = JobRunner(app, settings, schedules=schedules, sandbox=sandbox).run
     worker = _serve_thread(queue, handle, stop, with_worker=with_worker)
+    threads.append(worker)
     worker.start()
     try:
         # One access-log line per delivery costs more than handling it; the receiver counts

@@ -269,6 +269,12 @@ def commit_files(
         _raise_for(staged, what="compare the files with the parent commit")
     if staged.status == 0 and not allow_empty:
         raise GitError(f"{clone.repo}: nothing to commit: the files already match {start}")
+    return _commit(clone.path, message, identity, allow_empty=allow_empty)
+
+
+def _commit(path: Path, message: str, identity: BotIdentity, *, allow_empty: bool) -> str:
+    """Commit the index with ``message`` kept verbatim, authored and committed by
+    ``identity`` (no hooks, no signing); the new commit's sha."""
     identity_env = {
         "GIT_AUTHOR_NAME": identity.name,
         "GIT_AUTHOR_EMAIL": identity.email,
@@ -276,19 +282,16 @@ def commit_files(
         "GIT_COMMITTER_EMAIL": identity.email,
     }
     with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=clone.path / ".git", prefix="LOCKWARDEN_MSG", delete=False
+        "w", encoding="utf-8", prefix="LOCKWARDEN_MSG", delete=False
     ) as handle:
         handle.write(message)
     try:
         args = ["commit", "--quiet", "--no-verify", "--no-gpg-sign", "--cleanup=verbatim"]
         args += ["--allow-empty"] if allow_empty else []
-        _check(
-            _run(clone.path, [*args, f"--file={handle.name}"], extra_env=identity_env),
-            what="commit",
-        )
+        _check(_run(path, [*args, f"--file={handle.name}"], extra_env=identity_env), what="commit")
     finally:
         Path(handle.name).unlink(missing_ok=True)
-    return _local(clone.path, ["rev-parse", "HEAD"], what="read the new commit")
+    return _local(path, ["rev-parse", "HEAD"], what="read the new commit")
 
 
 def same_change(clone: Clone, first: str, second: str) -> bool:
@@ -303,19 +306,23 @@ def same_change(clone: Clone, first: str, second: str) -> bool:
     return a is not None and a == b
 
 
+# ``git status`` refreshes the index's stat data and writes it back; a command that only
+# looks must leave a person's repository exactly as it was.
+_NO_INDEX_WRITE = ("--no-optional-locks",)
+
+
 def settled_since(root: Path, outputs: Sequence[str], inputs: Sequence[str]) -> str | None:
     """The commit that last changed ``outputs``, when none of ``inputs`` changed after it
     and the working tree has no change to either (paths relative to ``root``, which may be
     a folder of a repository); None otherwise, or when ``root`` is not in a repository."""
-    top = next((p for p in (root, *root.resolve().parents) if (p / ".git").exists()), None)
-    if top is None:
+    found = _toplevel(root)
+    if found is None:
         return None
-    folder = root.resolve().relative_to(top.resolve())
+    top, folder = found
     wanted_out = [str(folder / path) for path in outputs]
     wanted_in = [str(folder / path) for path in inputs]
-    dirty = _run(
-        top, ["status", "--porcelain", "--untracked-files=all", "--", *wanted_out, *wanted_in]
-    )
+    status = [*_NO_INDEX_WRITE, "status", "--porcelain", "--untracked-files=all", "--"]
+    dirty = _run(top, [*status, *wanted_out, *wanted_in])
     if dirty.status != 0 or dirty.stdout.strip():
         return None
     last = _run(top, ["log", "-1", "--format=%H", "--", *wanted_out])
@@ -331,6 +338,137 @@ def read_file_at(root: Path, rev: str, path: str) -> str | None:
     byte; None when the commit is not here or has no such file."""
     result = _run(root, ["cat-file", "blob", f"{rev}:{path}"], strip=False)
     return result.stdout if result.status == 0 else None
+
+
+# -- a person's working tree (the command line) -----------------------------------------------
+
+
+class NotARepositoryError(GitError):
+    """The folder is in no git repository."""
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    """A path with uncommitted work in a working tree, as ``git status`` names it."""
+
+    path: str
+    """Relative to the folder that was asked about."""
+    staged: bool
+    """Some of the change is in the index (``git add``)."""
+    untracked: bool
+
+
+def is_repository(root: Path) -> bool:
+    """``root`` is inside a git working tree (it may be a folder of one)."""
+    return _toplevel(root) is not None
+
+
+def resolve_revision(root: Path, rev: str) -> str | None:
+    """The commit any git revision names in the repository at ``root`` (a sha or its prefix,
+    a branch, a tag, ``HEAD~1``, ``main^``, ...); None when it names no commit here."""
+    if not rev or rev.startswith("-") or any(c.isspace() or ord(c) < 32 for c in rev):
+        return None
+    top, _ = _require_toplevel(root)
+    return _ref_sha(top, f"{rev}^{{commit}}")
+
+
+def read_log(root: Path, rev: str, fmt: str, *, limit: int) -> str | None:
+    """``git log`` of ``rev`` in ``fmt``, newest first; None when ``rev`` is ``HEAD`` of a
+    repository with no commits yet. Raises :class:`NotARepositoryError` outside a repository
+    and :class:`GitError` for a revision that names no commit."""
+    top, _ = _require_toplevel(root)
+    sha = resolve_revision(top, rev)
+    if sha is None:
+        if rev == "HEAD" and _ref_sha(top, "HEAD") is None:
+            return None
+        raise GitError(
+            f"{root}: {rev[:80]!r} names no commit here: give a commit sha, a branch, a tag or "
+            "a revision such as HEAD~1 (see git rev-parse)"
+        )
+    return _local(
+        top, ["log", f"--max-count={limit}", f"--format={fmt}", sha, "--"], what=f"read {rev}"
+    )
+
+
+def uncommitted(root: Path, paths: Sequence[str]) -> tuple[TreeChange, ...]:
+    """Those of ``paths`` (relative to ``root``) with uncommitted work: changed, staged,
+    deleted or untracked (ignored files are not work git keeps). Empty outside a repository."""
+    found = _toplevel(root)
+    if found is None or not paths:
+        return ()
+    top, folder = found
+    names = {(folder / path).as_posix(): path for path in paths}
+    args = [*_NO_INDEX_WRITE, "status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    args += ["--no-renames", "--"]
+    listed = _local(top, [*args, *names], what="list the uncommitted changes")
+    out = []
+    for entry in listed.split("\0"):
+        if len(entry) > 3 and entry[3:] in names:
+            index = entry[0]
+            out.append(
+                TreeChange(names[entry[3:]], staged=index not in " ?", untracked=index == "?")
+            )
+    return tuple(sorted(out, key=lambda change: change.path))
+
+
+def staged_paths(root: Path) -> tuple[str, ...]:
+    """Every path with a staged change in the repository of ``root`` (relative to its top)."""
+    top, _ = _require_toplevel(root)
+    listed = _local(
+        top, ["diff", "--cached", "--name-only", "-z", "--no-renames"], what="list staged files"
+    )
+    return tuple(name for name in listed.split("\0") if name)
+
+
+def person_identity(root: Path) -> BotIdentity:
+    """The identity git would give a commit the person makes in ``root``: ``user.name`` and
+    ``user.email`` from their git config (or ``GIT_AUTHOR_*``), never a guess."""
+    top, _ = _require_toplevel(root)
+    # Their own configuration is the point here, so HOME and the global config stay theirs.
+    found = _run(top, ["-c", "user.useConfigOnly=true", "var", "GIT_AUTHOR_IDENT"], own_config=True)
+    name, sep, rest = found.stdout.partition(" <")
+    email = rest.partition(">")[0]
+    if found.status != 0 or not sep or not name.strip() or not email:
+        raise GitError(
+            "git does not know who you are: set it with git config user.name 'Your Name' and "
+            "git config user.email you@example.com, then run again",
+            detail=found.stderr.strip(),
+        )
+    return BotIdentity(name=name.strip(), email=email)
+
+
+def commit_worktree(root: Path, paths: Sequence[str], message: str, author: BotIdentity) -> str:
+    """Stage ``paths`` (relative to ``root``; a deleted one is staged as deleted) and commit
+    exactly them with ``message`` kept verbatim, as ``author``; return the new commit's sha.
+    Refuses when anything else is staged."""
+    top, folder = _require_toplevel(root)
+    names = [(folder / path).as_posix() for path in paths]
+    others = sorted(set(staged_paths(top)) - set(names))
+    if others:
+        raise GitError(
+            f"other changes are staged: {', '.join(others[:10])}; commit or unstage them "
+            "(git restore --staged FILE) first, so the commit holds only the new locks"
+        )
+    _local(top, ["add", "--all", "--", *names], what="stage the new locks")
+    return _commit(top, message, author, allow_empty=False)
+
+
+def _toplevel(root: Path) -> tuple[Path, PurePosixPath] | None:
+    """The working tree ``root`` is in, and ``root``'s folder inside it."""
+    here = root.resolve()
+    top = next((p for p in (here, *here.parents) if (p / ".git").exists()), None)
+    if top is None:
+        return None
+    return top, PurePosixPath(here.relative_to(top).as_posix())
+
+
+def _require_toplevel(root: Path) -> tuple[Path, PurePosixPath]:
+    found = _toplevel(root)
+    if found is None:
+        raise NotARepositoryError(
+            f"{root} is not in a git repository: run inside a clone (or git init one)"
+        )
+    return found
 
 
 def commit_paths(clone: Clone, rev: str) -> tuple[str, ...]:
@@ -587,6 +725,10 @@ _CREDENTIAL_NAME = re.compile(
 )
 
 
+# What keeps the machine's git setup out; left out when the person's own identity is wanted.
+_MACHINE_SETUP = frozenset({"GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME", "XDG_CONFIG_HOME"})
+
+
 def _blanked_credentials() -> dict[str, str]:
     return {name: "" for name in os.environ if _CREDENTIAL_NAME.search(name)}
 
@@ -642,11 +784,15 @@ def _run(
     token: TokenSource | None = None,
     extra_env: Mapping[str, str] | None = None,
     strip: bool = True,
+    own_config: bool = False,
 ) -> _Result:
     """Run ``git <args>`` in ``path``; a non-zero exit is a value. A ``network`` command asks
-    ``token`` for a token now, and its output comes back with the token redacted."""
+    ``token`` for a token now, and its output comes back with the token redacted.
+    ``own_config``: read the person's global git config (their identity), for the CLI."""
     header, secrets = _auth(token if network else None)
     env = _env(path, header) | dict(extra_env or {})
+    if own_config:
+        env = {key: value for key, value in env.items() if key not in _MACHINE_SETUP}
     timeout_s = NETWORK_TIMEOUT_S if network else LOCAL_TIMEOUT_S
     runner = gitpython.Git(str(path))
     executable = str(gitpython.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import shell
 from bot.errors import LockwardenError
+from bot.git import read_log
 
 PREFIX = "Lockwarden-"
 MODE = "Lockwarden-Mode"
@@ -98,19 +98,13 @@ def commit_message(subject: str, body: str, trailer_lines: Sequence[tuple[str, s
 
 
 def read_ledger(root: Path, ref: str = "HEAD", *, limit: int = 500) -> list[LedgerEntry]:
-    """Ledger entries reachable from ``ref``, newest first."""
+    """Ledger entries reachable from ``ref`` (any git revision), newest first; none in a
+    repository with no commits yet. Raises :class:`bot.git.GitError` outside a repository
+    or for a revision that names no commit."""
     fmt = _FIELD.join(("%H", "%cI", "%s", "%(trailers:unfold,only)")) + _RECORD
-    result = shell.run(
-        ["git", "log", f"--max-count={limit}", f"--format={fmt}", ref, "--"],
-        cwd=root,
-        timeout_s=120,
-    )
-    if not result.ok:
-        raise LockwardenError(
-            f"{root}: cannot read the git history of {ref}", detail=result.output_tail()
-        )
+    log = read_log(root, ref, fmt, limit=limit)
     entries = []
-    for record in result.stdout.split(_RECORD):
+    for record in (log or "").split(_RECORD):
         record = record.strip("\n")
         if not record:
             continue

@@ -14,8 +14,8 @@ from bot.config import LoadedConfig
 from bot.images import Finding, ImageInfo, TestStatus
 from bot.images.os_packages import Manager
 from bot.ledger import LedgerEntry
-from bot.locks.compiler import CompileMode, FailureKind
 from bot.locks.diff import LockDiff
+from bot.locks.modes import CompileMode, FailureKind
 from bot.locks.options import Tool
 
 if TYPE_CHECKING:
@@ -158,6 +158,9 @@ class PinChange:
     manager: Manager | None = None
     image: str | None = None
     """For OS packages: the image the candidate was looked up in."""
+    downgrade: bool = False
+    """For OS packages: the candidate is older than the pin (the mirror dropped the pinned
+    version, or the pin was ahead of it), so the image gets an older package."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ class DockerfilePins:
     errors: tuple[str, ...]
     old_text: str
     new_text: str
+    notes: tuple[str, ...] = ()
+    """What was not refreshed and why, when that is no failure (no image builder ran)."""
 
     @property
     def changed(self) -> bool:

@@ -1,7 +1,8 @@
 """Rollback: the locks of an earlier, known state, ready to be restored.
 
-The target is a git ref (a sha, branch or tag) or ``known-good``: the newest ledger entry
-on the default branch whose tests all passed and whose locks differ from the current ones.
+The target is any git revision (a sha, branch, tag, ``HEAD~1``, ``main^``...) or
+``known-good``: the newest ledger entry on the default branch whose tests all passed and
+whose locks differ from the current ones.
 Every environment's lock is read at that commit; the images built from those locks are
 named by the ledger's digest trailers, so the reply and the pull request can say which
 digests to redeploy. Nothing here talks to GitHub: the CLI restores into a working tree,
@@ -10,20 +11,18 @@ the App opens a pull request from the same target.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot import shell
 from bot.config import RepoConfig
 from bot.errors import LockwardenError
-from bot.git import read_file_at
+from bot.git import read_file_at, resolve_revision
 from bot.ledger import LedgerEntry, known_good_sets, read_ledger
 from bot.paths import read_text_if_present
 
 KNOWN_GOOD = "known-good"
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_MAX_REVISION = 200
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,20 @@ class RollbackTarget:
 
 
 def check_ref(ref: str) -> str:
-    """A ref a person typed, refused unless it is plainly a ref (never an option or a path
-    outside ``refs/``)."""
+    """A revision a person typed, refused only when git could take it for something else
+    (an option) or it could not be one (empty, blank or control characters, too long);
+    whether it names a commit is git's to say (:func:`bot.git.resolve_revision`)."""
     if ref == KNOWN_GOOD:
         return ref
-    bad = (
-        not _REF.match(ref)
-        or ".." in ref
-        or "//" in ref
-        or ref.endswith(("/", ".lock", "."))
-        or "@{" in ref
-    )
-    if bad:
+    if (
+        not ref
+        or ref.startswith("-")
+        or len(ref) > _MAX_REVISION
+        or any(c.isspace() or not c.isprintable() for c in ref)
+    ):
         raise LockwardenError(
-            f"{ref[:80]!r} is not a git ref: give a commit sha, a branch, a tag or '{KNOWN_GOOD}'"
+            f"{ref[:80]!r} is not a git revision: give a commit sha, a branch, a tag, a "
+            f"revision such as HEAD~1, or '{KNOWN_GOOD}'"
         )
     return ref
 
@@ -97,7 +96,11 @@ def resolve_rollback(
         )
     sha = resolve_ref(to)
     if sha is None:
-        raise LockwardenError(f"no commit, branch or tag named {to!r} was found")
+        raise LockwardenError(
+            f"{to!r} names no commit in this repository: check it with git rev-parse "
+            f"--verify '{to}^{{commit}}' (fetch it first if it is on a remote), or give a "
+            f"commit sha, a branch, a tag or '{KNOWN_GOOD}'"
+        )
     at = read_ledger(root, sha, limit=1)
     target = _target(root, to, sha, at[0] if at and at[0].commit == sha else None, config)
     if not target.locks:
@@ -164,14 +167,6 @@ def _digests(root: Path, sha: str, names: list[str]) -> dict[str, str]:
 
 
 def local_ref(root: Path) -> Callable[[str], str | None]:
-    """Resolve refs in a local checkout (``rev-parse``), for the CLI."""
-
-    def resolve(ref: str) -> str | None:
-        result = shell.run(
-            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-            cwd=root,
-            timeout_s=60,
-        )
-        return result.stdout.strip() if result.ok and result.stdout.strip() else None
-
-    return resolve
+    """Resolve any revision in a local checkout (``rev-parse --verify REV^{commit}``), for
+    the CLI."""
+    return lambda ref: resolve_revision(root, ref)

@@ -10,21 +10,23 @@ import functools
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.locks.compiler import CompileMode, LockBackend, tool_environment
+from bot.locks.compiler import LockBackend, tool_environment
 from bot.locks.formats import Toolchain, all_compilers
 from bot.locks.formats.requirements.uv import find_uv
 from bot.locks.interpreters import REQUIREMENTS, Provisioner, Provisioning
+from bot.locks.modes import CompileMode
 from bot.locks.options import Tool
 from bot.observe import stage
 from bot.pipeline.checkout import Workspace, staging_copy
 from bot.pipeline.compile import against_baseline, compile_environments, parse_targets
 from bot.pipeline.configure import configure
-from bot.pipeline.write import write_files, write_locks
+from bot.pipeline.write import refuse_overwrites, write_files, write_locks
+from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import CompileStageResult, DockerfilePins, ImageResult, RunResult, TestResult
 from bot.sandbox import EgressPolicy, Sandbox, SandboxMode, open_sandbox
 from bot.settings import Settings
@@ -32,6 +34,12 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.config import LoadedConfig, RepoConfig
     from bot.images import Builder
+
+OS_PINS_NOT_REFRESHED = (
+    "OS package pins were not refreshed: no image builder ran (--no-build, "
+    "LOCKWARDEN_BUILDER=none, or neither buildah nor docker works here); run again with a "
+    "builder to refresh them"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class RefreshOptions:
     """None: the repository config decides (its default: off)."""
     write: bool = True
     """Write the new locks into the workspace; GitHub jobs commit them to a branch instead."""
+    force: bool = False
+    """Write even over uncommitted changes to the files the run changes (refused otherwise)."""
     seed_locks: Mapping[str, str] = field(default_factory=dict)
     """Lock path -> text to start the compile from instead of the workspace's lock (an open
     pull request's locks, or the locks a rollback restores). Results are still stated
@@ -150,9 +160,11 @@ def refresh(
     settings: Settings,
     *,
     sandbox: Sandbox | None = None,
+    progress: Progress = no_progress,
 ) -> RunResult:
     """The pipeline for one workspace. ``sandbox``: how repository content runs (the
-    worker's own; by default the local one, see ``local_sandbox``)."""
+    worker's own; by default the local one, see ``local_sandbox``). ``progress``: where
+    each environment's steps are reported as they happen."""
     started = time.perf_counter()
     mode = _mode(options)
 
@@ -164,7 +176,7 @@ def refresh(
 
     # checkout: a staging copy of the workspace, which the new locks and pins go into
     with staging_copy(workspace) as staging:
-        run = _Run(workspace, staging, options, settings, sandbox, loaded, mode)
+        run = _Run(workspace, staging, options, settings, sandbox, loaded, mode, progress)
 
         # compile: in constraint order; failures are values
         with stage("compile"):
@@ -192,7 +204,7 @@ def refresh(
     written: tuple[str, ...] = ()
     if options.write and not options.dry_run:
         with stage("publish"):
-            written = _publish(workspace.root, compiled, image_pins)
+            written = _publish(workspace.root, compiled, image_pins, force=options.force)
     return RunResult(
         repo=workspace.repo,
         config=loaded,
@@ -219,6 +231,7 @@ class _Run:
     sandbox: Sandbox
     loaded: LoadedConfig
     mode: CompileMode
+    progress: Progress
 
 
 def _compile(run: _Run) -> CompileStageResult:
@@ -240,6 +253,7 @@ def _compile(run: _Run) -> CompileStageResult:
         repo_root=run.workspace.root,
         config_source=run.loaded.source,
         policy=sandbox.policy,
+        progress=run.progress,
     )
     if run.options.seed_locks:
         compiled = against_baseline(compiled, run.workspace.root, config, run.options.seed_locks)
@@ -248,25 +262,54 @@ def _compile(run: _Run) -> CompileStageResult:
 
 def _refresh_pins(run: _Run, builder: Builder | None) -> tuple[DockerfilePins, ...]:
     """The selected Dockerfiles' base-image digests and OS package pins, refreshed in the
-    staging tree when the config asks for either (none otherwise)."""
+    staging tree when the config asks for either (none otherwise). Without a builder the
+    OS packages are still read (unpinned ones are reported), and pins that a builder would
+    have refreshed are named in a note, not a failure: the run chose to build nothing."""
     config = run.loaded.config
     dockerfiles = _dockerfiles(config, run.options.environments)
     if not dockerfiles or not (config.pin_base_images or config.refresh_os_packages):
         return ()
-    from bot.pipeline.image_pins import refresh_image_pins
+    from bot.pipeline.image_pins import NO_BUILDER, refresh_image_pins
 
+    for environments in dockerfiles.values():
+        for name in environments:
+            run.progress(ProgressEvent(name, "pins", "running"))
     with stage("pins"):
-        return refresh_image_pins(
+        started = time.perf_counter()
+        pins = refresh_image_pins(
             run.staging,
             dockerfiles,
             builder,
             upgrade=run.mode.kind == "full",
             pin_base_images=config.pin_base_images,
-            refresh_os_packages=config.refresh_os_packages and builder is not None,
+            refresh_os_packages=config.refresh_os_packages,
             insecure_registries=config.insecure_registries,
             timeout_s=run.settings.build_timeout_s,
             policy=run.sandbox.policy,
         )
+        elapsed = time.perf_counter() - started
+    if builder is None:
+        pins = tuple(_without_builder(p, NO_BUILDER) for p in pins)
+    for p in pins:
+        for name in p.environments:
+            run.progress(_pinned_event(name, p, elapsed))
+    return pins
+
+
+def _without_builder(pins: DockerfilePins, no_builder: str) -> DockerfilePins:
+    """``pins`` with the error "no builder to refresh the OS packages" turned into a note."""
+    kept = tuple(e for e in pins.errors if not e.endswith(no_builder))
+    if len(kept) == len(pins.errors):
+        return pins
+    return replace(pins, errors=kept, notes=(*pins.notes, OS_PINS_NOT_REFRESHED))
+
+
+def _pinned_event(name: str, pins: DockerfilePins, elapsed: float) -> ProgressEvent:
+    if pins.errors:
+        return ProgressEvent(name, "pins", "failed", elapsed, pins.errors[0])
+    n = len(pins.changes)
+    detail = f"{n} pin{'s' if n != 1 else ''} changed" if n else "unchanged"
+    return ProgressEvent(name, "pins", "done", elapsed, detail)
 
 
 def _build(
@@ -293,6 +336,7 @@ def _build(
         ),
         timeout_s=run.settings.build_timeout_s,
         sandbox=run.sandbox,
+        progress=run.progress,
     )
 
 
@@ -303,16 +347,30 @@ def _verify(
     from bot.pipeline.verify import verify_images
 
     return verify_images(
-        run.staging, run.loaded.config, images, builder, run_tests=run.options.test
+        run.staging,
+        run.loaded.config,
+        images,
+        builder,
+        run_tests=run.options.test,
+        progress=run.progress,
     )
 
 
 def _publish(
-    root: Path, compiled: CompileStageResult, image_pins: tuple[DockerfilePins, ...]
+    root: Path,
+    compiled: CompileStageResult,
+    image_pins: tuple[DockerfilePins, ...],
+    *,
+    force: bool,
 ) -> tuple[str, ...]:
-    """The new locks and refreshed Dockerfiles, written into the workspace."""
+    """The new locks and refreshed Dockerfiles, written into the workspace (none of them
+    over a person's uncommitted work unless ``force``)."""
+    pins = {p.dockerfile: p.new_text for p in image_pins if p.changed}
+    refuse_overwrites(
+        root, {p: t for r in compiled.results for p, t in r.files().items()} | pins, force=force
+    )
     written = write_locks(root, compiled.results)
-    return written + write_files(root, {p.dockerfile: p.new_text for p in image_pins if p.changed})
+    return written + write_files(root, pins)
 
 
 def config_index_hosts(config: RepoConfig) -> list[str]:

@@ -851,3 +851,49 @@ def test_commit_files_never_writes_through_a_symlink(local: Clone, tmp_path: Pat
     assert (outside / "victim.txt").read_text() == "precious\n"
     assert not (local.path / "lock.txt").is_symlink()
     assert (local.path / "lock.txt").read_text() == "torch==2.4.0\n"
+
+
+# -- a person's working tree ----------------------------------------------------------------
+
+
+def test_a_working_tree_reports_uncommitted_work_and_resolves_any_revision(
+    tmp_path: Path,
+) -> None:
+    run_git("init", "-q", "-b", "main", cwd=tmp_path)
+    run_git("config", "user.name", HUMAN[0], cwd=tmp_path)
+    run_git("config", "user.email", HUMAN[1], cwd=tmp_path)
+    assert bot_git.resolve_revision(tmp_path, "HEAD") is None  # no commits yet
+    (tmp_path / "sub").mkdir()
+    for name, text in {"sub/a.txt": "a\n", "sub/b.txt": "b\n", "sub/c.txt": "c\n"}.items():
+        (tmp_path / name).write_text(text)
+    run_git("add", "sub/a.txt", "sub/b.txt", cwd=tmp_path)
+    run_git("commit", "-q", "-m", "one", cwd=tmp_path)
+    run_git("commit", "-q", "--allow-empty", "-m", "two", cwd=tmp_path)
+    first = run_git("rev-parse", "HEAD~1", cwd=tmp_path)
+    (tmp_path / "sub/a.txt").write_text("edited\n")
+    (tmp_path / "sub/b.txt").write_text("staged\n")
+    run_git("add", "sub/b.txt", cwd=tmp_path)
+
+    # asked about from a folder of the repository, paths relative to that folder
+    changes = bot_git.uncommitted(tmp_path / "sub", ["a.txt", "b.txt", "c.txt", "d.txt"])
+
+    assert [(c.path, c.staged, c.untracked) for c in changes] == [
+        ("a.txt", False, False),
+        ("b.txt", True, False),
+        ("c.txt", False, True),
+    ]
+    for rev in ("HEAD~1", "HEAD^", "main~1", first[:10]):
+        assert bot_git.resolve_revision(tmp_path, rev) == first
+    for rev in ("HEAD~5", "--all", "HEAD:sub/a.txt", ""):
+        assert bot_git.resolve_revision(tmp_path, rev) is None
+    assert bot_git.staged_paths(tmp_path) == ("sub/b.txt",)
+    assert bot_git.person_identity(tmp_path) == BotIdentity(*HUMAN)
+    with pytest.raises(GitError, match=r"other changes are staged: sub/b\.txt"):
+        bot_git.commit_worktree(tmp_path / "sub", ["a.txt"], "msg\n", BotIdentity(*HUMAN))
+    assert bot_git.uncommitted(tmp_path.parent / "elsewhere-not-a-repo", ["x"]) == ()
+
+
+def test_a_person_without_a_git_identity_is_told_how_to_set_it(tmp_path: Path) -> None:
+    run_git("init", "-q", cwd=tmp_path)
+    with pytest.raises(GitError, match=r"git config user\.name"):
+        bot_git.person_identity(tmp_path)

@@ -109,8 +109,26 @@ def test_commits_without_ledger_trailers_are_not_entries() -> None:
 
 
 def test_read_ledger_of_a_non_repository_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(LockwardenError, match="cannot read the git history"):
+    with pytest.raises(LockwardenError, match="is not in a git repository"):
         read_ledger(tmp_path)
+
+
+def test_history_without_commits_says_so(tmp_path: Path) -> None:
+    fresh, elsewhere = tmp_path / "fresh", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run(["git", "init", "-q", str(fresh)], env=GIT_ENV, check=True)
+    runner = CliRunner()
+
+    empty = runner.invoke(main, ["history", str(fresh)])
+    outside = runner.invoke(main, ["history", str(elsewhere)])
+
+    assert read_ledger(fresh) == []
+    assert empty.exit_code == 0, empty.output
+    assert empty.output.startswith("no commits yet")
+    assert "fatal" not in empty.output
+    assert outside.exit_code == 2
+    assert "is not in a git repository" in outside.output
+    assert "fatal" not in outside.output
 
 
 def test_history_command(repo: Path) -> None:
@@ -135,4 +153,6 @@ def test_history_command_without_entries_and_on_errors(repo: Path, tmp_path: Pat
     assert "no Lockwarden commits" in empty.output
     broken = runner.invoke(main, ["history", str(repo), "--ref", "no-such-ref"])
     assert broken.exit_code == 2
-    assert "cannot read the git history" in broken.output
+    assert "'no-such-ref' names no commit here" in broken.output
+    back = runner.invoke(main, ["history", str(repo), "--ref", "main~0"])
+    assert back.exit_code == 0, back.output

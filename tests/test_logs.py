@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from bot.cli import main
+from bot.github.client import AppCredentials
 from bot.jobs.postgres import ProcrastinateQueue
 from bot.jobs.queue import InMemoryQueue, JobRequest, run_worker
 from bot.logs import HANDLER_NAME, JOB_FIELDS, bind_job, bind_stage, configure_logging
@@ -261,8 +262,9 @@ def test_serve_configures_logging_and_hands_uvicorn_to_it(monkeypatch: pytest.Mo
         seen.update(kwargs)
         seen["handlers"] = [h.get_name() for h in logging.getLogger().handlers]
 
-    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
-    monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
+    # A real App object: nothing here makes a request to GitHub.
+    credentials = AppCredentials(1, "unused", "http://127.0.0.1:9")
+    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: credentials)
     monkeypatch.setattr(uvicorn, "run", serve_forever)
     result = CliRunner().invoke(
         main,

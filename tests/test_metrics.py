@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from bot.cli import main
 from bot.errors import CompileError, ConfigError
+from bot.github.client import AppCredentials
 from bot.jobs.branches import JobOutcome
 from bot.jobs.postgres import ProcrastinateQueue
 from bot.jobs.queue import JobRequest
@@ -332,8 +333,9 @@ def test_worker_metrics_port(
     def run_worker(self: ProcrastinateQueue, handle: Any, **kwargs: Any) -> None:
         scraped.update(scrape(port))
 
-    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
-    monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
+    # A real App object: nothing here makes a request to GitHub.
+    credentials = AppCredentials(1, "unused", "http://127.0.0.1:9")
+    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: credentials)
     monkeypatch.setattr(bot.jobs.postgres.ProcrastinateQueue, "run_worker", run_worker)
     env = {"LOCKWARDEN_DATABASE_URL": database_url, "LOCKWARDEN_METRICS_PORT": str(port)}
     result = CliRunner().invoke(main, ["worker"], env=env)

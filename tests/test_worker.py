@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +13,9 @@ from bot.config import LoadedConfig, RepoConfig
 from bot.images import ImageInfo
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
-from bot.locks.compiler import CompileMode
+from bot.locks.modes import CompileMode
+from bot.pipeline.checkout import Workspace
+from bot.progress import LoggedProgress, ProgressEvent
 from bot.results import (
     CheckResult,
     CompileStageResult,
@@ -20,7 +25,9 @@ from bot.results import (
     TestResult,
 )
 from bot.settings import Settings
-from bot.worker import select_builder
+from bot.worker import RefreshOptions, refresh, select_builder
+from tests.pipeline.conftest import env_config, new_repo, publish_graph
+from tests.support.index_server import PackageIndex
 
 # -- select_builder --------------------------------------------------------------------------
 
@@ -202,3 +209,69 @@ def run(
 )
 def test_run_failed(result: RunResult, failed: bool) -> None:
     assert result.failed is failed
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_refresh_reports_each_environments_steps_in_order(
+    tmp_path: Path, package_index: PackageIndex
+) -> None:
+    repo = new_repo(tmp_path, publish_graph(package_index))
+    repo.spec("serve", "alpha")
+    repo.spec("train", "alpha", "gamma")
+    repo.write("requirements/broken.in", "not a requirement ===\n")
+    repo.configure(
+        env_config("serve"),
+        env_config("train", constraints=["serve"]),
+        env_config("broken"),
+    )
+    events: list[ProgressEvent] = []
+    lock = threading.Lock()
+
+    def collect(event: ProgressEvent) -> None:
+        with lock:
+            events.append(event)
+
+    result = refresh(
+        Workspace(root=repo.root, repo="repo"),
+        RefreshOptions(build=False),
+        repo.settings(),
+        progress=collect,
+    )
+
+    steps = {
+        name: [(e.stage, e.state) for e in events if e.environment == name]
+        for name in ("serve", "train", "broken")
+    }
+    compiled = [("compile", "queued"), ("compile", "running"), ("compile", "done")]
+    assert steps["serve"] == compiled
+    assert steps["train"] == compiled
+    assert steps["broken"] == [("compile", "queued"), ("compile", "running"), ("compile", "failed")]
+    # train is compiled against serve's new lock: it starts only once serve is done.
+    assert events.index(ProgressEvent("train", "compile", "running")) > next(
+        i for i, e in enumerate(events) if e.environment == "serve" and e.state == "done"
+    )
+    by_name = {r.name: r for r in result.compiled.results}
+    for event in events:
+        if event.finished:
+            assert event.elapsed_s == by_name[event.environment].compile_s
+    assert [e.detail for e in events if e.environment == "serve" and e.finished] == [
+        "2 packages changed"
+    ]
+
+
+def test_logged_progress_logs_each_step(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.progress")
+    progress = LoggedProgress()
+
+    progress(ProgressEvent("serve", "compile", "running"))
+    progress(ProgressEvent("serve", "build", "failed", 3.21, "Dockerfile checks"))
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "serve: compiling"),
+        ("WARNING", "serve: build failed after 3.2s (Dockerfile checks)"),
+    ]
+    assert caplog.records[1].__dict__["duration_s"] == 3.21
+    assert caplog.records[1].__dict__["environment"] == "serve"

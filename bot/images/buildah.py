@@ -24,6 +24,8 @@ from bot.images import (
     RunSpec,
 )
 from bot.images.containers import (
+    build_arguments,
+    build_dockerfile,
     builder_environment,
     classify_exit,
     cpu_quota,
@@ -31,6 +33,7 @@ from bot.images.containers import (
     tail_lines,
 )
 from bot.images.network import Network, container_network
+from bot.images.reproducible import oci_layers
 from bot.sandbox.egress import EgressPolicy
 
 PullPolicy = str
@@ -68,6 +71,7 @@ class BuildahBuilder:
         with (
             tempfile.TemporaryDirectory(prefix="lockwarden-build-") as tmp,
             self._network(proxied=spec.network == "proxied") as net,
+            build_dockerfile(spec) as dockerfile,
         ):
             iidfile = Path(tmp) / "iid"
             args = [
@@ -83,16 +87,16 @@ class BuildahBuilder:
                 # egress proxy): only the proxy build arguments below.
                 "--http-proxy=false",
                 f"--iidfile={iidfile}",
-                f"--file={spec.dockerfile}",
+                f"--file={dockerfile}",
                 f"--tag={spec.tag}",
             ]
             if spec.timestamp is not None:
-                args.append(f"--timestamp={spec.timestamp}")
+                args.append(f"--timestamp={spec.timestamp}")  # also every file's mtime
             if spec.no_cache:
                 args.append("--no-cache")
             # The proxy's address goes in as predefined build arguments: RUN steps see it,
             # the image's config and history do not keep it.
-            build_args = {**spec.build_args, **(net.proxy or {})}
+            build_args = {**build_arguments(spec), **(net.proxy or {})}
             args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
             args.append(str(spec.context))
             outcome = run_build(
@@ -184,6 +188,22 @@ class BuildahBuilder:
 
     def remove(self, reference: str) -> None:
         self._buildah("rmi", "--force", reference, timeout_s=120)
+
+    def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
+        result = self._buildah(
+            "push",
+            "--quiet",
+            "--disable-compression",
+            reference,
+            f"oci:{directory}",
+            timeout_s=1800,
+        )
+        if not result.ok:
+            raise LockwardenError(
+                f"exporting {reference} failed: {build_error(result.output_tail())}",
+                detail=result.output_tail(),
+            )
+        return oci_layers(directory)
 
     def _runtime_args(self) -> list[str]:
         return [f"--runtime={self._runtime}"] if self._runtime else []

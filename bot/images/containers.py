@@ -4,10 +4,14 @@ exit is read."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 from bot.errors import CommandTimeoutError
-from bot.images import BuildOutcome, ImageInfo, TestStatus
+from bot.images import BuildOutcome, BuildSpec, ImageInfo, TestStatus
+from bot.images.os_packages import missing_pin_error
+from bot.images.reproducible import SOURCE_DATE_EPOCH, declaring_source_date_epoch
 from bot.shell import CommandResult
 
 # The bot's own credentials must never reach a builder (and through it a build or a test
@@ -21,6 +25,27 @@ _SECRET = re.compile(
 
 def builder_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not _SECRET.match(k)}
+
+
+def build_arguments(spec: BuildSpec) -> dict[str, str]:
+    """The build arguments of ``spec``; with a fixed timestamp, ``SOURCE_DATE_EPOCH`` too
+    (unless set), which :func:`build_dockerfile` makes every stage's ``RUN`` steps see."""
+    args = dict(spec.build_args)
+    if spec.timestamp is not None:
+        args.setdefault(SOURCE_DATE_EPOCH, str(spec.timestamp))
+    return args
+
+
+@contextmanager
+def build_dockerfile(spec: BuildSpec) -> Iterator[Path]:
+    """The Dockerfile to hand the builder: with a fixed timestamp, a copy whose stages
+    declare ``SOURCE_DATE_EPOCH`` (tools in ``RUN`` steps, pip's bytecode compiler among
+    them, then write the same bytes every build); otherwise the spec's own."""
+    if spec.timestamp is None:
+        yield spec.dockerfile
+        return
+    with declaring_source_date_epoch(spec.dockerfile) as dockerfile:
+        yield dockerfile
 
 
 def classify_exit(code: int) -> TestStatus:
@@ -51,7 +76,8 @@ def run_build(
     error_of: Callable[[str], str],
 ) -> BuildOutcome:
     """Run a builder's build command and turn its exit into a BuildOutcome: a failure or a
-    timeout is a value carrying the builder's own last lines."""
+    timeout is a value carrying the builder's own last lines. A pinned OS package the mirror
+    dropped is named as the reason: the builder's last line only says the step failed."""
     try:
         result = build()
     except CommandTimeoutError as exc:
@@ -59,11 +85,13 @@ def run_build(
             False, None, timeout_s, error=exc.user_message, log_tail=tail_lines(exc.detail, 60)
         )
     if not result.ok:
+        output = result.stdout + "\n" + result.stderr
+        error, pins = error_of(output), missing_pin_error(output)
         return BuildOutcome(
             False,
             None,
             result.duration_s,
-            error=error_of(result.stdout + "\n" + result.stderr),
+            error=f"{error}: {pins}" if pins else error,
             log_tail=tail_lines(result.stdout + result.stderr, 60),
         )
     image = inspect(tag)

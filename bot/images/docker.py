@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bot import shell
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.images import BuilderName, BuildOutcome, BuildSpec, ImageInfo, RunOutcome, RunSpec
-from bot.images.containers import builder_environment, classify_exit, run_build, tail_lines
+from bot.images.containers import (
+    build_arguments,
+    build_dockerfile,
+    builder_environment,
+    classify_exit,
+    run_build,
+    tail_lines,
+)
+from bot.images.reproducible import oci_layers
 
 
 class DockerBuilder:
@@ -43,29 +53,27 @@ class DockerBuilder:
             return False
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
-        args = [
-            "build",
-            "--force-rm",  # no container of a failed step is left behind
-            f"--network={'default' if spec.network == 'proxied' else 'none'}",
-            f"--file={spec.dockerfile}",
-            f"--tag={spec.tag}",
-        ]
-        if self._pull:
-            args.append("--pull")
-        if spec.no_cache:
-            args.append("--no-cache")
-        build_args = dict(spec.build_args)
-        if spec.timestamp is not None:
-            build_args.setdefault("SOURCE_DATE_EPOCH", str(spec.timestamp))
-        args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
-        args.append(str(spec.context))
-        return run_build(
-            lambda: self._docker(*args, timeout_s=spec.timeout_s),
-            spec.tag,
-            timeout_s=spec.timeout_s,
-            inspect=self.inspect,
-            error_of=_build_error,
-        )
+        with build_dockerfile(spec) as dockerfile:
+            args = [
+                "build",
+                "--force-rm",  # no container of a failed step is left behind
+                f"--network={'default' if spec.network == 'proxied' else 'none'}",
+                f"--file={dockerfile}",
+                f"--tag={spec.tag}",
+            ]
+            if self._pull:
+                args.append("--pull")
+            if spec.no_cache:
+                args.append("--no-cache")
+            args += [f"--build-arg={k}={v}" for k, v in sorted(build_arguments(spec).items())]
+            args.append(str(spec.context))
+            return run_build(
+                lambda: self._docker(*args, timeout_s=spec.timeout_s),
+                spec.tag,
+                timeout_s=spec.timeout_s,
+                inspect=self.inspect,
+                error_of=_build_error,
+            )
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._docker("image", "inspect", reference, timeout_s=60)
@@ -128,6 +136,23 @@ class DockerBuilder:
 
     def remove(self, reference: str) -> None:
         self._docker("image", "rm", "--force", reference, timeout_s=120)
+
+    def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
+        directory.mkdir(parents=True, exist_ok=True)
+        archive = directory / "image.tar"
+        result = self._docker("save", f"--output={archive}", reference, timeout_s=1800)
+        if not result.ok:
+            raise LockwardenError(
+                f"exporting {reference} failed: {_build_error(result.output_tail())}",
+                detail=result.output_tail(),
+            )
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(directory, filter="data")  # the daemon's own archive
+        except (OSError, tarfile.TarError) as exc:
+            raise LockwardenError(f"exporting {reference}: unreadable archive: {exc}") from exc
+        archive.unlink()
+        return oci_layers(directory)
 
     def _logs(self, name: str) -> str:
         result = self._docker("logs", "--tail=200", name, timeout_s=60)

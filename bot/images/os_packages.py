@@ -439,3 +439,98 @@ def _candidate(name: str, parsed: Mapping[str, str | None]) -> str | None:
         return parsed[name]
     # apt prints a package of the native architecture without its ":arch".
     return parsed.get(name.partition(":")[0]) if ":" in name else None
+
+
+# --------------------------------------------------------------------------- version order
+
+
+def is_downgrade(manager: Manager, before: str, after: str) -> bool:
+    """Whether moving a pin from ``before`` to ``after`` installs an older version: the
+    mirror dropped the newer one, or the pin was written ahead of it."""
+    if manager == "apk":
+        return apk_version_key(after) < apk_version_key(before)
+    return compare_deb_versions(after, before) < 0
+
+
+def compare_deb_versions(first: str, second: str) -> int:
+    """Negative, zero or positive as ``first`` sorts before, with or after ``second`` in
+    dpkg's order: epoch, then upstream version, then Debian revision; ``~`` sorts before
+    everything, even the end of the text (``1.0~rc1`` < ``1.0``)."""
+    a_epoch, a_upstream, a_revision = _deb_parts(first)
+    b_epoch, b_upstream, b_revision = _deb_parts(second)
+    if a_epoch != b_epoch:
+        return a_epoch - b_epoch
+    return _deb_compare(a_upstream, b_upstream) or _deb_compare(a_revision, b_revision)
+
+
+def _deb_parts(version: str) -> tuple[int, str, str]:
+    epoch, colon, rest = version.partition(":")
+    if not colon or not epoch.isdigit():
+        epoch, rest = "0", version
+    upstream, dash, revision = rest.rpartition("-")
+    if not dash:
+        upstream, revision = rest, ""
+    return int(epoch), upstream, revision
+
+
+def _deb_order(char: str) -> int:
+    if not char or char.isdigit():
+        return 0
+    if char.isalpha():
+        return ord(char)
+    return -1 if char == "~" else ord(char) + 256
+
+
+def _deb_compare(first: str, second: str) -> int:
+    """dpkg's ``verrevcmp``: alternating non-digit runs (by :func:`_deb_order`) and
+    numbers (by value)."""
+    a, b = first, second
+    while a or b:
+        while (a and not a[0].isdigit()) or (b and not b[0].isdigit()):
+            diff = _deb_order(a[:1]) - _deb_order(b[:1])
+            if diff:
+                return diff
+            a, b = a[1:], b[1:]
+        a_digits = len(a) - len(a.lstrip("0123456789"))
+        b_digits = len(b) - len(b.lstrip("0123456789"))
+        diff = int(a[:a_digits] or 0) - int(b[:b_digits] or 0)
+        if diff:
+            return diff
+        a, b = a[a_digits:], b[b_digits:]
+    return 0
+
+
+# --------------------------------------------------------------------------- failed installs
+
+_APT_MISSING_RE = re.compile(
+    r"^E: Version '(?P<version>[^']+)' for '(?P<name>[^']+)' was not found"
+)
+_APK_MISSING_RE = re.compile(r"world\[(?P<name>[^\]=~<>\s]+)=(?P<version>[^\]\s]+)\]")
+
+
+def missing_pins(output: str) -> tuple[tuple[Manager, str, str], ...]:
+    """(manager, package, version) of each pin a build's ``apt-get install`` or ``apk add``
+    could not find (``E: Version '1.0' for 'curl' was not found``), in order, once each."""
+    found: list[tuple[Manager, str, str]] = []
+    for line in output.splitlines():
+        apt = _APT_MISSING_RE.match(line.strip())
+        if apt is not None:
+            found.append(("apt", apt.group("name"), apt.group("version")))
+        found += [
+            ("apk", m.group("name"), m.group("version")) for m in _APK_MISSING_RE.finditer(line)
+        ]
+    return tuple(dict.fromkeys(found))
+
+
+def missing_pin_error(output: str) -> str | None:
+    """Why a build failed when the mirror no longer offers a pinned OS package version:
+    the packages, the versions and what to do; None when that is not why."""
+    missing = missing_pins(output)
+    if not missing:
+        return None
+    pins = ", ".join(f"{name}={version} ({manager})" for manager, name, version in missing)
+    return (
+        f"the package sources no longer offer the pinned version of {pins}; run "
+        "`lockwarden run --upgrade` to move the pins to the versions offered now, or pin "
+        "versions the mirror still has"
+    )

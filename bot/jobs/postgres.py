@@ -27,7 +27,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -277,6 +277,12 @@ class ProcrastinateQueue(Closing):
     def enqueue(self, request: JobRequest) -> str | None:
         with self._connection() as conn, conn.transaction():
             return self._enqueue_in(conn, request)
+
+    def enqueue_all(self, requests: Sequence[JobRequest]) -> tuple[str | None, ...]:
+        """One delivery's jobs in one transaction: all stored, or none (a delivery answered
+        503 must leave nothing behind, or its redelivery would find half of it done)."""
+        with self._connection() as conn, conn.transaction():
+            return tuple(self._enqueue_in(conn, request) for request in requests)
 
     def _enqueue_in(self, conn: psycopg.Connection[Any], request: JobRequest) -> str | None:
         """Record the key and insert the job inside the caller's transaction."""

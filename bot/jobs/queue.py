@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -84,7 +84,10 @@ class JobQueue(Protocol):
         """Store the job durably and return its id; ``None`` when a job with the same
         ``dedupe_key`` was already accepted. A queue that merges a request into a waiting
         job returns that job's id as a ``JobId`` with ``joined`` set. Raises when the job
-        could not be stored."""
+        could not be stored.
+
+        A queue may also offer ``enqueue_all(requests) -> tuple[str | None, ...]``: all of
+        one delivery's jobs stored, or none (the receiver prefers it)."""
         ...
 
 
@@ -140,6 +143,23 @@ class InMemoryQueue:
             self._pending.append(job)
             self._all.append(job)
             return job_id
+
+    def enqueue_all(self, requests: Sequence[JobRequest]) -> tuple[str | None, ...]:
+        """Every job of one delivery, or none: a failure withdraws those already taken."""
+        answers: list[str | None] = []
+        try:
+            for request in requests:
+                answers.append(self.enqueue(request))
+        except BaseException:
+            self._withdraw({job_id for job_id in answers if job_id is not None})
+            raise
+        return tuple(answers)
+
+    def _withdraw(self, job_ids: set[str]) -> None:
+        with self._lock:
+            self._accepted = {k: v for k, v in self._accepted.items() if v not in job_ids}
+            self._pending = deque(j for j in self._pending if j.id not in job_ids)
+            self._all = [j for j in self._all if j.id not in job_ids]
 
     def pop(self) -> QueuedJob | None:
         """The oldest job not taken yet, or ``None``."""

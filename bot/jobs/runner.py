@@ -70,6 +70,7 @@ from bot.locks.spec import read_spec_tree
 from bot.observe import stage
 from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, publish_pull_request
+from bot.progress import LoggedProgress
 from bot.report import escape, messages
 from bot.rollback import RollbackTarget, resolve_rollback
 from bot.sandbox import Sandbox, open_sandbox
@@ -270,6 +271,8 @@ class JobRunner:
             replace(options, write=False, seed_locks={**state.seeds, **update.seeds}),
             self._settings,
             sandbox=self._sandbox,
+            # Each environment's steps in the job's log: how far a slow or stuck job got.
+            progress=LoggedProgress(),
         )
         # What a rollback after merging returns to, for the pull request's Rollback section.
         good = known_good_sets(repo.path)

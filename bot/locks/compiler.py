@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.locks.lockfile import Lockfile
+from bot.locks.modes import CompileMode, FailureKind
 from bot.locks.options import (
     ReplayedOptions,
     RequirementsTool,
@@ -29,19 +30,6 @@ from bot.locks.spec import read_spec_tree
 from bot.paths import resolve_inside
 from bot.sandbox import Sandbox, SandboxResult
 from bot.sandbox.environment import host_basics
-
-ModeKind = Literal["minimal", "full", "targeted"]
-FailureKind = Literal[
-    "not-found", "conflict", "index-unreachable", "timeout", "tool-error", "refused"
-]
-
-
-@dataclass(frozen=True)
-class CompileMode:
-    """minimal: only what spec edits force; full: ``--upgrade``; targeted: ``-P pkg[==v]``."""
-
-    kind: ModeKind = "minimal"
-    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

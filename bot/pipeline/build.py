@@ -1,7 +1,8 @@
 """Build: each environment's image, from the base lock (before) and the new lock (after).
 
-Reproducible by construction (fixed ``--timestamp`` and ``SOURCE_DATE_EPOCH``), so equal
-inputs give equal digests; optionally proven by a rebuild without cache. "Before" images
+Reproducible by construction (fixed ``--timestamp`` and ``SOURCE_DATE_EPOCH``, declared in
+every stage: see ``bot.images.reproducible``), so equal inputs give equal digests; optionally
+proven by a rebuild without cache, which names the files that differ when it is not. "Before" images
 come from the image cache when the same inputs were built earlier. A failing build is a
 value for that environment; the others still build.
 """
@@ -18,8 +19,10 @@ from bot.errors import LockwardenError
 from bot.images import Builder, BuildSpec, Finding, ImageInfo, Severity
 from bot.images.digest import ImageCache, input_key
 from bot.images.dockerfile.checks import check_dockerfile
+from bot.images.reproducible import layer_file_differences
 from bot.paths import PathEscapeError
 from bot.pipeline.compile import check_environment_paths
+from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import ImageResult, LockResult
 from bot.sandbox import Sandbox
 
@@ -84,7 +87,10 @@ def build_images(
     verify_reproducible: bool,
     timeout_s: float,
     sandbox: Sandbox | None = None,
+    progress: Progress = no_progress,
 ) -> tuple[ImageResult, ...]:
+    """Each selected environment's images; its building and built (or failed, or skipped)
+    go to ``progress``."""
     findings = lint_environments(after_root, config, locks, sandbox)
     results = []
     for env in config.environments:
@@ -92,6 +98,7 @@ def build_images(
         if lock is None:
             continue  # not selected for this run
         started = time.perf_counter()
+        progress(ProgressEvent(env.name, "build", "running"))
         env_findings = findings.get(env.name, ())
         base = ImageResult(
             name=env.name,
@@ -114,7 +121,15 @@ def build_images(
             timeout_s=timeout_s,
         )
         results.append(replace(result, build_s=time.perf_counter() - started))
+        progress(_built_event(results[-1]))
     return tuple(results)
+
+
+def _built_event(image: ImageResult) -> ProgressEvent:
+    if image.status == "built" and image.lint_failed:
+        return ProgressEvent(image.name, "build", "failed", image.build_s, "Dockerfile checks")
+    state = "done" if image.status == "built" else image.status
+    return ProgressEvent(image.name, "build", state, image.build_s, image.reason or "")
 
 
 def _build_one(
@@ -260,12 +275,14 @@ def _before_image(
 def _rebuild_check(
     recipe: _Recipe, after_root: Path, after_key: str, after: ImageInfo
 ) -> tuple[bool, tuple[str, ...]]:
-    """Rebuild the new image without cache: (whether it is identical, what differs)."""
+    """Rebuild the new image without cache: (whether it is identical, what differs: the
+    layers, then the first files that differ in each)."""
     rebuild = recipe.builder.build(
         recipe.spec(after_root, after_key, no_cache=True, suffix="-rebuild")
     )
     if rebuild.ok and rebuild.image is not None:
         differences = _layer_differences(after, rebuild.image)
+        differences += layer_file_differences(recipe.builder, after, rebuild.image)
         recipe.builder.remove(rebuild.image.reference)
         return rebuild.image.image_id == after.image_id, differences
     return False, (f"the rebuild without cache failed: {rebuild.error}",)

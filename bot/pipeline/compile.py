@@ -22,7 +22,6 @@ from packaging.utils import canonicalize_name
 from bot.config import CONFIG_PATH, EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.locks.compiler import (
-    CompileMode,
     CompileOutcome,
     CompileRequest,
     ExportRequest,
@@ -42,11 +41,13 @@ from bot.locks.ignore import (
     strip_constraint_annotations,
 )
 from bot.locks.lockfile import Lockfile
+from bot.locks.modes import CompileMode
 from bot.locks.options import Tool, relative_to, replay_directory
 from bot.locks.spec import SpecTree, name_or_exact_pin
 from bot.paths import read_text_if_present, resolve_inside
 from bot.pipeline.git_ignored import check_not_ignored
 from bot.pipeline.settled import NOT_RECOMPILED, settled_locks
+from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
 
@@ -81,8 +82,10 @@ def compile_environments(
     repo_root: Path | None = None,
     config_source: str = CONFIG_PATH,
     policy: EgressPolicy | None = None,
+    progress: Progress = no_progress,
 ) -> CompileStageResult:
-    """Compile every selected environment in ``stage_root``.
+    """Compile every selected environment in ``stage_root``; each one's queued, compiling
+    and done (or failed) go to ``progress``.
 
     ``policy``: the non-public hosts the wheel check may ask (the indexes are the
     repository's choice); by default none.
@@ -123,11 +126,27 @@ def compile_environments(
         )
 
     todo = [name for name in order if name in wanted]
-    results = _compile_in_order(todo, wanted, edges, job, max_parallel)
-    ordered = [results[name] for name in order if name in results]
+    results = _compile_in_order(todo, wanted, edges, job, max_parallel, progress)
+    ordered = [_with_leftovers(stage_root, config, results[n]) for n in order if n in results]
     consistency = check_consistency(stage_root, config, order, results)
     ordered = _reject_downstream([_apply_consistency(r, consistency) for r in ordered], edges)
     return CompileStageResult(tuple(ordered), consistency, tuple(order))
+
+
+LEFTOVER_OUTPUT = (
+    "{path} is no longer written ({env}'s platforms or resolution changed): delete it, or "
+    "set them back if it is still installed from"
+)
+
+
+def _with_leftovers(root: Path, config: RepoConfig, result: LockResult) -> LockResult:
+    """The result, with a note for each file the environment no longer writes. Another
+    environment's file is no leftover."""
+    env = next(e for e in config.environments if e.name == result.name)
+    owned = {path for e in config.environments for path in e.lock_paths}
+    leftovers = [p for p in env.format.leftover_outputs(root, env) if p not in owned]
+    notes = tuple(LEFTOVER_OUTPUT.format(path=p, env=env.name) for p in leftovers)
+    return replace(result, notes=result.notes + notes) if notes else result
 
 
 def _read_specs(
@@ -181,10 +200,13 @@ def _compile_in_order(
     edges: Mapping[str, list[str]],
     job: Callable[[str, tuple[str, ...], tuple[str, ...]], _CompileJob],
     max_parallel: int,
+    progress: Progress = no_progress,
 ) -> dict[str, LockResult]:
     """Compile ``todo`` (in topological order) on up to ``max_parallel`` threads, each
     environment once every wanted environment it is compiled against has its result."""
     todo = list(todo)
+    for name in todo:
+        progress(ProgressEvent(name, "compile", "queued"))
     results: dict[str, LockResult] = {}
     running: dict[Future[LockResult], str] = {}
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="compile") as pool:
@@ -195,11 +217,30 @@ def _compile_in_order(
                     done_deps = [d for d in edges[name] if d in results]
                     failed = tuple(d for d in done_deps if results[d].status == "failed")
                     moved = tuple(d for d in done_deps if results[d].status != "unchanged")
-                    running[pool.submit(_compile_one, job(name, failed, moved))] = name
+                    submitted = job(name, failed, moved)
+                    running[pool.submit(_compile_reported, submitted, progress)] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                results[running.pop(future)] = future.result()
+                result = results[running.pop(future)] = future.result()
+                progress(_compiled_event(result))
     return results
+
+
+def _compile_reported(job: _CompileJob, progress: Progress) -> LockResult:
+    """``_compile_one``, said when its thread starts it (a queued one may wait for a thread)."""
+    progress(ProgressEvent(job.env.name, "compile", "running"))
+    return _compile_one(job)
+
+
+def _compiled_event(result: LockResult) -> ProgressEvent:
+    """How an environment's compile ended, in a few words."""
+    if result.status == "failed":
+        return ProgressEvent(
+            result.name, "compile", "failed", result.compile_s, result.failure or ""
+        )
+    changes = len(result.diff.changes) if result.diff is not None else 0
+    detail = f"{changes} package{'s' if changes != 1 else ''} changed" if changes else result.status
+    return ProgressEvent(result.name, "compile", "done", result.compile_s, detail)
 
 
 def environment_paths(env: EnvironmentConfig) -> tuple[tuple[str, str], ...]:

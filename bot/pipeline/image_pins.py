@@ -38,6 +38,7 @@ from bot.images.os_packages import (
     Manager,
     OsPackage,
     find_os_packages,
+    is_downgrade,
     lookup_candidates,
     rewrite_os_pins,
 )
@@ -79,7 +80,8 @@ def refresh_image_pins(
 ) -> tuple[DockerfilePins, ...]:
     """Refresh the pins of each Dockerfile (repository-relative path -> the environments
     built from it) under ``root`` and write the changed ones; one result per Dockerfile, in
-    path order. ``timeout_s`` bounds each package lookup in a container."""
+    path order. Every error starts with the Dockerfile's path (and line, where there is one).
+    ``timeout_s`` bounds each package lookup in a container."""
     digests: dict[tuple[str, str, str], str | RegistryError] = {}
 
     def digest_of(ref: BaseImageRef) -> str | RegistryError:
@@ -111,7 +113,7 @@ def refresh_image_pins(
     wanted: dict[tuple[Manager, str], set[str]] = {}
     for plan in plans:
         if plan.to_refresh and builder is None:
-            plan.errors.append(NO_BUILDER)
+            plan.errors.append(f"{plan.dockerfile}: {NO_BUILDER}")
             plan.to_refresh.clear()
         for package, image in plan.to_refresh:
             wanted.setdefault((package.manager, image), set()).add(package.name)
@@ -150,8 +152,9 @@ def _plan(
                 continue  # kept as pinned; a digest without a tag follows nothing
             digest = digest_of(ref)
             if isinstance(digest, RegistryError):
-                if digest.user_message not in plan.errors:
-                    plan.errors.append(digest.user_message)
+                error = f"{dockerfile}:{ref.line}: {digest.user_message}"
+                if not any(e.endswith(f": {digest.user_message}") for e in plan.errors):
+                    plan.errors.append(error)
                 continue
             if digest != ref.digest:
                 plan.base_updates[ref.line] = digest
@@ -224,6 +227,8 @@ def _finish(
                 candidate,
                 manager=package.manager,
                 image=image,
+                downgrade=package.version is not None
+                and is_downgrade(package.manager, package.version, candidate),
             )
         )
     changes = tuple(sorted(plan.changes, key=lambda c: (c.line, c.kind, c.name)))

@@ -26,6 +26,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from bot.config import EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.git import settled_since
+from bot.locks.formats.requirements import written_as_configured
 from bot.locks.ignore import IGNORE_FILE
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.spec import SpecTree
@@ -95,16 +96,11 @@ def _lock_agrees(
     )
 
 
-_HEADER_TOOLS = {"pip-compile": "pip-tools", "uv": "uv"}
-
-
 def _header_agrees(config: RepoConfig, env: EnvironmentConfig, lock: Lockfile) -> bool:
     """The lock was written the way the configuration asks now."""
     header = lock.header
-    if _HEADER_TOOLS.get(header.tool) != env.backend:
-        return False  # no header, another tool, or a conversion the config asks for
-    if env.python and header.python_version and env.python != header.python_version:
-        return False
+    if not written_as_configured(env, lock):
+        return False  # no header, another tool or Python, or a conversion the config asks for
     index = env.index_url or config.index_url
     if index and lock.index.index_url and index.rstrip("/") != lock.index.index_url.rstrip("/"):
         return False

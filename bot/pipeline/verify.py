@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.images import Builder, Mount, RunOutcome, RunSpec, TestStatus
+from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import CheckResult, ImageResult, TestResult
 
 LOCK_MOUNT = "/tmp/lockwarden/requirements.txt"  # noqa: S108 - a path inside the container
@@ -31,14 +32,19 @@ def verify_images(
     builder: Builder | None,
     *,
     run_tests: bool,
+    progress: Progress = no_progress,
 ) -> tuple[TestResult, ...]:
+    """Each built image's checks and tests; its testing and tested (or failed, or skipped)
+    go to ``progress``."""
     envs = {env.name: env for env in config.environments}
     results = []
     for image in images:
         env = envs[image.name]
         if builder is None or image.status != "built" or image.after is None:
             results.append(TestResult(image.name, "skipped", reason="no image was built"))
+            progress(_tested_event(results[-1]))
             continue
+        progress(ProgressEvent(image.name, "test", "running"))
         reference = image.after.reference
         installed = env.installed_lock
         install = (
@@ -79,7 +85,27 @@ def verify_images(
                 pip_check=pip_check,
             )
         )
+        progress(_tested_event(results[-1]))
     return tuple(results)
+
+
+def _tested_event(test: TestResult) -> ProgressEvent:
+    """How an image's checks and tests ended: the first that did not pass, else ``passed``
+    or why the tests did not run."""
+    checks = (
+        ("tests", test.status),
+        ("install check", test.install_check.status),
+        ("pip check", test.pip_check.status),
+    )
+    bad = next((f"{what} {status}" for what, status in checks if status not in OK), None)
+    if bad is not None:
+        return ProgressEvent(test.name, "test", "failed", test.duration_s, bad)
+    if test.status == "passed":
+        return ProgressEvent(test.name, "test", "done", test.duration_s, "passed")
+    return ProgressEvent(test.name, "test", "skipped", None, test.reason or "")
+
+
+OK = ("passed", "skipped")
 
 
 def _check(

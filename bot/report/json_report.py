@@ -182,6 +182,7 @@ def _pins(pins: DockerfilePins) -> dict[str, Any]:
                 "image": c.image,
                 "from": c.before,
                 "to": c.after,
+                "downgrade": c.downgrade,
             }
             for c in pins.changes
         ],
@@ -191,6 +192,7 @@ def _pins(pins: DockerfilePins) -> dict[str, Any]:
         ],
         "unpinnable_images": list(pins.unpinnable_images),
         "errors": list(pins.errors),
+        "notes": list(pins.notes),
     }
 
 

@@ -15,6 +15,7 @@ from bot.results import ImageResult, LockResult, RunResult, TestResult
 def render_markdown(result: RunResult) -> str:
     results = result.compiled.results
     index = result.config.config.index_url
+    repinned = {env for p in result.image_pins if p.changes for env in p.environments}
     upgrade = code("--upgrade-package " + " ".join(result.mode.packages))
     mode = messages.MODE[result.mode.kind].format(packages=upgrade)
     parts = [
@@ -24,7 +25,8 @@ def render_markdown(result: RunResult) -> str:
             mode=mode,
             total=len(results),
             s="" if len(results) == 1 else "s",
-            changed=sum(r.status == "changed" for r in results),
+            # A Dockerfile whose pins moved changes its environments' images too.
+            changed=sum(r.status == "changed" or r.name in repinned for r in results),
             failed=sum(r.status == "failed" for r in results),
             dry_run=messages.DRY_RUN_SUFFIX if result.dry_run else "",
         ),
@@ -311,12 +313,14 @@ def _findings(images: tuple[ImageResult, ...]) -> list[str]:
 
 def _pins_section(result: RunResult) -> list[str]:
     """Base-image digests and OS package pins: what moved, what is unpinned, what failed."""
-    pins = [p for p in result.image_pins if p.changes or p.unpinned or p.errors]
+    pins = [p for p in result.image_pins if p.changes or p.unpinned or p.errors or p.notes]
     if not pins:
         return []
     parts = ["", messages.PINS_TITLE, ""]
     for error in (e for p in pins for e in p.errors):
         parts += [messages.PINS_ERROR.format(error=text(error)), ""]
+    for note in dict.fromkeys(n for p in pins for n in p.notes):
+        parts += [messages.PINS_NOTE.format(note=text(note)), ""]
     changes = [c for p in pins for c in p.changes]
     if changes:
         parts.append(messages.PINS_HEADER)
@@ -333,7 +337,8 @@ def _pins_section(result: RunResult) -> list[str]:
                     where=code(f"{c.file}:{c.line}", table=True),
                     what=what,
                     before=code(_short(c.before), table=True) if c.before else "",
-                    after=code(_short(c.after), table=True) if c.after else "",
+                    after=(code(_short(c.after), table=True) if c.after else "")
+                    + (messages.PINS_DOWNGRADE if c.downgrade else ""),
                 )
             )
         parts.append("")

@@ -89,6 +89,10 @@ PINS_TITLE = "### Image inputs"
 PINS_HEADER = "| where | what | from | to |\n|---|---|---|---|"
 PINS_ROW = "| {where} | {what} | {before} | {after} |"
 PINS_OS_PACKAGE = "{manager} package {name}"
+PINS_DOWNGRADE = (
+    " ⬇️ **downgrade**: the package sources no longer offer the pinned version (or the pin was "
+    "ahead of them); check the older package is acceptable"
+)
 PINS_BASE_IMAGE = "base image {name}"
 PINS_UNPINNED = (
     "Unpinned OS packages (the version installed changes whenever the mirror does; pin them "
@@ -96,6 +100,7 @@ PINS_UNPINNED = (
 )
 PINS_UNPINNABLE = "Base images that cannot be pinned (built from variables): {items}."
 PINS_ERROR = "❌ {error}"
+PINS_NOTE = "Note: {note}."
 
 PYPI_RELEASE_URL = "https://pypi.org/project/{name}/{version}/"
 INDEX_PROJECT_URL = "{index}/{name}/"

@@ -7,6 +7,7 @@ the environment or kept in a module global, so a test builds as many apps as it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -31,6 +32,15 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
+async def _answers(ping: Callable[[], object]) -> bool:
+    """The database answered the queue's ping (off the event loop)."""
+    try:
+        return await anyio.to_thread.run_sync(ping) is not False
+    except Exception:
+        log.exception("the job queue did not answer its ping")
+        return False
+
+
 def build_router() -> Router:
     """Every handler, by event and action."""
     return Router(
@@ -43,9 +53,20 @@ def build_router() -> Router:
     )
 
 
-def create_app(settings: Settings, queue: JobQueue, *, sandbox: Sandbox | None = None) -> FastAPI:
+WorkerStates = Callable[[], Mapping[str, bool]]
+"""The threads that run beside the receiver in this process (worker, scheduler): alive?"""
+
+
+def create_app(
+    settings: Settings,
+    queue: JobQueue,
+    *,
+    sandbox: Sandbox | None = None,
+    workers: WorkerStates | None = None,
+) -> FastAPI:
     """The receiver. Raises ``SettingsError`` when ``LOCKWARDEN_WEBHOOK_SECRET`` is not set.
-    ``sandbox``: the one this process runs jobs in; ``/healthz`` warns when it is off."""
+    ``sandbox``: the one this process runs jobs in; ``/healthz`` warns when it is off.
+    ``workers``: this process's worker threads, which ``/healthz`` reports too."""
     metrics = WebhookMetrics(CollectorRegistry(auto_describe=True))
     # One /metrics: the receiver's, the jobs run in this process, and the queue's state.
     expose(metrics.registry, queue)
@@ -63,21 +84,24 @@ def create_app(settings: Settings, queue: JobQueue, *, sandbox: Sandbox | None =
 
     @app.get("/healthz")
     async def healthz() -> Response:
+        body: dict[str, object] = {}
+        healthy = True
         ping = getattr(queue, "ping", None)
-        if not callable(ping):
-            return JSONResponse({"status": messages.STATUS_OK, **warning})
-        try:
-            ready = await anyio.to_thread.run_sync(ping) is not False
-        except Exception:
-            log.exception("the job queue did not answer its ping")
-            ready = False
-        if ready:
-            return JSONResponse(
-                {"status": messages.STATUS_OK, "queue": messages.QUEUE_READY, **warning}
-            )
+        if callable(ping):
+            ready = await _answers(ping)
+            state = messages.QUEUE_READY if ready else messages.QUEUE_NOT_READY
+            body |= {"queue": state, "database": state}
+            healthy = ready
+        if workers is not None:
+            states = dict(workers())
+            body["workers"] = {
+                name: messages.WORKER_RUNNING if alive else messages.WORKER_STOPPED
+                for name, alive in states.items()
+            }
+            healthy = healthy and all(states.values())
+        status = messages.STATUS_OK if healthy else messages.STATUS_UNAVAILABLE
         return JSONResponse(
-            {"status": messages.STATUS_UNAVAILABLE, "queue": messages.QUEUE_NOT_READY, **warning},
-            status_code=503,
+            {"status": status, **body, **warning}, status_code=200 if healthy else 503
         )
 
     @app.get("/metrics")

@@ -398,21 +398,27 @@ class WebhookReceiver:
         return value
 
     def _enqueue(self, jobs: Iterable[JobRequest]) -> Answer:
+        requests = tuple(jobs)
+        try:
+            job_ids = self._store(requests)
+        except Exception:
+            first = requests[0]
+            log.exception(
+                "enqueue failed for delivery %s (%d jobs, first %s %s)",
+                first.delivery_id,
+                len(requests),
+                first.kind,
+                first.repo,
+            )
+            return Answer(
+                503,
+                {"status": messages.STATUS_UNAVAILABLE, "detail": messages.QUEUE_UNAVAILABLE},
+                "unavailable",
+                headers={"Retry-After": "60"},
+            )
         accepted: list[str] = []
         joined: list[str] = []
-        for job in jobs:
-            try:
-                job_id = self._queue.enqueue(job)
-            except Exception:
-                log.exception(
-                    "enqueue failed for delivery %s (%s %s)", job.delivery_id, job.kind, job.repo
-                )
-                return Answer(
-                    503,
-                    {"status": messages.STATUS_UNAVAILABLE, "detail": messages.QUEUE_UNAVAILABLE},
-                    "unavailable",
-                    headers={"Retry-After": "60"},
-                )
+        for job, job_id in zip(requests, job_ids, strict=True):
             if isinstance(job_id, JobId) and job_id.joined:
                 joined.append(str(job_id))  # merged into a waiting job: no new job
             elif job_id is not None:
@@ -424,6 +430,14 @@ class WebhookReceiver:
             body = {"status": messages.STATUS_COALESCED, "jobs": joined}
             return Answer(202, body, "coalesced")
         return _DUPLICATE
+
+    def _store(self, requests: tuple[JobRequest, ...]) -> tuple[str | None, ...]:
+        """All of a delivery's jobs, or none where the queue can promise it: a delivery
+        answered 503 then leaves nothing behind for its redelivery to find half done."""
+        enqueue_all = getattr(self._queue, "enqueue_all", None)
+        if callable(enqueue_all):
+            return tuple(enqueue_all(requests))
+        return tuple(self._queue.enqueue(request) for request in requests)
 
     def _done(self, delivery_id: str, event: str, action: str | None, answer: Answer) -> Answer:
         """Log what became of a delivery, and remember it once it is fully handled."""

@@ -42,8 +42,8 @@ from bot.github.scopes import PUBLISH_PULL_REQUEST, Access
 from bot.jobs import runner as job_runner
 from bot.jobs.queue import JobRequest
 from bot.jobs.runner import JobRunner
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.pipeline.checkout import Workspace
 from bot.results import CompileStageResult, LockResult, RunResult
 from bot.sandbox import open_sandbox

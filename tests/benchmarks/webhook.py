@@ -98,6 +98,9 @@ SPEC_PATH = "requirements/serve.in"
 TOKEN = "b" * 40
 """Placeholder in the body templates, replaced by a unique 40-hex value per delivery."""
 REPO_TOKEN = "placeholder-owner/placeholder-repository"
+COMMENT_ID_TOKEN = "987654321987"
+"""Stands for the comment id in a template; each delivery gets ``COMMENT_ID_BASE + n``."""
+COMMENT_ID_BASE = 100_000_000_000
 """Placeholder for the repository's full name, replaced per delivery."""
 
 DEFAULT_RATE = 200.0
@@ -259,8 +262,12 @@ def comment_kinds() -> tuple[Kind, Kind]:
     }
     payload["repository"].update(full_name=REPO_TOKEN, default_branch=DEFAULT_BRANCH)
     payload["installation"] = {"id": INSTALLATION_ID}
+    # Each delivery is another comment (its own id): a command runs once per comment, so
+    # the same comment delivered again is rightly answered "duplicate".
     payload["comment"].update(
-        node_id=TOKEN, body="Looks good.\r\n\r\n/lockwarden refresh serve\r\n"
+        id=int(COMMENT_ID_TOKEN),
+        node_id=TOKEN,
+        body="Looks good.\r\n\r\n/lockwarden refresh serve\r\n",
     )
     command = _compact(payload)
     payload["comment"]["body"] = "Thanks, the new serve lock looks right to me."
@@ -342,6 +349,7 @@ class DeliverySource:
         repo = f"{OWNER}/service-{index % REPOSITORIES:02d}"
         body = kind.template.replace(TOKEN.encode(), token.encode())
         body = body.replace(REPO_TOKEN.encode(), repo.encode())
+        body = body.replace(COMMENT_ID_TOKEN.encode(), str(COMMENT_ID_BASE + index).encode())
         signature = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
         headers = {
             "Content-Type": "application/json",

@@ -205,6 +205,14 @@ def split_iidfile(argv: tuple[str, ...]) -> tuple[list[str], str]:
 
 
 def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim-bookworm\nRUN make\n")
+    built_from: list[str] = []
+
+    def read_dockerfile(argv: tuple[str, ...]) -> None:
+        (path,) = [a.removeprefix("--file=") for a in argv if a.startswith("--file=")]
+        built_from.extend((path, Path(path).read_text()))
+
+    recorder.replies["bud"] = Reply(effect=read_dockerfile)
     recorder.replies["inspect"] = Reply(stdout=inspect_json())
 
     builder(pull="never").build(
@@ -229,7 +237,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
         "--force-rm",
         network,
         "--http-proxy=false",
-        f"--file={tmp_path / 'Dockerfile'}",
+        f"--file={built_from[0]}",
         "--tag=localhost/lockwarden/ml-service-serve:0123456789abcdef",
         "--timestamp=0",
         "--build-arg=HTTPS_PROXY=http://127.0.0.1:3128",
@@ -244,6 +252,11 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     ]
     assert Path(iidfile).name == "iid"
     assert recorder.calls[0].timeout_s == 42.0
+    # A copy whose stage declares SOURCE_DATE_EPOCH, so RUN steps see it; gone afterwards.
+    assert Path(built_from[0]).name == "Dockerfile"
+    assert built_from[1] == ("FROM python:3.11-slim-bookworm\nARG SOURCE_DATE_EPOCH\nRUN make\n")
+    assert not Path(built_from[0]).exists()
+    assert (tmp_path / "Dockerfile").read_text() == "FROM python:3.11-slim-bookworm\nRUN make\n"
 
 
 def test_build_argv_no_cache_offline_without_timestamp(recorder: Recorder, tmp_path: Path) -> None:
@@ -254,6 +267,7 @@ def test_build_argv_no_cache_offline_without_timestamp(recorder: Recorder, tmp_p
     assert "--network=none" in argv
     assert "--pull=missing" in argv  # the default pull policy
     assert not any(a.startswith(("--timestamp", "--build-arg")) for a in argv)
+    assert f"--file={tmp_path / 'Dockerfile'}" in argv  # no timestamp: the file as it is
     assert argv[-1] == str(tmp_path)  # the context comes last
 
 

@@ -26,10 +26,15 @@ from bot.images.os_packages import (
     BEGIN_MARKER,
     END_MARKER,
     NOTE_PREFIX,
+    Manager,
     OsPackage,
     apk_version_key,
+    compare_deb_versions,
     find_os_packages,
+    is_downgrade,
     lookup_candidates,
+    missing_pin_error,
+    missing_pins,
     parse_apk_policy,
     parse_apt_policy,
     rewrite_os_pins,
@@ -513,6 +518,9 @@ class AnsweringBuilder:
     def remove(self, reference: str) -> None:
         raise AssertionError("no removals here")
 
+    def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
+        raise AssertionError("no exports here")
+
 
 def printed(body: str, *, notes: tuple[str, ...] = (), end: bool = True) -> str:
     lines = [BEGIN_MARKER, *(NOTE_PREFIX + n for n in notes), body.rstrip("\n")]
@@ -671,3 +679,106 @@ def test_a_missing_image_is_an_error(apt_image: AptImage) -> None:
     assert lookup.error is not None
     assert lookup.error.startswith(f"could not start a container of {image}: ")
     assert lookup.versions == {}
+
+
+# -- version order and downgrades ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("7.88.1-10+deb12u5", "7.88.1-10+deb12u6"),
+        ("7.88.1-10+deb12u9", "7.88.1-10+deb12u10"),  # numbers by value, not text
+        ("1.0~rc1-1", "1.0-1"),  # a tilde sorts before the end
+        ("1.0-1", "1.0+b1-1"),
+        ("1.0-1", "1.0a-1"),  # letters before other symbols, after the end
+        ("1.0a-1", "1.0+-1"),
+        ("9.9-1", "1:0.1-1"),  # the epoch first
+        ("1.0", "1.0-1"),  # no revision is the lowest one
+        ("2.36-9+deb12u4", "2.36-9+deb12u10"),
+    ],
+)
+def test_debian_version_order(lower: str, higher: str) -> None:
+    assert compare_deb_versions(lower, higher) < 0
+    assert compare_deb_versions(higher, lower) > 0
+    assert compare_deb_versions(lower, lower) == 0
+
+
+@pytest.mark.parametrize(
+    ("manager", "before", "after", "downgrade"),
+    [
+        ("apt", "7.88.1-10+deb12u6", "7.88.1-10+deb12u5", True),
+        ("apt", "7.88.1-10+deb12u5", "7.88.1-10+deb12u6", False),
+        ("apt", "1:1.0-1", "2.0-1", True),
+        ("apk", "8.5.0-r1", "8.5.0-r0", True),
+        ("apk", "8.5.0_rc1-r0", "8.5.0-r0", False),
+    ],
+)
+def test_is_downgrade(manager: Manager, before: str, after: str, downgrade: bool) -> None:
+    assert is_downgrade(manager, before, after) is downgrade
+
+
+# -- a pin the mirror dropped fails the build: which one, and what to do ---------------------
+
+APT_MISSING_OUTPUT = """\
+STEP 2/2: RUN apt-get update && apt-get install -y curl=7.88.1-10+deb12u5 jq=1.6-2.1
+Reading package lists...
+E: Version '7.88.1-10+deb12u5' for 'curl' was not found
+E: Version '1.6-2.1' for 'jq' was not found
+Error: building at STEP "RUN apt-get update ...": while running runtime: exit status 100
+"""
+APK_MISSING_OUTPUT = """\
+ERROR: unable to select packages:
+  curl-8.0.0-r0:
+    breaks: world[curl=8.0.0-r0]
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (
+            APT_MISSING_OUTPUT + APT_MISSING_OUTPUT,  # once each, in order
+            (("apt", "curl", "7.88.1-10+deb12u5"), ("apt", "jq", "1.6-2.1")),
+        ),
+        (APK_MISSING_OUTPUT, (("apk", "curl", "8.0.0-r0"),)),
+        ("E: Unable to locate package nope\n", ()),
+    ],
+)
+def test_missing_pins(output: str, expected: tuple[tuple[str, str, str], ...]) -> None:
+    assert missing_pins(output) == expected
+
+
+def test_missing_pin_error_names_the_pins_and_the_fix() -> None:
+    assert missing_pin_error(APT_MISSING_OUTPUT) == (
+        "the package sources no longer offer the pinned version of "
+        "curl=7.88.1-10+deb12u5 (apt), jq=1.6-2.1 (apt); run `lockwarden run --upgrade` to "
+        "move the pins to the versions offered now, or pin versions the mirror still has"
+    )
+    assert missing_pin_error("E: Unable to locate package nope\n") is None
+
+
+@pytest.mark.slow
+def test_a_build_with_a_dropped_pin_says_which_and_what_to_do(
+    apt_image: AptImage, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {apt_image.tag}\n"
+        "RUN apt-get update && apt-get install -y lwtest-hello=1.0-1 lwtest-extra=2:2.0-1\n"
+    )
+    tag = f"localhost/lockwarden-test/apt-dropped:{uuid.uuid4().hex[:12]}"
+
+    outcome = apt_image.builder.build(
+        BuildSpec(tmp_path, tmp_path / "Dockerfile", tag, timestamp=0, timeout_s=300)
+    )
+
+    assert not outcome.ok
+    assert apt_image.builder.inspect(tag) is None
+    assert outcome.error is not None
+    assert outcome.error.startswith('building at STEP "RUN apt-get update && apt-get install')
+    assert outcome.error.endswith(
+        ": the package sources no longer offer the pinned version of lwtest-extra=2:2.0-1 "
+        "(apt); run `lockwarden run --upgrade` to move the pins to the versions offered now, "
+        "or pin versions the mirror still has"
+    )
+    assert "E: Version '2:2.0-1' for 'lwtest-extra' was not found" in outcome.log_tail

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.github.client import AppCredentials
 from bot.jobs.postgres import (
     MAX_RETRIES,
     REDELIVER_TASK_NAME,
@@ -365,7 +366,6 @@ def test_cli_serve_picks_the_queue(
 ) -> None:
     import uvicorn
 
-    import bot.github.client
     import bot.server.app
     import bot.settings
 
@@ -379,8 +379,9 @@ def test_cli_serve_picks_the_queue(
     def serve_forever(*args: Any, **kwargs: Any) -> None:
         seen["threads"] = {thread.name for thread in threading.enumerate()}
 
-    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
-    monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
+    # A real App object: serve makes no request to GitHub before a delivery arrives.
+    credentials = AppCredentials(1, "unused", "http://127.0.0.1:9")
+    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: credentials)
     monkeypatch.setattr(bot.server.app, "create_app", create_app)
     monkeypatch.setattr(uvicorn, "run", serve_forever)
     result = run_cli("serve", *flags, url=database_url if with_database else None)
@@ -395,11 +396,28 @@ def test_a_worker_on_a_database_without_the_schema_says_to_migrate(
     import bot.github.client
     import bot.settings
 
-    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: None)
-    monkeypatch.setattr(bot.github.client, "GitHubApp", lambda credentials: None)
+    # A real App object: nothing here makes a request to GitHub.
+    credentials = AppCredentials(1, "unused", "http://127.0.0.1:9")
+    monkeypatch.setattr(bot.settings, "app_credentials", lambda settings: credentials)
     result = CliRunner().invoke(main, ["worker"], env={"LOCKWARDEN_DATABASE_URL": database_url})
     assert result.exit_code == 2
     assert "database schema is missing or out of date: run lockwarden migrate" in result.output
+
+
+def test_a_deliverys_jobs_are_stored_together_or_not_at_all(
+    queue: ProcrastinateQueue, database_url: str
+) -> None:
+    delivery = new_delivery_id()
+    first = request(repo="acme/one", delivery=delivery)
+    unstorable = request(repo="acme/two", delivery=delivery, note={"a set is no JSON"})
+
+    with pytest.raises(TypeError):
+        queue.enqueue_all((first, unstorable))
+    assert jobs(database_url) == []
+
+    stored = queue.enqueue_all((first, request(repo="acme/two", delivery=delivery)))
+    assert [row[0] for row in jobs(database_url)] == [int(i) for i in stored if i is not None]
+    assert len(stored) == 2
 
 
 def test_a_database_restart_under_a_stream_of_deliveries_loses_nothing_acknowledged(

@@ -23,8 +23,8 @@ from bot.jobs.branches import ONBOARDING_BRANCH, REFRESH_BRANCH, JobOutcome
 from bot.jobs.queue import JobRequest
 from bot.jobs.runner import JobRunner, _git_base, onboarding_config, report_job_failure
 from bot.ledger import LockRecord, commit_message, trailers
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.pipeline.checkout import Workspace
 from bot.report import messages
 from bot.results import CompileStageResult, ImageResult, LockResult, RunResult, TestResult
@@ -420,6 +420,7 @@ class Pipeline:
         settings: Settings,
         *,
         sandbox: object = None,
+        progress: object = None,
     ) -> RunResult:
         assert (workspace.root / "requirements/serve.in").is_file()  # run on the clone
         self.options.append(options)

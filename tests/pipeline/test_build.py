@@ -110,6 +110,24 @@ def test_reproducible_rebuild_gives_the_same_digest(built_repo: Repo) -> None:
     assert built.differences == ()
 
 
+def test_a_rebuild_that_differs_names_the_files(repo: Repo, buildah_base: str) -> None:
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.configure(image_env(repo, "serve"))
+    # The lock install stays reproducible; a step that writes the date does not.
+    repo.write("Dockerfile.serve", DOCKERFILE.format(env="serve") + "RUN date +%s%N > /stamp\n")
+
+    run = repo.refresh(builder="buildah", verify_reproducible=True)
+
+    built = image(run, "serve")
+    assert built.reproducible is False
+    last = len(built.after.layers) if built.after else 0
+    assert [d for d in built.differences if "/" in d.partition(": ")[2]] == [
+        f"layer {last}: /stamp: content"
+    ]
+    assert f"{last}: /stamp: content" in render_markdown(run)
+
+
 def test_source_only_change_reuses_the_lock_install_layer(built_repo: Repo) -> None:
     repo = built_repo
     before = image(repo.refresh(builder="buildah"), "serve").after

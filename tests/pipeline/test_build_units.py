@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,6 +81,19 @@ class FakeBuilder:
     def remove(self, reference: str) -> None:
         self.removed.append(reference)
         self.images.pop(reference, None)
+
+    def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
+        """One tarball per layer, holding ``/layer`` with the layer's digest."""
+        directory.mkdir(parents=True)
+        paths = []
+        for index, digest in enumerate(self.images[reference].layers):
+            path = directory / f"{index}.tar"
+            with tarfile.open(path, "w") as tar:
+                info = tarfile.TarInfo("layer")
+                info.size = len(digest)
+                tar.addfile(info, io.BytesIO(digest.encode()))
+            paths.append(path)
+        return tuple(paths)
 
 
 def default_image(tag: str) -> ImageInfo:
@@ -497,7 +512,10 @@ def test_different_layer(stage: Stage) -> None:
     assert result.reproducible is False
     assert result.after is not None
     original = result.after.layers[2]
-    assert result.differences == (f"layer 3: {original[:19]} vs sha256:ffffffffffff",)
+    assert result.differences == (
+        f"layer 3: {original[:19]} vs sha256:ffffffffffff",
+        "layer 3: /layer: content",  # the files that differ, from both images' layers
+    )
     assert fake.removed == [fake.builds[1].tag]
 
 
@@ -520,7 +538,13 @@ def test_every_different_layer_is_listed(stage: Stage) -> None:
 
     result = stage.one(rebuild_gives(change), status="unchanged", verify_reproducible=True)
 
-    assert [d.split(":")[0] for d in result.differences] == ["layer 2", "layer 3"]
+    assert [d.split(":")[0] for d in result.differences] == [
+        "layer 2",
+        "layer 3",
+        "layer 2",  # then the files that differ in each
+        "layer 3",
+    ]
+    assert result.differences[2:] == ("layer 2: /layer: content", "layer 3: /layer: content")
 
 
 def test_same_layers_different_configuration(stage: Stage) -> None:

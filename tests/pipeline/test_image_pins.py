@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import LoadedConfig, RepoConfig
 from bot.images import Builder, BuildSpec
 from bot.images.buildah import BuildahBuilder
 from bot.images.docker import DockerBuilder
+from bot.locks.modes import CompileMode
 from bot.pipeline.image_pins import NO_BUILDER, refresh_image_pins, restore_pins
-from bot.results import DockerfilePins, PinChange, UnpinnedPackage
+from bot.report.markdown import render_markdown
+from bot.report.terminal import render_summary
+from bot.results import CompileStageResult, DockerfilePins, PinChange, RunResult, UnpinnedPackage
 from bot.sandbox.egress import EgressPolicy
 from tests.support.apt_repo import apt_image, require_apt_tools
 from tests.support.base_image import ToolMissing
@@ -40,6 +44,23 @@ def write(root: Path, path: str, text: str) -> Path:
 def only(results: tuple[DockerfilePins, ...]) -> DockerfilePins:
     (result,) = results
     return result
+
+
+def run_with(pins: DockerfilePins) -> RunResult:
+    return RunResult(
+        repo="acme/ml-service",
+        config=LoadedConfig(RepoConfig(), source=".github/lockwarden.yml"),
+        mode=CompileMode(),
+        compiled=CompileStageResult((), (), ()),
+        image_pins=(pins,),
+    )
+
+
+def summary_errors(pins: DockerfilePins) -> list[str]:
+    """The error lines ``lockwarden run`` prints for these pins."""
+    return [
+        line for line in render_summary(run_with(pins)).splitlines() if line.startswith("error:")
+    ]
 
 
 # -- without a registry or a builder ---------------------------------------------------------
@@ -70,12 +91,14 @@ def test_without_a_builder_pins_are_reported_not_refreshed(tmp_path: Path) -> No
             UnpinnedPackage("envs/serve/Dockerfile", 3, "apt", "jq"),
         ),
         unpinnable_images=(),
-        errors=(NO_BUILDER,),
+        errors=(f"envs/serve/Dockerfile: {NO_BUILDER}",),
         old_text=text,
         new_text=text,
     )
     assert not result.changed
     assert path.read_text() == text
+    # The terminal names the file once: the error carries it.
+    assert summary_errors(result) == [f"error: envs/serve/Dockerfile: {NO_BUILDER}"]
 
 
 def test_switched_off_it_only_reads(tmp_path: Path) -> None:
@@ -249,7 +272,8 @@ def test_base_images_are_pinned_then_followed(registry: Registry, tmp_path: Path
     )
     (error,) = a.errors
     assert error.startswith(
-        f"could not resolve {registry.address}/{repository}:nope: {registry.address} has no"
+        f"envs/a/Dockerfile:3: could not resolve {registry.address}/{repository}:nope: "
+        f"{registry.address} has no"
         f" tag 'nope' of {repository} (404: MANIFEST_UNKNOWN"
     )
     pinned_text = text.replace(f"{image} AS", f"{image}@{first} AS").replace(
@@ -356,6 +380,22 @@ def apt_dockerfile(base: str) -> str:
     )
 
 
+def upgrade_apt_pins(root: Path, builder: Builder) -> DockerfilePins:
+    """A full refresh of the OS package pins of ``root/Dockerfile``."""
+    return only(
+        refresh_image_pins(
+            root,
+            {"Dockerfile": ("app",)},
+            builder,
+            upgrade=True,
+            pin_base_images=False,
+            refresh_os_packages=True,
+            timeout_s=300,
+            policy=SANDBOX.policy,
+        )
+    )
+
+
 @pytest.mark.slow
 def test_apt_pins_move_to_the_candidate(buildah_apt: AptImage, tmp_path: Path) -> None:
     # buildah only: the candidate lookup reaches the apt repository on 127.0.0.1 through the
@@ -365,18 +405,7 @@ def test_apt_pins_move_to_the_candidate(buildah_apt: AptImage, tmp_path: Path) -
     text = apt_dockerfile(apt_base.tag)
     path = write(tmp_path, "Dockerfile", text)
 
-    result = only(
-        refresh_image_pins(
-            tmp_path,
-            {"Dockerfile": ("app",)},
-            apt_base.builder,
-            upgrade=True,
-            pin_base_images=False,
-            refresh_os_packages=True,
-            timeout_s=300,
-            policy=SANDBOX.policy,
-        )
-    )
+    result = upgrade_apt_pins(tmp_path, apt_base.builder)
 
     assert result.changes == (
         PinChange(
@@ -398,6 +427,38 @@ def test_apt_pins_move_to_the_candidate(buildah_apt: AptImage, tmp_path: Path) -
     expected = text.replace("lwtest-hello=1.0-1", "lwtest-hello=1.1-1")
     assert result.new_text == expected
     assert path.read_text() == expected
+    assert summary_errors(result) == [
+        f"error: Dockerfile:6: {apt_base.tag} offers no apt package lwtest-gone; is its package"
+        " source set up in the base image?",
+    ]
+    assert "downgrade" not in render_markdown(run_with(result))
+
+
+@pytest.mark.slow
+def test_a_pin_ahead_of_the_candidate_is_a_marked_downgrade(
+    buildah_apt: AptImage, tmp_path: Path
+) -> None:
+    text = f"FROM {buildah_apt.tag}\nRUN apt-get install -y lwtest-hello=1.2-1\n"
+    path = write(tmp_path, "Dockerfile", text)
+
+    result = upgrade_apt_pins(tmp_path, buildah_apt.builder)
+
+    (change,) = result.changes
+    assert (change.name, change.before, change.after, change.downgrade) == (
+        "lwtest-hello",
+        "1.2-1",
+        "1.1-1",
+        True,
+    )
+    assert path.read_text() == text.replace("=1.2-1", "=1.1-1")
+    assert (
+        "pin: Dockerfile:2: lwtest-hello 1.2-1 -> 1.1-1 (downgrade)"
+        in render_summary(run_with(result)).splitlines()
+    )
+    markdown = render_markdown(run_with(result))
+    (row,) = [line for line in markdown.splitlines() if "lwtest-hello" in line]
+    assert row.startswith("| `Dockerfile:2` | apt package `lwtest-hello` | `1.2-1` | `1.1-1` ")
+    assert "⬇️ **downgrade**: the package sources no longer offer the pinned version" in row
 
 
 @pytest.mark.slow

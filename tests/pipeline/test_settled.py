@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import EnvironmentConfig, RepoConfig
-from bot.locks.compiler import CompileMode, CompileOutcome, CompileRequest, LockBackend
+from bot.locks.compiler import CompileOutcome, CompileRequest, LockBackend
+from bot.locks.modes import CompileMode
 from bot.locks.options import Tool
 from bot.pipeline.compile import compile_environments
 
@@ -175,3 +176,21 @@ def test_outside_a_repository_everything_compiles(tmp_path: Path, repo: Path) ->
     shutil.rmtree(repo / ".git")
     compiler, _ = run(repo, tmp_path)
     assert sorted(compiler.asked) == ["requirements/serve.txt", "requirements/train.txt"]
+
+
+def test_a_platform_lock_no_longer_written_is_named(repo: Path, tmp_path: Path) -> None:
+    # serve was once locked per platform; now it has one lock for all.
+    (repo / "requirements" / "serve.linux-arm64.txt").write_text(SERVE_LOCK)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "an old per-platform lock")
+    stage = tmp_path / "stage"
+    shutil.copytree(repo, stage, ignore=shutil.ignore_patterns(".git"))
+    compiler = EchoCompiler()
+    compilers: dict[Tool, LockBackend] = {"pip-tools": compiler}
+    result = compile_environments(stage, config(), compilers, repo_root=repo)
+    serve = next(r for r in result.results if r.name == "serve")
+    assert any(
+        "requirements/serve.linux-arm64.txt is no longer written" in note for note in serve.notes
+    )
+    train = next(r for r in result.results if r.name == "train")
+    assert not any("no longer written" in note for note in train.notes)

@@ -54,6 +54,9 @@ class FakeBuilder:
     def remove(self, reference: str) -> None:
         raise AssertionError("verify never removes")
 
+    def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
+        raise AssertionError("verify never exports")
+
     def run_of(self, command: tuple[str, ...]) -> RunSpec:
         (spec,) = [s for s in self.runs if s.command == command]
         return spec

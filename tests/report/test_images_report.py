@@ -9,8 +9,8 @@ import pytest
 
 from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
 from bot.results import (

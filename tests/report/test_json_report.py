@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.config import LoadedConfig, RepoConfig
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.report.json_report import SCHEMA_VERSION, dumps, to_json
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, RunResult
 

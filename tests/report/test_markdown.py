@@ -7,8 +7,8 @@ import re
 import pytest
 
 from bot.config import LoadedConfig, RepoConfig
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.report.links import release_url
 from bot.report.markdown import change_summary, render_markdown
 from bot.report.terminal import render_summary

@@ -11,8 +11,8 @@ import pytest
 from bot.config import LoadedConfig, RepoConfig
 from bot.images import Finding, ImageInfo
 from bot.ledger import EnvRecord, LedgerEntry, lock_sha256, parse_trailers
-from bot.locks.compiler import CompileMode
 from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
 from bot.report import messages, pull_request
 from bot.report.markdown import render_markdown
 from bot.report.pull_request import (

@@ -8,7 +8,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.jobs.queue import InMemoryQueue, JobRequest
-from tests.server import client, headers, make_app, post
+from bot.server.app import create_app
+from tests.server import client, headers, make_app, make_settings, post
 
 INSTALLED = {
     "action": "created",
@@ -112,13 +113,17 @@ def test_healthz_without_a_queue_ping() -> None:
 @pytest.mark.parametrize(
     ("queue", "status", "answer"),
     [
-        (Pinging(), 200, {"status": "ok", "queue": "ready"}),
-        (Pinging(answer=True), 200, {"status": "ok", "queue": "ready"}),
-        (Pinging(answer=False), 503, {"status": "unavailable", "queue": "not ready"}),
+        (Pinging(), 200, {"status": "ok", "queue": "ready", "database": "ready"}),
+        (Pinging(answer=True), 200, {"status": "ok", "queue": "ready", "database": "ready"}),
+        (
+            Pinging(answer=False),
+            503,
+            {"status": "unavailable", "queue": "not ready", "database": "not ready"},
+        ),
         (
             Pinging(error=ConnectionError("no database")),
             503,
-            {"status": "unavailable", "queue": "not ready"},
+            {"status": "unavailable", "queue": "not ready", "database": "not ready"},
         ),
     ],
     ids=["none", "true", "false", "raises"],
@@ -126,6 +131,37 @@ def test_healthz_without_a_queue_ping() -> None:
 def test_healthz_reports_the_queue(queue: Pinging, status: int, answer: dict[str, str]) -> None:
     response = client(make_app(queue)).get("/healthz")
     assert (response.status_code, response.json()) == (status, answer)
+
+
+@pytest.mark.parametrize(
+    ("states", "status", "answer"),
+    [
+        (
+            {"lockwarden-worker": True},
+            200,
+            {"status": "ok", "workers": {"lockwarden-worker": "running"}},
+        ),
+        (
+            {"lockwarden-worker": False},
+            503,
+            {"status": "unavailable", "workers": {"lockwarden-worker": "stopped"}},
+        ),
+    ],
+    ids=["running", "stopped"],
+)
+def test_healthz_reports_the_worker_threads(
+    states: dict[str, bool], status: int, answer: dict[str, object]
+) -> None:
+    app = create_app(make_settings(), NoPing(), workers=lambda: states)
+    response = client(app).get("/healthz")
+    assert (response.status_code, response.json()) == (status, answer)
+
+
+def test_a_stopped_worker_makes_healthz_fail_even_with_a_healthy_database() -> None:
+    app = create_app(make_settings(), Pinging(), workers=lambda: {"lockwarden-worker": False})
+    response = client(app).get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "ready"
 
 
 def test_docs_are_not_served() -> None:

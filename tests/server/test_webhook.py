@@ -385,14 +385,18 @@ def test_queue_failure_is_503_and_a_redelivery_is_accepted() -> None:
     assert [job.request.repo for job in queue.jobs] == ["acme/one", "acme/two"]
 
 
-def test_redelivery_after_a_partial_enqueue_adds_only_the_missing_jobs() -> None:
+def test_a_delivery_whose_second_job_fails_leaves_no_job_behind() -> None:
+    # One delivery, two repositories: the first job was stored when the second failed. It is
+    # withdrawn, so a 503 always means "nothing kept" and the redelivery stores both.
     queue = FlakyQueue(failures=1, ok_first=1)
     test_client = client(make_app(queue))
     delivery = new_delivery_id()
     assert post(test_client, "installation", INSTALLED, delivery=delivery).status_code == 503
+    assert not queue.jobs
     retried = post(test_client, "installation", INSTALLED, delivery=delivery)
-    assert retried.json() == {"status": "queued", "jobs": ["2"]}
+    assert retried.status_code == 202
     assert [job.request.repo for job in queue.jobs] == ["acme/one", "acme/two"]
+    assert retried.json() == {"status": "queued", "jobs": [job.id for job in queue.jobs]}
     assert post(test_client, "installation", INSTALLED, delivery=delivery).json() == {
         "status": "duplicate"
     }

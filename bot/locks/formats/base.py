@@ -37,6 +37,8 @@ class EnvironmentFields(Protocol):
     @property
     def lock(self) -> str | None: ...
     @property
+    def python(self) -> str | None: ...
+    @property
     def platforms(self) -> tuple[str, ...]: ...
     @property
     def resolution(self) -> Literal["universal", "per-platform"]: ...
@@ -204,6 +206,11 @@ class LockFormat(ABC):
     @abstractmethod
     def check_fields(self, env: EnvironmentFields) -> None:
         """Raise ``FieldProblem`` for a setting this format cannot honour."""
+
+    def leftover_outputs(self, root: Path, env: EnvironmentFields) -> tuple[str, ...]:
+        """Files this format would have written for the environment under an earlier setting
+        (a platform dropped, per-platform resolution turned off) that it no longer writes."""
+        return ()
 
     def inferred_settings(
         self, root: Path, env: EnvironmentFields, taken: frozenset[str]

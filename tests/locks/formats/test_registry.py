@@ -114,3 +114,21 @@ def test_only_the_formats_branch_on_a_backend() -> None:
         for hit in _backend_comparisons(path)
     ]
     assert outside == []
+
+
+def test_each_format_names_the_locks_it_no_longer_writes(tmp_path: Path) -> None:
+    for name in (
+        "conda-linux-64.lock",
+        "conda-osx-arm64.lock",
+        "serve.txt",
+        "serve.darwin-arm64.txt",
+    ):
+        (tmp_path / name).write_text("x\n")
+    conda = EnvironmentConfig.model_validate(
+        {"name": "c", "spec": "environment.yml", "backend": "conda", "platforms": ["linux-64"]}
+    )
+    uv = EnvironmentConfig.model_validate(
+        {"name": "u", "spec": "serve.in", "backend": "uv", "platforms": ["linux/amd64"]}
+    )
+    assert conda.format.leftover_outputs(tmp_path, conda) == ("conda-osx-arm64.lock",)
+    assert uv.format.leftover_outputs(tmp_path, uv) == ("serve.darwin-arm64.txt",)

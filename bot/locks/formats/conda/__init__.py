@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bot.locks.compiler import LazyBackend
 from bot.locks.formats.base import (
     EnvironmentFields,
     FieldProblem,
@@ -23,11 +22,13 @@ from bot.locks.formats.base import (
 from bot.locks.formats.conda.platforms import (
     DEFAULT_LOCK_PATTERN,
     EXPLICIT_MARKER,
+    SUBDIRS,
     conda_subdir,
     lock_path_for,
 )
 from bot.locks.lockfile import Lockfile
 from bot.locks.spec import SpecTree
+from bot.paths import is_file_inside
 
 if TYPE_CHECKING:
     from bot.locks.compiler import LockBackend
@@ -61,6 +62,14 @@ class CondaFormat(LockFormat):
 
     def installed_lock(self, env: EnvironmentFields) -> str | None:
         return None
+
+    def leftover_outputs(self, root: Path, env: EnvironmentFields) -> tuple[str, ...]:
+        pattern = env.lock or beside_spec(env.spec, DEFAULT_LOCK_PATTERN)
+        current = {self.platform_lock(env, p) for p in self.lock_platforms(env)}
+        candidates = (lock_path_for(pattern, subdir) for subdir in SUBDIRS)
+        return tuple(
+            p for p in candidates if p not in current and is_file_inside(root, p, source=p)
+        )
 
     def first_lock_hint(self, env: EnvironmentFields) -> str:
         return f"conda list --explicit --md5 > {self.lock_path(env)}"
@@ -104,6 +113,8 @@ class CondaFormat(LockFormat):
             )
 
     def compilers(self, tools: Toolchain, policy: EgressPolicy) -> dict[Tool, LockBackend]:
+        from bot.locks.compiler import LazyBackend
+
         def build() -> LockBackend:
             from bot.locks.formats.conda.compiler import CondaBackend
 

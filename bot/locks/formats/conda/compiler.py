@@ -41,7 +41,7 @@ from rattler.exceptions import (
 )
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
-from bot.locks.compiler import CompileOutcome, CompileRequest, ExtraOutput, FailureKind
+from bot.locks.compiler import CompileOutcome, CompileRequest, ExtraOutput
 from bot.locks.formats.conda.environment import (
     CondaEnvironmentSpec,
     parse_explicit_lock,
@@ -51,6 +51,7 @@ from bot.locks.formats.conda.environment import (
 )
 from bot.locks.formats.conda.platforms import conda_subdir
 from bot.locks.lockfile import Lockfile
+from bot.locks.modes import FailureKind
 from bot.locks.options import Tool
 from bot.paths import resolve_inside
 from bot.sandbox.egress import EgressPolicy, url_refusal

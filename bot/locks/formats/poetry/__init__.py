@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bot.locks.compiler import LazyBackend
 from bot.locks.formats.base import (
     EnvironmentFields,
     FieldProblem,
@@ -21,9 +20,8 @@ from bot.locks.formats.base import (
     beside_spec,
     exact_pin,
 )
-from bot.locks.formats.poetry.compiler import LOCK_NAME, PoetryBackend, find_poetry
-from bot.locks.formats.poetry.export import detected_export, export_request
 from bot.locks.formats.poetry.project import (
+    LOCK_NAME,
     parse_poetry_lock,
     pin_in_pyproject,
     pyproject_entry,
@@ -80,11 +78,16 @@ class PoetryFormat(LockFormat):
         """The requirements file the Dockerfile installs, when the config names no export."""
         if env.export is not None:
             return {}
+        from bot.locks.formats.poetry.export import detected_export  # with the compile stage
+
         found = detected_export(root, env)
         return {"export": found} if found is not None and found not in taken else {}
 
     def compilers(self, tools: Toolchain, policy: EgressPolicy) -> dict[Tool, LockBackend]:
         # Built on first use: a repository without Poetry environments needs no Poetry.
+        from bot.locks.compiler import LazyBackend
+        from bot.locks.formats.poetry.compiler import PoetryBackend, find_poetry
+
         def build() -> LockBackend:
             poetry = find_poetry(tools.poetry_bin)
             return PoetryBackend(tools.env, poetry, tools.cache_dir, tools.sandbox)
@@ -94,6 +97,8 @@ class PoetryFormat(LockFormat):
     def follow_up(
         self, root: Path, env: EnvironmentFields, target: FollowUpTarget
     ) -> ExportRequest | None:
+        from bot.locks.formats.poetry.export import export_request
+
         return export_request(root, env, target.output, target.text, target.lock)
 
 

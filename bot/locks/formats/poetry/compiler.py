@@ -28,24 +28,22 @@ from packaging.utils import canonicalize_name
 
 from bot.errors import CommandTimeoutError, ConfigError, ToolNotFoundError
 from bot.locks.compiler import (
-    CompileMode,
     CompileOutcome,
     CompileRequest,
     ExportRequest,
-    FailureKind,
     cache_mounts,
     classify_failure,
 )
 from bot.locks.formats.poetry.project import (
+    LOCK_NAME,
     PoetryProject,
     migration_verdict,
     parse_poetry_lock,
     read_pyproject,
 )
+from bot.locks.modes import CompileMode, FailureKind
 from bot.locks.options import Tool
 from bot.sandbox import Sandbox, interpreter_prefix
-
-LOCK_NAME = "poetry.lock"
 
 INSTALL_HINT = (
     "install Poetry 2 with poetry-plugin-export in a virtualenv of its own (.ci/setup makes "

@@ -35,6 +35,9 @@ from bot.locks.formats.base import SpecEntry
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
 from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
+LOCK_NAME = "poetry.lock"
+"""The lock Poetry writes beside ``pyproject.toml``."""
+
 POETRY_BUILD_BACKEND = "poetry.core.masonry.api"
 
 _READ_RANGE = ">=1.0,<3.0"

@@ -18,14 +18,12 @@ from bot.locks.formats.base import (
     SpecEntry,
     Toolchain,
 )
-from bot.locks.formats.requirements.pip_tools import PipToolsBackend
 from bot.locks.formats.requirements.spec_edit import pin_in_spec, spec_entry, unpin_in_spec
-from bot.locks.formats.requirements.uv import UvBackend
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.options import RequirementsTool
-from bot.locks.platforms import parse_platform
+from bot.locks.platforms import known_platforms, parse_platform
 from bot.locks.spec import SpecTree, read_spec_tree
-from bot.paths import resolve_inside
+from bot.paths import is_file_inside, resolve_inside
 
 if TYPE_CHECKING:
     from bot.locks.compiler import LockBackend
@@ -84,6 +82,17 @@ class RequirementsFormat(LockFormat):
     def check_fields(self, env: EnvironmentFields) -> None:
         check_pip_platforms(env)
 
+    def leftover_outputs(self, root: Path, env: EnvironmentFields) -> tuple[str, ...]:
+        main = PurePosixPath(self.lock_path(env))
+        current = {self.platform_lock(env, p) for p in self.lock_platforms(env)}
+        out = []
+        for platform in known_platforms():
+            slug = platform.replace("/", "-")
+            path = str(main.with_name(f"{main.stem}.{slug}{main.suffix}"))
+            if path not in current and is_file_inside(root, path, source=path):
+                out.append(path)
+        return tuple(out)
+
     def inferred_settings(
         self, root: Path, env: EnvironmentFields, taken: frozenset[str]
     ) -> dict[str, str]:
@@ -95,6 +104,11 @@ class RequirementsFormat(LockFormat):
         return {"backend": tool} if tool is not None and tool != env.backend else {}
 
     def compilers(self, tools: Toolchain, policy: EgressPolicy) -> dict[Tool, LockBackend]:
+        # Loaded when a run compiles: a no-op refresh or a review command does not pay for
+        # the compilers, the sandbox and its proxy.
+        from bot.locks.formats.requirements.pip_tools import PipToolsBackend
+        from bot.locks.formats.requirements.uv import UvBackend
+
         return {
             "pip-tools": PipToolsBackend(
                 tools.env, tools.sandbox, tools.cache_dir, tools.provisioner
@@ -127,6 +141,19 @@ def check_pip_platforms(env: EnvironmentFields) -> None:
             parse_platform(item)
         except ValueError as exc:
             raise FieldProblem(("platforms", index), str(exc)) from exc
+
+
+_TOOLS_OF_HEADERS: dict[str, RequirementsTool] = {"pip-compile": "pip-tools", "uv": "uv"}
+
+
+def written_as_configured(env: EnvironmentFields, lock: Lockfile) -> bool:
+    """The lock's header names the tool the environment compiles with, and no other Python
+    than the one it asks for."""
+    header = lock.header
+    if _TOOLS_OF_HEADERS.get(header.tool) != env.backend:
+        return False
+    python = env.python
+    return not (python and header.python_version and python != header.python_version)
 
 
 def header_tool(root: Path, lock: str) -> RequirementsTool | None:

@@ -15,7 +15,7 @@ import pytest
 from rattler.explicit_environment import ExplicitEnvironmentSpec
 
 from bot.errors import ConfigError, LockwardenError
-from bot.locks.compiler import CompileMode, CompileOutcome, CompileRequest, ExtraOutput
+from bot.locks.compiler import CompileOutcome, CompileRequest, ExtraOutput
 from bot.locks.formats.conda.compiler import (
     CondaBackend,
     classify_channel_error,
@@ -25,6 +25,7 @@ from bot.locks.formats.conda.compiler import (
 from bot.locks.formats.conda.environment import parse_explicit_lock
 from bot.locks.formats.conda.platforms import lock_path_for
 from bot.locks.lockfile import Lockfile
+from bot.locks.modes import CompileMode
 from bot.paths import PathEscapeError
 from tests.support.conda_channel import (
     CondaChannel,

@@ -19,13 +19,7 @@ import pytest
 
 from bot import shell
 from bot.errors import LockfileParseError, ToolNotFoundError
-from bot.locks.compiler import (
-    CompileMode,
-    CompileOutcome,
-    CompileRequest,
-    ExportRequest,
-    ExtraOutput,
-)
+from bot.locks.compiler import CompileOutcome, CompileRequest, ExportRequest, ExtraOutput
 from bot.locks.formats.poetry.compiler import (
     PoetryBackend,
     classify_poetry_failure,
@@ -35,6 +29,7 @@ from bot.locks.formats.poetry.compiler import (
 )
 from bot.locks.formats.poetry.project import parse_poetry_lock
 from bot.locks.lockfile import parse_lockfile
+from bot.locks.modes import CompileMode
 from tests.support.index_server import PackageIndex, start_index
 from tests.support.poetry_tool import find_test_poetry, offline_env
 from tests.support.sandbox import SANDBOX

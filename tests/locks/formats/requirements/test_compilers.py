@@ -11,7 +11,6 @@ import pytest
 
 from bot import shell
 from bot.locks.compiler import (
-    CompileMode,
     CompileRequest,
     classify_failure,
     index_args,
@@ -23,6 +22,7 @@ from bot.locks.compiler import (
 from bot.locks.formats.requirements.pip_tools import PipToolsBackend
 from bot.locks.formats.requirements.uv import UvBackend, find_uv
 from bot.locks.lockfile import parse_lockfile
+from bot.locks.modes import CompileMode
 from bot.sandbox import Sandbox
 from bot.shell import CommandResult
 from tests.support.sandbox import SANDBOX
