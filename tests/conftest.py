@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,6 +19,29 @@ from tests.support.daemons import ensure_dockerd, start_registry
 from tests.support.fake_github import FakeGitHub
 from tests.support.index_server import PackageIndex, isolated_env, start_index, unused_local_url
 from tests.support.postgres import PostgresCluster, start_cluster
+from tests.support.scheduling import FileScheduling, store_locked
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> FileScheduling | None:
+    """With ``-n``: whole files per worker, and the buildah files on one worker
+    (``tests/support/scheduling.py`` says why)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    return FileScheduling(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Tests that build with buildah hold the store's lock (``tests/support/scheduling.py``)."""
+    with store_locked(item, "all"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """A file whose builds look up no cache holds it only while it removes its image."""
+    with store_locked(item, "teardown"):
+        return (yield)
 
 
 @pytest.fixture

@@ -159,19 +159,22 @@ def test_the_periodic_pass_is_deferred_once_per_period_across_processes(
         )
         for q in queues
     ]
+    query = "SELECT args->>'timestamp', status::text FROM procrastinate_jobs WHERE task_name = %s"
     for thread in threads:
         thread.start()
-    time.sleep(4)
+    # Four seconds at least, then on until two periods' passes are in: on a busy machine the
+    # schedulers' threads may get no CPU for a while.
+    started = time.monotonic()
+    while time.monotonic() - started < 4 or (
+        len(rows(database_url, query, TICK_TASK_NAME)) < 2 and time.monotonic() - started < 60
+    ):
+        time.sleep(0.25)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
     for q in queues:
         q.close()
-    ticks = rows(
-        database_url,
-        "SELECT args->>'timestamp', status::text FROM procrastinate_jobs WHERE task_name = %s",
-        TICK_TASK_NAME,
-    )
+    ticks = rows(database_url, query, TICK_TASK_NAME)
     assert len(ticks) >= 2
     per_period = Counter(t[0] for t in ticks)
     assert max(per_period.values()) == 1

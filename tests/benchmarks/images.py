@@ -3,21 +3,26 @@
 Run from the repository root, as root (buildah's store and the docker daemon need it; it is
 not a test and pytest never collects it)::
 
-    python -m tests.benchmarks.images [--runs N] [--builder buildah|docker] [--out FILE.json]
+    python -m tests.benchmarks.images [--runs N] [--builder buildah|docker]
+        [--shape wheelhouse|index|cache-mount] [--out FILE.json]
 
-It works on a small project made in a scratch directory: a multi-stage Dockerfile in the style
-of ``tests/pipeline/test_build.py`` (the lock is copied and installed with
-``pip install --require-hashes --no-deps`` in a build stage, the source is copied last), a lock
-of ten tiny wheels served by a local package index, and ``app/check.py``. Each builder is the
-real one Lockwarden uses (``bot.images.buildah.BuildahBuilder``,
+It works on a small project made in a scratch directory: a multi-stage Dockerfile (the lock is
+copied and installed with ``pip install --require-hashes --no-deps`` in a build stage; the final
+stage sets its environment, workdir and command, then copies the venv, then the source), a lock
+of ten tiny wheels and ``app/check.py``. ``--shape`` says where the build stage gets the wheels:
+``wheelhouse`` (default) from ``wheels/`` in the build context, offline (docker's builds have
+no network on this machine's daemon, so this is the shape both builders can build); ``index``
+from a local package index; ``cache-mount`` from that index with pip's cache on a
+``RUN --mount=type=cache`` (buildah only: docker's legacy builder has no ``--mount``). Each
+builder is the real one Lockwarden uses (``bot.images.buildah.BuildahBuilder``,
 ``bot.images.docker.DockerBuilder``), given the pipeline's reproducibility settings
-(``timestamp=0``, ``SOURCE_DATE_EPOCH=0``, ``network=host``). One run of one builder is:
+(``timestamp=0``, ``SOURCE_DATE_EPOCH=0``). One run of one builder is:
 
 1. **cold**: a build without cache (``no_cache=True``) under a fresh tag;
 2. **no change**: the same inputs again, with cache (for reference: the floor of a cached
    build; it also makes sure the next step finds the previous inputs cached);
 3. **lock-only**: a new patch release of one wheel goes on the index and into the lock, then a
-   build with cache;
+   build with cache, and whether every layer before the venv's is the no-change build's;
 4. **source-only**: one source file changes, then a build with cache; the lock install layer
    is reused, so this should be far cheaper than 3;
 5. **reproducible**: the reproducibility check of the pipeline, a build without cache of the
@@ -105,22 +110,39 @@ SOURCE_DATE_EPOCH = 0
 BUILD_TIMEOUT_S = 900.0
 TEST_TIMEOUT_S = 120.0
 
+Shape = Literal["wheelhouse", "index", "cache-mount"]
+SHAPES: tuple[Shape, ...] = ("wheelhouse", "index", "cache-mount")
+INSTALL: dict[Shape, str] = {
+    # The locked wheels sit in the build context (``wheels/``): docker's builds have no
+    # network here (its daemon has no bridge), so this is the shape both builders can build.
+    "wheelhouse": "COPY wheels/ /wheels/\n"
+    "COPY requirements/{env}.txt /tmp/requirements.txt\n"
+    "RUN /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels \\\n"
+    "    --require-hashes --no-deps -r /tmp/requirements.txt\n",
+    "index": "COPY requirements/{env}.txt /tmp/requirements.txt\n"
+    "RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps \\\n"
+    "    -r /tmp/requirements.txt\n",
+    # pip's download cache outlives the build (buildah; docker needs BuildKit for --mount).
+    "cache-mount": "COPY requirements/{env}.txt /tmp/requirements.txt\n"
+    "RUN --mount=type=cache,target=/root/.cache/pip \\\n"
+    "    /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt\n",
+}
 DOCKERFILE = """\
 FROM python:3.11-slim-bookworm AS build
 ARG SOURCE_DATE_EPOCH
 ARG PIP_INDEX_URL
 RUN python -m venv /opt/venv
-COPY requirements/{env}.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt
-
+{install}
 FROM python:3.11-slim-bookworm
-COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
-COPY app/ app/
 CMD ["python", "app/check.py"]
+COPY --from=build /opt/venv /opt/venv
+COPY app/ app/
 """
-"""Installs only the lock, from the local index, in a build stage; copies the source last."""
+"""Installs only the lock in a build stage. The final stage's settings come before the copy
+of the venv, so a lock-only change rebuilds the venv and source layers only; the source comes
+last."""
 
 
 class BenchmarkError(Exception):
@@ -204,10 +226,13 @@ class Project:
     versions: dict[str, str] = field(default_factory=dict)
     source_revision: int = 0
 
+    shape: Shape = "wheelhouse"
+
     @classmethod
-    def create(cls, root: Path, wheels: Wheels) -> Project:
-        project = cls(root, wheels, {name: "1.0.0" for name in PACKAGES})
-        project.write("Dockerfile", DOCKERFILE.format(env=ENVIRONMENT))
+    def create(cls, root: Path, wheels: Wheels, shape: Shape) -> Project:
+        project = cls(root, wheels, {name: "1.0.0" for name in PACKAGES}, shape=shape)
+        install = INSTALL[shape].format(env=ENVIRONMENT)
+        project.write("Dockerfile", DOCKERFILE.format(install=install))
         project.write(f"requirements/{ENVIRONMENT}.in", "".join(f"{n}\n" for n in PACKAGES))
         project.write_lock()
         project.write_source()
@@ -246,6 +271,17 @@ class Project:
         if lock.versions() != self.versions or not lock.has_hashes:
             raise BenchmarkError(f"the generated lock is not what was meant:\n{text}")
         self.write(relative, text)
+        if self.shape == "wheelhouse":
+            self.write_wheelhouse()
+
+    def write_wheelhouse(self) -> None:
+        """``wheels/``: exactly the locked wheels, as an offline build's context holds them."""
+        house = self.root / "wheels"
+        shutil.rmtree(house, ignore_errors=True)
+        house.mkdir(parents=True)
+        for name, version in sorted(self.versions.items()):
+            wheel = self.wheels.index.wheel_path(name, version)
+            shutil.copyfile(wheel, house / wheel.name)
 
     def write_source(self) -> None:
         imports = ", ".join(escape_name(name) for name in PACKAGES)
@@ -290,6 +326,7 @@ class Lane:
     tags: list[str] = field(default_factory=list)
     reproducible: list[bool] = field(default_factory=list)
     layer_reuse: list[bool] = field(default_factory=list)
+    lock_reuse: list[bool] = field(default_factory=list)
 
     @property
     def name(self) -> BuilderName:
@@ -326,6 +363,7 @@ class Bench:
     workdir: Path
     wheels: Wheels
     token: str
+    shape: Shape = "wheelhouse"
     figures: dict[Cell, Figure] = field(default_factory=dict)
 
     def record(self, cell: Cell, seconds: float, run: int, runs: int) -> None:
@@ -333,7 +371,8 @@ class Bench:
         print(f"  {cell.label:<28} run {run}/{runs}: {seconds:7.2f} s", file=sys.stderr)
 
     def lane(self, builder: Builder, base_image: str) -> Lane:
-        project = Project.create(self.workdir / f"project-{builder.name}", self.wheels)
+        root = self.workdir / f"project-{builder.name}"
+        project = Project.create(root, self.wheels, self.shape)
         preexisting = image_ids(builder.name)
         if not preexisting:  # the base image at least is there: listing failed
             raise BenchmarkError(f"cannot list the images of {builder.name}")
@@ -411,6 +450,13 @@ class Bench:
                 f"{lane.name} run {run}: the lock changed ({package} "
                 f"{project.versions[package]}) but the image did not"
             )
+        # The base and the settings' layers come before the venv's (the last but one): reused.
+        venv = len(locked.layers) - 2
+        lane.lock_reuse.append(
+            len(unchanged.layers) == len(locked.layers)
+            and unchanged.layers[:venv] == locked.layers[:venv]
+            and unchanged.layers[venv] != locked.layers[venv]
+        )
 
         project.edit_source()
         edited = self.build(lane, "source-only", run, runs)
@@ -605,6 +651,10 @@ def print_checks(lanes: Sequence[Lane]) -> None:
     print("Source-only rebuild reuses the lock install (all layers but the last unchanged)")
     for lane in lanes:
         print(f"  {lane.name:<22}{_count(lane.layer_reuse)}")
+    print()
+    print("Lock-only rebuild reuses every layer before the venv's (base and settings)")
+    for lane in lanes:
+        print(f"  {lane.name:<22}{_count(lane.lock_reuse)}")
 
 
 def print_ratios(items: Sequence[Ratio], figures: Mapping[Cell, Figure]) -> None:
@@ -654,11 +704,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only this builder (repeatable; default: both, which the comparison needs)",
     )
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write figures as JSON")
+    parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="wheelhouse",
+        help="how the build stage gets the wheels: from a wheelhouse in the build context "
+        "(default; both builders), or from the local index without or with a pip cache mount "
+        "(buildah only: docker's builds have no network here, and --mount needs BuildKit)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     args.builders = [b for b in BUILDERS if b in (args.builders or BUILDERS)]
+    if args.shape != "wheelhouse" and "docker" in args.builders:
+        parser.error(f"--shape {args.shape} needs --builder buildah (docker cannot build it here)")
     return args
 
 
@@ -670,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ExitStack() as stack:
             scratch = stack.enter_context(workdir(args.keep))
             index = stack.enter_context(start_index(scratch / "index"))
-            bench = Bench(scratch, Wheels(index), uuid.uuid4().hex[:10])
+            bench = Bench(scratch, Wheels(index), uuid.uuid4().hex[:10], args.shape)
             print(f"package index at {index.url}", file=sys.stderr)
             for name in args.builders:
                 print(f"setting up {name}", file=sys.stderr)
@@ -709,11 +769,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "builders": args.builders,
                 "packages_in_lock": len(PACKAGES),
                 "source_date_epoch": SOURCE_DATE_EPOCH,
-                "network": "host",
+                "shape": args.shape,
             },
             "figures": [fig.as_json() for fig in ordered],
             "reproducible": {lane.name: lane.reproducible for lane in lanes},
             "install_layer_reused": {lane.name: lane.layer_reuse for lane in lanes},
+            "lock_only_reused": {lane.name: lane.lock_reuse for lane in lanes},
             "base_images": {lane.name: lane.base_image for lane in lanes},
             "ratios": [item.as_json() for item in items],
             "wall_time_s": round(wall, 1),
