@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from bot.github.client import GitHubApp
     from bot.jobs.postgres import JobRow, ProcrastinateQueue
     from bot.jobs.queue import InMemoryQueue, JobRequest
+    from bot.jobs.runner import JobRunner
     from bot.progress import Progress
+    from bot.sandbox import Sandbox
     from bot.settings import Settings
 
 
@@ -224,6 +226,51 @@ def _echo_commit(sha: str | None, *, err: bool) -> None:
         click.echo("Nothing changed: no commit made.", err=err)
     else:
         click.echo(f"Committed the changed files as {sha[:12]} (see lockwarden history).", err=err)
+
+
+@main.command()
+@repository_path
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the audit as JSON to FILE ('-' for stdout).",
+)
+@click.option("-e", "--env", "environments", multiple=True, help="Only this environment.")
+def audit(path: Path, json_path: Path | None, environments: tuple[str, ...]) -> None:
+    """List the published advisories of the locked versions at PATH.
+
+    Exit status: 0 none found, 1 advisories found, 2 they could not be checked.
+    """
+    from bot.advisories import audit_locks, service_config
+    from bot.pipeline.checkout import open_local
+    from bot.pipeline.configure import configure
+    from bot.pipeline.write import write_atomic
+    from bot.report.advisories import audit_json, render_audit_text
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+        workspace = open_local(path)
+        loaded = configure(workspace, environments)
+        found = audit_locks(
+            workspace.root,
+            loaded.config,
+            service_config(settings),
+            environments=environments,
+        )
+    except LockwardenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    to_stdout = json_path is not None and str(json_path) == "-"
+    click.echo(render_audit_text(found), err=to_stdout)
+    if json_path is not None:
+        document = json.dumps(audit_json(found), indent=2) + "\n"
+        if to_stdout:
+            click.echo(document, nl=False)
+        else:
+            write_atomic(json_path, document)
+    sys.exit(found.exit_status)
 
 
 @main.command()
@@ -458,18 +505,25 @@ def _queue(settings: Settings, app: GitHubApp | None = None) -> ProcrastinateQue
     from bot.github.deliveries import redeliver_failed
     from bot.jobs.postgres import ProcrastinateQueue
     from bot.schedules import Pace
+    from bot.watch.tick import release_watch
 
     redeliver = None
     if app is not None and settings.redeliver_window_s > 0:
         window = timedelta(seconds=settings.redeliver_window_s)
         redeliver = partial(redeliver_failed, app, since=window)
+    pace = Pace(settings.schedule_per_minute, settings.schedule_per_hour)
+    watch = None
+    if app is not None and settings.watch_interval_min > 0:
+        watch = release_watch(settings, pace).run
     return ProcrastinateQueue(
         _database_url(settings),
         spread_s=settings.schedule_spread_s,
-        pace=Pace(settings.schedule_per_minute, settings.schedule_per_hour),
+        pace=pace,
         heartbeat_s=settings.worker_heartbeat_s,
         stalled_after_s=settings.stalled_after_s,
         redeliver=redeliver,
+        watch=watch,
+        watch_cron=f"*/{settings.watch_interval_min} * * * *",
     )
 
 
@@ -566,7 +620,6 @@ def worker(concurrency: int, metrics_port: int | None, migrate_first: bool) -> N
     """
 
     from bot.github.client import GitHubApp
-    from bot.jobs.runner import JobRunner
     from bot.logs import configure_logging
     from bot.sandbox import open_sandbox
     from bot.settings import app_credentials, load_settings
@@ -583,7 +636,7 @@ def worker(concurrency: int, metrics_port: int | None, migrate_first: bool) -> N
         _require_schema(queue, migrate=migrate_first)
         port = settings.metrics_port if metrics_port is None else metrics_port
         with _serving_metrics(port, queue), contextlib.closing(app):
-            runner = JobRunner(app, settings, schedules=queue, sandbox=sandbox)
+            runner = _job_runner(app, settings, queue, sandbox)
             queue.run_worker(runner.run, concurrency=concurrency)
 
 
@@ -611,7 +664,6 @@ def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
     from bot.github.client import GitHubApp
     from bot.jobs.postgres import ProcrastinateQueue
     from bot.jobs.queue import InMemoryQueue
-    from bot.jobs.runner import JobRunner
     from bot.logs import configure_logging
     from bot.sandbox import open_sandbox
     from bot.server.app import create_app
@@ -646,8 +698,7 @@ def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
             queue.close()
             raise
     stop = threading.Event()
-    schedules = queue if isinstance(queue, ProcrastinateQueue) else None
-    handle = JobRunner(app, settings, schedules=schedules, sandbox=sandbox).run
+    handle = _job_runner(app, settings, queue, sandbox).run
     worker = _serve_thread(queue, handle, stop, with_worker=with_worker)
     threads.append(worker)
     worker.start()
@@ -671,6 +722,29 @@ def serve(host: str, port: int, with_worker: bool, migrate_first: bool) -> None:
     if worker.died is not None:
         click.echo(f"error: the {worker.name} thread died: {worker.died!r}", err=True)
         sys.exit(1)
+
+
+def _job_runner(
+    app: GitHubApp,
+    settings: Settings,
+    queue: InMemoryQueue | ProcrastinateQueue,
+    sandbox: Sandbox | None,
+) -> JobRunner:
+    """The worker's job runner; with the database queue it also records refresh schedules
+    and what each repository locks (for the release watch)."""
+    from bot.jobs.postgres import ProcrastinateQueue
+    from bot.jobs.runner import JobRunner
+    from bot.watch.store import WatchBook
+
+    database = queue if isinstance(queue, ProcrastinateQueue) else None
+    return JobRunner(
+        app,
+        settings,
+        schedules=database,
+        sandbox=sandbox,
+        queue=queue,
+        watch=WatchBook(database) if database is not None else None,
+    )
 
 
 def _serve_thread(

@@ -22,6 +22,7 @@ from bot.locks.formats.poetry.project import is_poetry_project
 from bot.locks.options import MANAGED_OPTIONS
 from bot.locks.spec import read_spec_tree
 from bot.paths import PathEscapeError, is_file_inside, read_text_inside
+from bot.upstream.quarantine import parse_age
 
 CONFIG_PATH = ".github/lockwarden.yml"
 CONFIG_PATHS = (CONFIG_PATH, ".github/lockwarden.yaml")
@@ -35,6 +36,14 @@ enough that validating the largest config allowed stays well under 0.1 s."""
 
 _ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _PYTHON_VERSION = r"^3\.\d{1,2}$"
+_PACKAGE_NAME = r"[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"
+WATCH_SECURITY = "security"
+
+
+def _valid_age(value: str | None) -> str | None:
+    if value is not None:
+        parse_age(value)
+    return value
 
 
 class _Model(BaseModel):
@@ -142,6 +151,11 @@ class EnvironmentConfig(_Model):
         default=(),
         description="Extra arguments for the compiler, e.g. ['--no-emit-index-url'].",
     )
+    min_release_age: str | None = Field(
+        default=None,
+        description="Release-age quarantine for this environment (replaces the repository's; "
+        "0d turns it off).",
+    )
     dockerfile: str | None = Field(default=None, description="Dockerfile that builds the image.")
     context: str = Field(default=".", description="Build context, relative to the repository.")
     image: str | None = Field(default=None, description="Image name (registry/repo) to tag.")
@@ -164,6 +178,8 @@ class EnvironmentConfig(_Model):
         description="Give the test container a private network whose only way out is the "
         "egress proxy (public hosts, and private ones the operator allows); off: no network.",
     )
+
+    _release_age = field_validator("min_release_age")(_valid_age)
 
     @field_validator("platforms")
     @classmethod
@@ -346,6 +362,40 @@ class RepoConfig(_Model):
         description="Registries (host:port) reached over plain HTTP when resolving base-image "
         "digests; localhost and 127.0.0.0/8 always are.",
     )
+    min_release_age: str | None = Field(
+        default=None,
+        description="Release-age quarantine: full refreshes pick only releases uploaded at "
+        "least this long ago (90m, 12h, 3d, 2w); targeted and security refreshes are not held "
+        "back. pip-tools and uv only. Default: none.",
+    )
+    watch: Literal["security"] | tuple[str, ...] = Field(
+        default=(),
+        description="Upstream release watch: a list of locked packages ([torch, numpy]) whose "
+        "new releases start a targeted refresh between schedules, or the word security "
+        "(only advisories start one). Default: no watch. A pin the watch sees yanked is "
+        "refreshed off either way.",
+    )
+
+    _release_age = field_validator("min_release_age")(_valid_age)
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _watch_form(cls, value: Any) -> Any:
+        # Either form alone: "security" inside a list would read as a package of that name.
+        if isinstance(value, str):
+            if value != WATCH_SECURITY:
+                raise ValueError(f"{value!r}: write 'security', or list package names ([{value}])")
+            return value
+        if not isinstance(value, list | tuple):
+            raise ValueError("give a list of package names, or the word security")
+        for position, name in enumerate(value):
+            if not isinstance(name, str) or not re.fullmatch(_PACKAGE_NAME, name):
+                raise FieldProblem((position,), f"{name!r} is not a package name")
+            if name == WATCH_SECURITY:
+                raise FieldProblem(
+                    (position,), "write 'watch: security' alone, or list only package names"
+                )
+        return tuple(value)
 
     @model_validator(mode="after")
     def _environments_agree(self) -> RepoConfig:

@@ -15,14 +15,26 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-Stage = Literal["compile", "pins", "build", "test"]
+Stage = Literal["compile", "signals", "pins", "build", "test"]
 State = Literal["queued", "running", "done", "failed", "skipped"]
 
 FINISHED: frozenset[State] = frozenset({"done", "failed", "skipped"})
 """The states after which an environment's stage reports nothing more."""
 
-_RUNNING = {"compile": "compiling", "pins": "pinning", "build": "building", "test": "testing"}
-_DONE = {"compile": "compiled", "pins": "pinned", "build": "built", "test": "tested"}
+_RUNNING = {
+    "compile": "compiling",
+    "signals": "checking advisories",
+    "pins": "pinning",
+    "build": "building",
+    "test": "testing",
+}
+_DONE = {
+    "compile": "compiled",
+    "signals": "checked advisories",
+    "pins": "pinned",
+    "build": "built",
+    "test": "tested",
+}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ lets the reports read results without importing the stages that make them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.config import LoadedConfig
@@ -196,6 +197,106 @@ class DockerfilePins:
 
 
 @dataclass(frozen=True)
+class Advisory:
+    """One published advisory that affects one locked version of one package."""
+
+    id: str
+    """The service's id (``GHSA-...``, ``PYSEC-...``)."""
+    package: str
+    """Canonical name."""
+    version: str
+    """The locked version it affects."""
+    aliases: tuple[str, ...] = ()
+    """Other ids of the same advisory (``CVE-...``), sorted."""
+    fixed_versions: tuple[str, ...] = ()
+    """The versions that fix it, lowest first; empty when none is published."""
+    summary: str = ""
+    link: str = ""
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+@dataclass(frozen=True)
+class BlockedFix:
+    """An advisory whose every fixed version the environment's spec rules out."""
+
+    advisory: Advisory
+    spec: str
+    """The file (and line) whose requirement rules the fixes out: ``requirements/serve.in:4``."""
+    requirement: str
+    """That requirement as written (``hcore<2``)."""
+
+
+@dataclass(frozen=True)
+class IgnoredAdvisory:
+    advisory: Advisory
+    reason: str
+    until: str | None
+    """ISO date after which the advisory counts again; None: no expiry."""
+
+
+@dataclass(frozen=True)
+class EnvironmentAdvisories:
+    """One environment's advisories, before and after the run's compile."""
+
+    environment: str
+    lock: str
+    fixed: tuple[Advisory, ...] = ()
+    """Affected the lock before the run, not after."""
+    left: tuple[Advisory, ...] = ()
+    """Affect the lock before and after."""
+    introduced: tuple[Advisory, ...] = ()
+    """Affect only the new lock."""
+    blocked: tuple[BlockedFix, ...] = ()
+    """Those of ``left`` and ``introduced`` that no version the spec allows fixes."""
+    ignored: tuple[IgnoredAdvisory, ...] = ()
+    """Advisories recorded as ignored (not counted above)."""
+
+
+@dataclass(frozen=True)
+class YankedPin:
+    """A locked version its index marks as yanked (PEP 592)."""
+
+    environment: str
+    lock: str
+    package: str
+    version: str
+    reason: str
+    """The index's reason, as given ("" when it gives none)."""
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A newer version a release-age quarantine kept out of the lock."""
+
+    environment: str
+    package: str
+    locked: str | None
+    """The version the lock has (None when the package is not in it)."""
+    version: str
+    """The newest version held back."""
+    uploaded: datetime
+    eligible: datetime
+    """When it becomes old enough to be picked."""
+
+
+@dataclass(frozen=True)
+class SignalsResult:
+    """What the upstream indexes and advisory services say about the run's locks."""
+
+    advisories: tuple[EnvironmentAdvisories, ...] = ()
+    yanked: tuple[YankedPin, ...] = ()
+    """In the new locks (the old ones where a compile failed)."""
+    held_back: tuple[HeldBack, ...] = ()
+    quarantine_passed: tuple[str, ...] = ()
+    """Security fixes taken although they are younger than the quarantine, one line each."""
+    notes: tuple[str, ...] = ()
+    """What could not be checked and why, with what to do."""
+
+
+@dataclass(frozen=True)
 class RunResult:
     repo: str
     config: LoadedConfig
@@ -213,6 +314,8 @@ class RunResult:
     """The newest known-good set of the default branch's history the run saw (what
     ``rollback --to known-good`` returns to); None when there is none there, or when the
     run did not look (a local run)."""
+    signals: SignalsResult = field(default_factory=SignalsResult)
+    """Advisories, yanked versions and versions held back by a quarantine."""
 
     def changed_files(self) -> dict[str, str]:
         """Every file this run changes: path -> new text (locks, exports, Dockerfiles)."""

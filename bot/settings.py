@@ -43,11 +43,32 @@ class Settings(BaseSettings):
         default=None,
         description="Cache for pip-compile, pip and uv downloads. Default: each tool's own cache.",
     )
+    advisory_service: Literal["pypi", "osv", "off"] = Field(
+        default="pypi",
+        description="Where published advisories of locked versions are looked up: PyPI's JSON "
+        "API (`pypi`), OSV (`osv`), or nowhere (`off`: reports say they were not checked).",
+    )
+    advisory_url: str | None = Field(
+        default=None,
+        description="The advisory service's base URL, for a mirror or a proxy "
+        "(`https://pypi.example.com`). Default: https://pypi.org or https://api.osv.dev.",
+    )
+    advisory_cache_dir: Path = Field(
+        default_factory=lambda data: _default_cache_subdir(data.get("cache_dir"), "advisories"),
+        description="HTTP cache of advisory lookups (revalidated with ETags). Default: "
+        "`advisories` in LOCKWARDEN_CACHE_DIR, else ~/.cache/lockwarden/advisories.",
+    )
+    advisory_timeout_s: float = Field(
+        default=15.0, gt=0, description="Time limit for one advisory lookup (seconds)."
+    )
+    advisory_max_parallel: int = Field(
+        default=4, ge=1, le=32, description="Advisory lookups in flight at once."
+    )
     uv_bin: str | None = Field(
         default=None, description="The uv executable. Default: the one installed with Lockwarden."
     )
     toolchain_dir: Path = Field(
-        default_factory=lambda data: _default_toolchain_dir(data.get("cache_dir")),
+        default_factory=lambda data: _default_cache_subdir(data.get("cache_dir"), "toolchains"),
         description="Where the pip-tools virtualenvs for locks of other Pythons (one per Python "
         "version) and the Pythons uv installs are kept. Default: `toolchains` in "
         "LOCKWARDEN_CACHE_DIR, else ~/.cache/lockwarden/toolchains.",
@@ -183,6 +204,25 @@ class Settings(BaseSettings):
         description="Scheduled refreshes started per installation per hour at most (GitHub: "
         "about 500 content-creating requests an hour).",
     )
+    watch_cache_dir: Path = Field(
+        default_factory=lambda data: _default_cache_subdir(data.get("cache_dir"), "watch"),
+        description="The release watch's copies of project pages, revalidated with ETags so an "
+        "unchanged page costs a 304. Default: `watch` in LOCKWARDEN_CACHE_DIR, else "
+        "~/.cache/lockwarden/watch.",
+    )
+    upstream_lookups: bool = Field(
+        default=True,
+        description="After each compile, ask the package indexes which pinned versions are "
+        "yanked and which newer releases the release-age quarantine held back (off: neither "
+        "is reported).",
+    )
+    watch_interval_min: int = Field(
+        default=10,
+        ge=0,
+        le=60,
+        description="Minutes between two passes of the upstream release watch, which asks "
+        "each index about the packages repositories watch (a divisor of 60; 0: off).",
+    )
     worker_heartbeat_s: float = Field(
         default=10.0, gt=0, description="How often a worker records that it is alive."
     )
@@ -216,6 +256,14 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("watch_interval_min")
+    @classmethod
+    def _even_ticks(cls, value: int) -> int:
+        # The pass is a cron "*/N": only a divisor of 60 gives evenly spaced passes.
+        if value and 60 % value:
+            raise ValueError("give a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -223,11 +271,11 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
 
-def _default_toolchain_dir(cache_dir: object) -> Path:
+def _default_cache_subdir(cache_dir: object, name: str) -> Path:
     if isinstance(cache_dir, Path):
-        return cache_dir / "toolchains"
+        return cache_dir / name
     cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home) / "lockwarden" / "toolchains"
+    return Path(cache_home) / "lockwarden" / name
 
 
 def load_settings() -> Settings:

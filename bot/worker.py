@@ -27,7 +27,14 @@ from bot.pipeline.compile import against_baseline, compile_environments, parse_t
 from bot.pipeline.configure import configure
 from bot.pipeline.write import refuse_overwrites, write_files, write_locks
 from bot.progress import Progress, ProgressEvent, no_progress
-from bot.results import CompileStageResult, DockerfilePins, ImageResult, RunResult, TestResult
+from bot.results import (
+    CompileStageResult,
+    DockerfilePins,
+    ImageResult,
+    RunResult,
+    SignalsResult,
+    TestResult,
+)
 from bot.sandbox import EgressPolicy, Sandbox, SandboxMode, open_sandbox
 from bot.settings import Settings
 
@@ -182,6 +189,10 @@ def refresh(
         with stage("compile"):
             compiled = _compile(run)
 
+        # signals: advisories of the locks before and after (and the upstream index's word)
+        with stage("signals"):
+            signals = _signals(run, compiled)
+
         wants_images = options.build and any(e.dockerfile for e in loaded.config.environments)
         builder = select_builder(settings, sandbox.policy) if wants_images else None
 
@@ -217,6 +228,7 @@ def refresh(
         dry_run=options.dry_run,
         duration_s=time.perf_counter() - started,
         image_pins=image_pins,
+        signals=signals,
     )
 
 
@@ -258,6 +270,34 @@ def _compile(run: _Run) -> CompileStageResult:
     if run.options.seed_locks:
         compiled = against_baseline(compiled, run.workspace.root, config, run.options.seed_locks)
     return compiled
+
+
+def _signals(run: _Run, compiled: CompileStageResult) -> SignalsResult:
+    """What the advisory services (and indexes) say about the compiled environments' locks,
+    reported as each environment's ``signals`` step."""
+    from bot.advisories.service import service_config
+    from bot.pipeline.signals import collect_signals, describe_signals
+    from bot.upstream.stage import upstream_options
+
+    service = service_config(run.settings)
+    # Lookups switched off are no step of the run: nothing to show per environment.
+    names = [r.name for r in compiled.results] if service.service != "off" else []
+    for name in names:
+        run.progress(ProgressEvent(name, "signals", "running"))
+    started = time.perf_counter()
+    signals = collect_signals(
+        run.staging,
+        run.loaded.config,
+        compiled,
+        service,
+        mode=run.mode,
+        upstream_options=upstream_options(run.settings, run.sandbox.policy),
+    )
+    elapsed = time.perf_counter() - started
+    for name in names:
+        state, detail = describe_signals(signals, name)
+        run.progress(ProgressEvent(name, "signals", state, elapsed, detail))
+    return signals
 
 
 def _refresh_pins(run: _Run, builder: Builder | None) -> tuple[DockerfilePins, ...]:

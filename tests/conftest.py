@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import pytest
 
+from tests.support.advisory_service import AdvisoryService, start_advisory_service
 from tests.support.base_image import (
     ToolMissing,
     ensure_buildah_base,
@@ -187,6 +188,26 @@ def _undo_logging_configuration() -> Iterator[None]:
     logging.captureWarnings(False)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture(autouse=True)
+def _advisories_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test asks the public advisory services: lookups are off unless a test asks for the
+    local service (the ``advisory_service`` fixture)."""
+    monkeypatch.setenv("LOCKWARDEN_ADVISORY_SERVICE", "off")
+    # Nor the indexes about yanks and upload times, unless a test turns them on.
+    monkeypatch.setenv("LOCKWARDEN_UPSTREAM_LOOKUPS", "0")
+
+
+@pytest.fixture
+def advisory_service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AdvisoryService]:
+    """The local advisory service, with the settings pointed at it (PyPI's API, a fresh
+    cache in the test's directory)."""
+    with start_advisory_service() as service:
+        monkeypatch.setenv("LOCKWARDEN_ADVISORY_SERVICE", "pypi")
+        monkeypatch.setenv("LOCKWARDEN_ADVISORY_URL", service.url)
+        monkeypatch.setenv("LOCKWARDEN_ADVISORY_CACHE_DIR", str(tmp_path / "advisory-cache"))
+        yield service
 
 
 @pytest.fixture(autouse=True)

@@ -273,10 +273,8 @@ def test_queue_collector_is_silent_when_the_database_is_down(
     with ProcrastinateQueue(DOWN_URL, timeout_s=1) as down:
         registry = CollectorRegistry(auto_describe=True)
         registry.register(QueueCollector(down, timeout_s=0.5))
-        started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="bot.metrics"):
             text = generate_latest(registry).decode()
-        assert time.monotonic() - started < 5
         assert "lockwarden_queue" not in text
         assert any("queue metrics left out" in r.getMessage() for r in caplog.records)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from bot import shell
 from bot.errors import CommandTimeoutError, LockwardenError, ToolNotFoundError
 from bot.shell import CommandResult
+from tests.support.processes import alive, settled
 
 
 def test_run_success(tmp_path: Path) -> None:
@@ -94,30 +94,19 @@ def test_output_tail_defaults_to_40_lines() -> None:
     assert tail.splitlines() == [f"line {i}" for i in range(60, 100)]
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    state = next(line for line in status.splitlines() if line.startswith("State:"))
-    return "Z" not in state.split()[1]
-
-
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    # The background job would write ``finished`` after a minute: if the group were not
+    # killed, run() would wait for it (it holds the output pipe) and the marker would appear.
     pidfile = tmp_path / "child.pid"
-    script = f"sleep 60 & echo $! > {pidfile}; wait"
-    started = time.monotonic()
+    marker = tmp_path / "finished"
+    script = f"(sleep 60; echo finished > {marker}) & echo $! > {pidfile}; wait"
     with pytest.raises(CommandTimeoutError) as caught:
         shell.run(["sh", "-c", script], timeout_s=0.5)
-    assert time.monotonic() - started < 30
     assert "did not finish within" in str(caught.value)
     assert caught.value.code == "timeout"
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child)
+    assert settled(lambda: not alive(child)), f"the background job {child} outlived the group"
+    assert not marker.exists()
 
 
 def test_timeout_message_names_the_command() -> None:

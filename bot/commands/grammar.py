@@ -2,8 +2,9 @@
 
 A command line is split with ``shlex`` (POSIX rules; nothing is ever run) and parsed with
 ``argparse``, so no text a user writes reaches a shell and errors read like argparse's. Every
-value is validated here (requirements, package and environment names, refs, version ranges);
-whether an environment or a package exists is for the handlers to check.
+value is validated here (requirements, package and environment names, refs, version ranges,
+advisory ids and expiry dates); whether an environment or a package exists, and whether an
+expiry is still ahead (that needs today's date), is for the handlers to check.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shlex
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import NoReturn, TypeAlias, assert_never
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -25,6 +27,7 @@ from packaging.utils import canonicalize_name
 from bot.commands import messages
 from bot.commands.paragraphs import paragraph_lines
 from bot.errors import LockwardenError
+from bot.locks.ignore import advisory_id
 from bot.locks.spec import name_or_exact_pin
 from bot.report.escape import code
 
@@ -43,6 +46,7 @@ COMMAND_NAMES: tuple[str, ...] = (
     "explain",
     "ignore",
     "unignore",
+    "audit",
     "help",
 )
 KNOWN_GOOD = "known-good"
@@ -59,6 +63,10 @@ _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 # pip reads ` #` in a requirements file as a comment and a blank-then-dash as an option.
 _UNSAFE_IN_REQUIREMENT = re.compile(r"#|\s-")
 _IGNORE_OPERATORS = frozenset({"==", ">=", ">", "<=", "<", "~="})
+# The start of an advisory id: a target that begins like one must be one, so a mistyped id is
+# refused instead of becoming a package rule (``cve-bin-tool`` is still a package name).
+_ADVISORY_LIKE = re.compile(r"GHSA-[0-9a-z]{4}-|(?:PYSEC|CVE|OSV|MAL|GSD)-[0-9]", re.IGNORECASE)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SHOW_MAX = 80
 _DETAIL_MAX = 100
 
@@ -120,11 +128,43 @@ class Unignore:
 
 
 @dataclass(frozen=True)
+class IgnoreAdvisory:
+    advisory: str
+    """As OSV writes it (``GHSA-abcd-1234-wxyz``, ``PYSEC-2024-12``)."""
+    reason: str
+    until: date | None = None
+    """The last day the rule applies; whether it is still ahead is the handler's check."""
+
+
+@dataclass(frozen=True)
+class UnignoreAdvisory:
+    advisory: str
+
+
+@dataclass(frozen=True)
+class Audit:
+    environments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
 
-Command: TypeAlias = Pin | Unpin | Rollback | Refresh | Rebase | Explain | Ignore | Unignore | Help
+Command: TypeAlias = (
+    Pin
+    | Unpin
+    | Rollback
+    | Refresh
+    | Rebase
+    | Explain
+    | Ignore
+    | Unignore
+    | IgnoreAdvisory
+    | UnignoreAdvisory
+    | Audit
+    | Help
+)
 
 
 @dataclass(frozen=True)
@@ -214,42 +254,59 @@ def parse_command(line: str, app_slug: str | None = None) -> Command:
     if reason is not None and name not in _TAKES_REASON:
         _fail(messages.REASON_NOT_TAKEN, name=name, usage=messages.USAGE[name])
     args = _parse_args(name, tokens[1:])
+    if name == "ignore" and _is_advisory_target(args.package):
+        return _ignore_advisory(args, reason)
     return _BUILDERS[name](name, args, _reason(reason))
 
 
 def describe(command: Command) -> str:
     """A short canonical rendering of ``command`` for replies (reasons left out), e.g.
     ``pin numpy==1.26.4 --env serve``."""
+    words = _words(command)
+    return " ".join([words[0], *(shlex.quote(word) for word in words[1:])])
+
+
+def _words(command: Command) -> list[str]:
     match command:
         case Pin():
-            words = ["pin", command.requirement, *_flags("--env", command.environments)]
+            return ["pin", command.requirement, *_flags("--env", command.environments)]
         case Unpin():
-            words = ["unpin", command.package, *_flags("--env", command.environments)]
+            return ["unpin", command.package, *_flags("--env", command.environments)]
         case Rollback():
             words = ["rollback", *command.packages, *_flags("--env", command.environments)]
-            if command.to is not None:
-                words += ["--to", command.to]
+            return words + (["--to", command.to] if command.to is not None else [])
         case Refresh():
-            words = [
+            return [
                 "refresh",
                 *_flags("--env", command.environments),
                 *_flags("--package", command.packages),
             ]
         case Rebase():
-            words = ["rebase"]
+            return ["rebase"]
         case Explain():
-            words = ["explain", command.package]
-        case Ignore():
-            words = ["ignore", command.package]
-            if command.specifier is not None:
-                words.append(command.specifier)
-        case Unignore():
-            words = ["unignore", command.package]
+            return ["explain", command.package]
+        case Audit():
+            return ["audit", *_flags("--env", command.environments)]
         case Help():
-            words = ["help"]
+            return ["help"]
+        case _:
+            return _rule_words(command)
+
+
+def _rule_words(command: Ignore | Unignore | IgnoreAdvisory | UnignoreAdvisory) -> list[str]:
+    """The words of the commands that edit the ignore rules."""
+    match command:
+        case Ignore():
+            return ["ignore", command.package, *([command.specifier] if command.specifier else [])]
+        case Unignore():
+            return ["unignore", command.package]
+        case IgnoreAdvisory():
+            until = ["--until", command.until.isoformat()] if command.until is not None else []
+            return ["ignore", command.advisory, *until]
+        case UnignoreAdvisory():
+            return ["unignore", command.advisory]
         case _:  # pragma: no cover - every variant is matched above
             assert_never(command)
-    return " ".join([words[0], *(shlex.quote(word) for word in words[1:])])
 
 
 def _flags(option: str, values: Iterable[str]) -> list[str]:
@@ -290,7 +347,7 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _reason(raw: str | None) -> str | None:
+def _plain_reason(raw: str | None) -> str | None:
     """The reason as plain one-line text: it is written into a spec file's comment, where a
     trailing backslash would make pip join the next line to it."""
     if raw is None:
@@ -299,7 +356,14 @@ def _reason(raw: str | None) -> str | None:
     text = "".join(
         char for char in text if char != "\\" and unicodedata.category(char) not in ("Cc", "Cf")
     )
-    text = " ".join(text.split())
+    return " ".join(text.split()) or None
+
+
+def _reason(raw: str | None) -> str | None:
+    """The plain reason, cut to ``REASON_MAX_CHARS``."""
+    text = _plain_reason(raw)
+    if text is None:
+        return None
     if len(text) > REASON_MAX_CHARS:
         text = text[: REASON_MAX_CHARS - 1].rstrip() + "…"
     return text or None
@@ -329,12 +393,13 @@ def _subparsers() -> dict[str, _ArgumentParser]:
         name: sub.add_parser(name, add_help=False, allow_abbrev=False, exit_on_error=False)
         for name in COMMAND_NAMES
     }
-    for name in ("pin", "unpin", "rollback", "refresh"):
+    for name in ("pin", "unpin", "rollback", "refresh", "audit"):
         parsers[name].add_argument("--env", action="append", default=[], metavar="ENV")
     parsers["pin"].add_argument("requirement", nargs="?")
     for name in ("unpin", "explain", "ignore", "unignore"):
         parsers[name].add_argument("package", nargs="?")
     parsers["ignore"].add_argument("specifier", nargs="?")
+    parsers["ignore"].add_argument("--until", metavar="DATE")
     parsers["rollback"].add_argument("packages", nargs="*")
     parsers["rollback"].add_argument("--to", metavar="REF")
     parsers["refresh"].add_argument("--package", action="append", default=[], metavar="PKG")
@@ -417,12 +482,36 @@ def _explain(name: str, args: argparse.Namespace, reason: str | None) -> Command
 
 
 def _ignore(name: str, args: argparse.Namespace, reason: str | None) -> Command:
+    if args.until is not None:
+        _fail(messages.UNTIL_NEEDS_ADVISORY)
     package, specifier = _ignore_target(_required(name, args.package), args.specifier)
     return Ignore(package=package, specifier=specifier, reason=reason)
 
 
+def _ignore_advisory(args: argparse.Namespace, raw_reason: str | None) -> Command:
+    """``ignore <ADVISORY-ID> [--until YYYY-MM-DD] -- <reason>``: the reason is required and
+    refused, not cut, when too long (it is the record of why the risk was accepted)."""
+    ident = _advisory(args.package)
+    if args.specifier is not None:
+        _fail(messages.ADVISORY_WITH_RANGE, advisory=ident, extra=_show(args.specifier))
+    reason = _plain_reason(raw_reason)
+    if reason is None:
+        _fail(messages.ADVISORY_NEEDS_REASON, advisory=ident)
+    if len(reason) > REASON_MAX_CHARS:
+        _fail(messages.REASON_TOO_LONG, length=len(reason), limit=REASON_MAX_CHARS)
+    until = None if args.until is None else _until(args.until)
+    return IgnoreAdvisory(advisory=ident, reason=reason, until=until)
+
+
 def _unignore(name: str, args: argparse.Namespace, reason: str | None) -> Command:
-    return Unignore(package=_package(_required(name, args.package)))
+    target = _required(name, args.package)
+    if _is_advisory_target(target):
+        return UnignoreAdvisory(advisory=_advisory(target))
+    return Unignore(package=_package(target))
+
+
+def _audit(name: str, args: argparse.Namespace, reason: str | None) -> Command:
+    return Audit(environments=_environments(args.env))
 
 
 def _help(name: str, args: argparse.Namespace, reason: str | None) -> Command:
@@ -438,6 +527,7 @@ _BUILDERS = {
     "explain": _explain,
     "ignore": _ignore,
     "unignore": _unignore,
+    "audit": _audit,
     "help": _help,
 }
 
@@ -518,6 +608,28 @@ def _ignore_specifier(value: str, *, shown: str) -> str:
     if clauses[0].operator not in _IGNORE_OPERATORS:
         _fail(messages.SPECIFIER_OPERATOR, specifier=_show(shown), operator=clauses[0].operator)
     return str(specifiers)
+
+
+def _is_advisory_target(value: str | None) -> bool:
+    return value is not None and _ADVISORY_LIKE.match(value) is not None
+
+
+def _advisory(value: str) -> str:
+    """An advisory id as OSV writes it; anything else after a known prefix is refused."""
+    ident = advisory_id(value)
+    if ident is None:
+        _fail(messages.INVALID_ADVISORY, advisory=_show(value))
+    return ident
+
+
+def _until(value: str) -> date:
+    """A calendar date written ``YYYY-MM-DD``."""
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    _fail(messages.INVALID_UNTIL, until=_show(value))
 
 
 def _environments(values: Iterable[str]) -> tuple[str, ...]:

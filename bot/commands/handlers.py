@@ -9,7 +9,11 @@ Commands that change what a pull request proposes (pin, unpin, ignore, unignore,
 refresh, rebase) edit the intent (a spec, the ignore rules) on a fresh clone of the default
 branch, carry over the branch's earlier edits and locks, recompile, rebuild, retest and
 update the bot branch and its pull request through :meth:`BranchJobs.update_branch`. A
-compile failure publishes nothing: the reply says what failed.
+compile failure publishes nothing: the reply says what failed. Advisory rules go the same
+way, so the pull request's advisory section is rewritten with them.
+
+``audit`` changes nothing: it clones the pull request's branch (the default branch on an
+issue) and looks up the advisories of its locks; lock text is only parsed, never run.
 """
 
 from __future__ import annotations
@@ -17,22 +21,28 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from bot.advisories.audit import audit_locks
+from bot.advisories.service import ServiceConfig
 from bot.commands import messages
 from bot.commands.grammar import (
+    Audit,
     Command,
     Explain,
     Help,
     Ignore,
+    IgnoreAdvisory,
     ParsedComment,
     Pin,
     Rebase,
     Refresh,
     Rollback,
     Unignore,
+    UnignoreAdvisory,
     Unpin,
     describe,
     parse_comment,
@@ -65,12 +75,19 @@ from bot.locks.diff import LockDiff, diff_locks
 from bot.locks.explain import dependency_chains, render_chain
 from bot.locks.formats import parse_any_lock, read_spec
 from bot.locks.formats.base import SpecEntry
-from bot.locks.ignore import IGNORE_FILE, add_ignore, remove_ignore
+from bot.locks.ignore import (
+    IGNORE_FILE,
+    add_advisory_ignore,
+    add_ignore,
+    remove_advisory_ignore,
+    remove_ignore,
+)
 from bot.locks.lockfile import Lockfile
 from bot.locks.pinning import PinAuthor, pin_spec, read_entry, unpin_spec
 from bot.locks.spec import name_or_exact_pin
 from bot.paths import is_file_inside, read_text_inside, write_text_inside
 from bot.report import escape
+from bot.report.advisories import render_audit_comment
 from bot.worker import RefreshOptions
 
 
@@ -93,9 +110,12 @@ class CommandContext:
 
 
 class CommandRunner:
-    def __init__(self, runner: BranchJobs, app_slug: str | None) -> None:
+    def __init__(
+        self, runner: BranchJobs, app_slug: str | None, advisories: ServiceConfig | None = None
+    ) -> None:
         self._runner = runner
         self._app_slug = app_slug
+        self._advisories = advisories or ServiceConfig(service="off")
 
     def run(self, job: JobRequest) -> JobOutcome:
         payload = CommandPayload.of(job)
@@ -200,6 +220,12 @@ class CommandRunner:
             return self._edit(ctx, command, self._ignore_edit(ctx, command))
         if isinstance(command, Unignore):
             return self._edit(ctx, command, self._unignore_edit(command))
+        if isinstance(command, IgnoreAdvisory):
+            return self._ignore_advisory(ctx, command)
+        if isinstance(command, UnignoreAdvisory):
+            return self._unignore_advisory(ctx, command)
+        if isinstance(command, Audit):
+            return self._audit(ctx, command)
         if isinstance(command, Rollback):
             return self._rollback(ctx, command)
         if isinstance(command, Refresh):
@@ -264,7 +290,10 @@ class CommandRunner:
 
     # -- pin, unpin, ignore, unignore ------------------------------------------------------
 
-    def _edit(self, ctx: CommandContext, command: Command, edit: EditFn) -> str:
+    def _edit(
+        self, ctx: CommandContext, command: Command, edit: EditFn, *, detail: str = ""
+    ) -> str:
+        """Apply ``edit`` to the branch; the reply: done, ``detail``, and what changed."""
         branch = self._branch(ctx, bot_pr_only=False)
         options = RefreshOptions()
         if isinstance(command, Unpin | Unignore):
@@ -278,7 +307,8 @@ class CommandRunner:
             stop_on_failure=True,
             narrow=True,
         )
-        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+        done = messages.DONE.format(command=describe(command))
+        return "\n\n".join(part for part in (done, detail, self._update(ctx, update)) if part)
 
     def _pin_edit(self, ctx: CommandContext, command: Pin) -> EditFn:
         def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
@@ -339,27 +369,71 @@ class CommandRunner:
         return edit
 
     def _ignore_edit(self, ctx: CommandContext, command: Ignore) -> EditFn:
-        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
-            before = _read_repo_file(repo.path, IGNORE_FILE)
-            note = messages.IGNORE_NOTE.format(login=ctx.author, number=ctx.number)
-            if command.reason:
-                note += f": {command.reason}"
-            text = add_ignore(before, command.package, command.specifier, note)
-            write_text_inside(repo.path, IGNORE_FILE, text, source=IGNORE_FILE)
-            return {IGNORE_FILE: text}
-
-        return edit
+        note = messages.IGNORE_NOTE.format(login=ctx.author, number=ctx.number)
+        if command.reason:
+            note += f": {command.reason}"
+        return _rules_edit(
+            lambda before: add_ignore(before, command.package, command.specifier, note)
+        )
 
     def _unignore_edit(self, command: Unignore) -> EditFn:
-        def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
-            before = _read_repo_file(repo.path, IGNORE_FILE) or ""
-            text, removed = remove_ignore(before, command.package)
-            if not removed:
-                raise CommandFailed(messages.NOT_IGNORED.format(package=command.package))
-            write_text_inside(repo.path, IGNORE_FILE, text, source=IGNORE_FILE)
-            return {IGNORE_FILE: text}
+        missing = messages.NOT_IGNORED.format(package=command.package)
+        return _rules_edit(_removal(lambda text: remove_ignore(text, command.package), missing))
 
-        return edit
+    # -- advisory rules --------------------------------------------------------------------
+
+    def _ignore_advisory(self, ctx: CommandContext, command: IgnoreAdvisory) -> str:
+        today = datetime.now(UTC).date()
+        if command.until is not None and command.until < today:
+            raise CommandFailed(
+                messages.UNTIL_IN_PAST.format(
+                    until=command.until.isoformat(),
+                    today=today.isoformat(),
+                    example=(today + timedelta(days=90)).isoformat(),
+                )
+            )
+        note = messages.IGNORE_NOTE.format(login=ctx.author, number=ctx.number)
+        note += f": {command.reason}"
+        edit = _rules_edit(
+            lambda before: add_advisory_ignore(before, command.advisory, note, command.until)
+        )
+        return self._edit(ctx, command, edit, detail=_recorded(command))
+
+    def _unignore_advisory(self, ctx: CommandContext, command: UnignoreAdvisory) -> str:
+        missing = messages.NOT_IGNORED_ADVISORY.format(advisory=command.advisory)
+        edit = _rules_edit(
+            _removal(lambda text: remove_advisory_ignore(text, command.advisory), missing)
+        )
+        removed = messages.ADVISORY_REMOVED.format(advisory=command.advisory)
+        return self._edit(ctx, command, edit, detail=removed)
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def _audit(self, ctx: CommandContext, command: Audit) -> str:
+        branch: str | None = None
+        if ctx.is_pull_request:
+            pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
+            if pull.head_repo != ctx.job.repo:
+                raise CommandFailed(messages.AUDIT_FORK)
+            branch = pull.head_ref
+        with tempfile.TemporaryDirectory(prefix="lockwarden-command-") as tmp:
+            try:
+                # Only the tree is read: the tip is enough.
+                repo = self._runner.clone(ctx.job, Path(tmp), depth=1, branch=branch)
+            except LockwardenError as exc:
+                raise CommandFailed(
+                    messages.CLONE_FAILED.format(error=escape.text(exc.user_message))
+                ) from exc
+            config = load_config(repo.path).config
+            _environments(config, command.environments)  # unknown names fail with the known ones
+            audit = audit_locks(
+                repo.path, config, self._advisories, environments=command.environments
+            )
+        if branch is None:
+            head = messages.AUDIT_OF_DEFAULT.format(branch=escape.text(repo.default_branch))
+        else:
+            head = messages.AUDIT_OF_BRANCH.format(branch=escape.text(branch))
+        return head + "\n\n" + render_audit_comment(audit)
 
     # -- rollback, refresh, rebase -----------------------------------------------------------
 
@@ -654,6 +728,41 @@ def _lock_changes(outcome: BranchOutcome) -> str:
     if not rows:
         return messages.NO_LOCK_CHANGE
     return "\n".join([messages.CHANGES_TITLE, "", messages.CHANGES_HEADER, *rows])
+
+
+def _rules_edit(change: Callable[[str | None], str]) -> EditFn:
+    """An edit of the ignore rules: ``change`` turns the file's text (None when there is no
+    file) into the new text, which is written back."""
+
+    def edit(repo: Clone, config: RepoConfig, state: BranchState) -> Mapping[str, str]:
+        text = change(_read_repo_file(repo.path, IGNORE_FILE))
+        write_text_inside(repo.path, IGNORE_FILE, text, source=IGNORE_FILE)
+        return {IGNORE_FILE: text}
+
+    return edit
+
+
+def _removal(remove: Callable[[str], tuple[str, int]], missing: str) -> Callable[[str | None], str]:
+    """A change that removes rules with ``remove``; fails with ``missing`` when none was."""
+
+    def change(before: str | None) -> str:
+        text, removed = remove(before or "")
+        if not removed:
+            raise CommandFailed(missing)
+        return text
+
+    return change
+
+
+def _recorded(command: IgnoreAdvisory) -> str:
+    """What an advisory rule records, and when it stops applying."""
+    ident = command.advisory
+    lines = [messages.ADVISORY_RECORDED.format(advisory=ident, reason=escape.text(command.reason))]
+    if command.until is not None:
+        lines.append(messages.ADVISORY_EXPIRES.format(advisory=ident, until=command.until))
+    else:
+        lines.append(messages.ADVISORY_NO_EXPIRY.format(advisory=ident))
+    return "\n\n".join(lines)
 
 
 def _published_line(action: str, number: int | None) -> str:

@@ -31,13 +31,23 @@ constraints and pins. | `/lockwarden explain numpy` |
 those in one version range. | \
 `/lockwarden ignore numpy ">=2" -- waiting for the 2.x migration` |
 | `unignore <package>` | Propose updates of a package again. | `/lockwarden unignore numpy` |
+| `ignore <advisory> [--until YYYY-MM-DD] -- reason` | Set an advisory aside: reports list \
+it as ignored, with the reason, instead of as open, through the `--until` day when one is \
+given. The reason is required. | \
+`/lockwarden ignore GHSA-abcd-1234-wxyz --until 2027-01-31 -- no fix we can take yet` |
+| `unignore <advisory>` | Report an advisory as open again. | \
+`/lockwarden unignore GHSA-abcd-1234-wxyz` |
+| `audit [--env ENV]...` | List the published advisories of the locked versions: on a pull \
+request, of its branch's locks; on an issue, of the default branch's. | `/lockwarden audit` |
 | `help` | Show this table. | `/lockwarden help` |
 
 Only people with write, maintain or admin permission on the repository can run commands. \
 `@` followed by the App's name works as a prefix too, in place of `/lockwarden`. `--env` can \
 be repeated or given a comma list (`--env serve,train`); quote an argument that contains \
-spaces, `<`, `>` or `;`. Each command gets one reply, edited as it progresses, and a reaction \
-on the comment: 👀 accepted, 🚀 done, 😕 failed.
+spaces, `<`, `>` or `;`. An advisory id is `GHSA-xxxx-xxxx-xxxx`, or `PYSEC`, `CVE`, `OSV`, \
+`MAL` or `GSD` followed by `-YEAR-NUMBER` (e.g. `PYSEC-2024-12`); an advisory is matched by \
+its id or any alias. Ignore rules live in `.github/lockwarden-ignore.txt`. Each command gets \
+one reply, edited as it progresses, and a reaction on the comment: 👀 accepted, 🚀 done, 😕 failed.
 """
 
 # -- grammar errors --------------------------------------------------------------------------
@@ -54,8 +64,12 @@ USAGE = {
     "refresh": "`/lockwarden refresh [--env ENV]... [--package PKG]...`",
     "rebase": "`/lockwarden rebase`",
     "explain": "`/lockwarden explain <package>`",
-    "ignore": "`/lockwarden ignore <package> [<range>] [-- reason]`",
-    "unignore": "`/lockwarden unignore <package>`",
+    "ignore": (
+        "`/lockwarden ignore <package> [<range>] [-- reason]` or "
+        "`/lockwarden ignore <advisory> [--until YYYY-MM-DD] -- reason`"
+    ),
+    "unignore": "`/lockwarden unignore <package>` or `/lockwarden unignore <advisory>`",
+    "audit": "`/lockwarden audit [--env ENV]...`",
     "help": "`/lockwarden help`",
 }
 OPTIONS = {
@@ -63,14 +77,16 @@ OPTIONS = {
     "unpin": "only `--env`",
     "rollback": "only `--env` and `--to`",
     "refresh": "only `--env` and `--package`",
+    "ignore": "only `--until`, with an advisory id",
+    "audit": "only `--env`",
 }
 NO_OPTIONS = "no options"
 MISSING = {
     "pin": ("a requirement", "/lockwarden pin numpy==1.26.4"),
     "unpin": ("a package name", "/lockwarden unpin numpy"),
     "explain": ("a package name", "/lockwarden explain numpy"),
-    "ignore": ("a package name", '/lockwarden ignore numpy ">=2"'),
-    "unignore": ("a package name", "/lockwarden unignore numpy"),
+    "ignore": ("a package name or an advisory id", '/lockwarden ignore numpy ">=2"'),
+    "unignore": ("a package name or an advisory id", "/lockwarden unignore numpy"),
 }
 
 COMMENT_TOO_LONG = (
@@ -132,8 +148,38 @@ INVALID_PACKAGE_PIN = (
     "`--package torch==2.3.1`."
 )
 INVALID_IGNORE_TARGET = (
-    "{package} is not a package name, or a name with one version range: write "
-    '`/lockwarden ignore numpy` or `/lockwarden ignore numpy ">=2"`.'
+    "{package} is not a package name, a name with one version range, or an advisory id: write "
+    '`/lockwarden ignore numpy`, `/lockwarden ignore numpy ">=2"` or '
+    "`/lockwarden ignore GHSA-abcd-1234-wxyz -- reason`."
+)
+ADVISORY_ID_SHAPES = (
+    "an advisory id is `GHSA-xxxx-xxxx-xxxx` (letters and digits), or `PYSEC`, `CVE`, `OSV`, "
+    "`MAL` or `GSD` followed by `-YEAR-NUMBER`, like `PYSEC-2024-12` or `CVE-2024-1234`"
+)
+INVALID_ADVISORY = (
+    "{advisory} is not an advisory id: " + ADVISORY_ID_SHAPES + ". Copy the id from the "
+    "advisory's page or from `/lockwarden audit`."
+)
+ADVISORY_NEEDS_REASON = (
+    "Ignoring `{advisory}` needs a reason, the record of why the risk is accepted: write it "
+    "after ` -- `, e.g. `/lockwarden ignore {advisory} --until 2027-01-31 -- no fix we can "
+    "take yet`."
+)
+ADVISORY_WITH_RANGE = (
+    "An advisory rule takes no version range ({extra}): write `/lockwarden ignore {advisory} "
+    "-- reason`, with `--until YYYY-MM-DD` for an expiry."
+)
+REASON_TOO_LONG = (
+    "The reason is {length:,} characters long and the limit is {limit:,}: shorten it, and "
+    "link to an issue for the details."
+)
+UNTIL_NEEDS_ADVISORY = (
+    "`--until` gives an advisory rule its expiry; package rules have none: write "
+    "`/lockwarden ignore <advisory> --until YYYY-MM-DD -- reason`, or drop `--until`."
+)
+INVALID_UNTIL = (
+    "{until} is not a date: write the last day the rule applies as `YYYY-MM-DD`, e.g. "
+    "`--until 2027-01-31`."
 )
 INVALID_ENVIRONMENT = (
     "{env} is not a valid environment name: use the `name` of an environment in "
@@ -208,6 +254,37 @@ NO_PIN = (
     "person is theirs to change in a commit."
 )
 NOT_IGNORED = "`{package}` has no rule in `.github/lockwarden-ignore.txt`; nothing to undo."
+NOT_IGNORED_ADVISORY = (
+    "`{advisory}` has no rule in `.github/lockwarden-ignore.txt`; nothing to undo "
+    "(`/lockwarden audit` lists the advisories ignored now)."
+)
+UNTIL_IN_PAST = (
+    "the expiry {until} is in the past (today is {today}), so the rule would never apply: "
+    "give a day from today on, e.g. `--until {example}`, or drop `--until`."
+)
+ADVISORY_RECORDED = (
+    "Recorded in `.github/lockwarden-ignore.txt`: `{advisory}` is reported as ignored, "
+    "with the reason: {reason}"
+)
+ADVISORY_EXPIRES = (
+    "It expires after {until}: from the next day on, reports list it as open again. Renew it "
+    "with the same command and a later `--until`, or remove it with "
+    "`/lockwarden unignore {advisory}`."
+)
+ADVISORY_NO_EXPIRY = (
+    "It has no expiry: reports list it as ignored until `/lockwarden unignore {advisory}` "
+    "removes the rule."
+)
+ADVISORY_REMOVED = (
+    "Removed `{advisory}` from `.github/lockwarden-ignore.txt`: reports list it as open again."
+)
+AUDIT_OF_BRANCH = "Advisories of the locks on `{branch}` (this pull request's branch):"
+AUDIT_OF_DEFAULT = "Advisories of the locks on the default branch `{branch}`:"
+AUDIT_FORK = (
+    "this pull request comes from another repository, whose branch Lockwarden does not "
+    "fetch; run `lockwarden audit` in a checkout of it, or write `/lockwarden audit` on an "
+    "issue for the default branch's locks."
+)
 SPEC_MISSING = "the spec `{spec}` of `{env}` does not exist on the default branch."
 ROLLBACK_ENV_NEEDS_PACKAGE = (
     "`rollback --env` needs package names: `rollback numpy --env serve`; `rollback` alone "

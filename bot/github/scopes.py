@@ -4,11 +4,11 @@ A job's token covers one repository (the job's) and only the permissions below, 
 that leaks from a job, or a bug in one, reaches no other repository of the installation and
 cannot do what the job never does. Each set is what the job's code calls, no more:
 
-- publishing a refresh or rollback: clone, fetch and push the bot branch (``contents``), open,
-  update, label and close its pull request, switch its draft status and comment on it
-  (``pull_requests``; GitHub takes ``pull_requests`` for labels and comments on a pull request,
-  and the GraphQL draft switches are refused to a token without ``contents: write`` too), the
-  ``lockwarden`` check run (``checks``);
+- publishing a refresh, rollback or security fix: clone, fetch and push the bot branch
+  (``contents``), open, update, label and close its pull request, switch its draft status and
+  comment on it (``pull_requests``; GitHub takes ``pull_requests`` for labels and comments on a
+  pull request, and the GraphQL draft switches are refused to a token without
+  ``contents: write`` too), the ``lockwarden`` check run (``checks``);
 - the onboarding pull request: the branch and the pull request, no check run;
 - slash commands: everything a refresh does, plus replies and reactions on plain issues
   (``issues``) and the author's role on the repository (``metadata``);
@@ -44,6 +44,12 @@ class Access:
     def of(cls, purpose: str, **grants: Level) -> Access:
         return cls(purpose, tuple(sorted(grants.items())))
 
+    @classmethod
+    def publishing(cls, purpose: str, **more: Level) -> Access:
+        """A set for a job that publishes a bot branch: :data:`BRANCH_AND_PULL_REQUEST`, and
+        ``more``."""
+        return cls.of(purpose, **BRANCH_AND_PULL_REQUEST, **more)
+
     def as_dict(self) -> dict[str, str]:
         """The ``permissions`` body of ``POST /app/installations/{id}/access_tokens``."""
         return dict(self.grants)
@@ -67,23 +73,17 @@ BRANCH_AND_PULL_REQUEST: Mapping[str, Level] = MappingProxyType(
 """What every job that publishes a bot branch needs: push it, open and comment on its pull
 request, read the repository."""
 
-PUBLISH_PULL_REQUEST = Access.of(
+PUBLISH_PULL_REQUEST = Access.publishing(
     "refresh or roll back the locks and publish the pull request and its check run",
-    **BRANCH_AND_PULL_REQUEST,
     checks="write",
 )
-ONBOARDING_PULL_REQUEST = Access.of(
-    "propose the configuration in a pull request", **BRANCH_AND_PULL_REQUEST
-)
-COMMAND_HANDLING = Access.of(
+ONBOARDING_PULL_REQUEST = Access.publishing("propose the configuration in a pull request")
+COMMAND_HANDLING = Access.publishing(
     "answer slash commands and update the bot pull request they change",
-    **BRANCH_AND_PULL_REQUEST,
     issues="write",
     checks="write",
 )
-CLEANUP = Access.of(
-    "delete a closed bot branch and mark a merged lock set known-good", **BRANCH_AND_PULL_REQUEST
-)
+CLEANUP = Access.publishing("delete a closed bot branch and mark a merged lock set known-good")
 CHECK_RUN_ONLY = Access.of(
     "report on the default branch's head that a job could not start",
     checks="write",
@@ -98,6 +98,7 @@ INSTALLATION_LISTING = Access.of(
 JOB_ACCESS: Mapping[str, Access] = MappingProxyType(
     {
         "refresh": PUBLISH_PULL_REQUEST,
+        "security": PUBLISH_PULL_REQUEST,
         "onboard": ONBOARDING_PULL_REQUEST,
         "command": COMMAND_HANDLING,
         "cleanup": CLEANUP,

@@ -71,6 +71,10 @@ class BranchUpdate:
     notes: str = ""
     narrow: bool = False
     """Recompile only the environments whose specs the edit changed (and those downstream)."""
+    labels: tuple[str, ...] = ()
+    """Labels for the pull request besides the repository's own (``labels:``)."""
+    describe: Callable[[RunResult], str] | None = None
+    """Notes written from the run's result, put after ``notes``."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,10 @@ class BranchJobs(Protocol):
         """The job's git token, renewed before it expires."""
         ...
 
-    def clone(self, job: JobRequest, into: Path, *, depth: int | None = 50) -> Clone:
-        """A clone of the job's repository under ``into``."""
+    def clone(
+        self, job: JobRequest, into: Path, *, depth: int | None = 50, branch: str | None = None
+    ) -> Clone:
+        """A clone of the job's repository under ``into``: its default branch, or ``branch``."""
         ...
 
     def update_branch(

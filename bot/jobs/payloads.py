@@ -10,7 +10,7 @@ producer stored still runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from bot.errors import LockwardenError
@@ -67,6 +67,29 @@ class _Stored:
 
 
 @dataclass(frozen=True)
+class Yank:
+    """A locked version its index now marks as yanked (PEP 592), with the index's reason."""
+
+    package: str
+    version: str
+    reason: str = ""
+
+
+def _yanks(request: JobRequest) -> tuple[Yank, ...]:
+    values: list[Any] = _read(request, "yanked", list, [])
+    out = []
+    for item in values:
+        given = item if isinstance(item, dict) else {}
+        parts = [given.get(key) for key in ("package", "version", "reason")]
+        if not all(isinstance(part, str) for part in parts):
+            raise JobPayloadError(
+                _problem(request, "yanked", f"must list package/version/reason: {item!r}")
+            )
+        out.append(Yank(str(parts[0]), str(parts[1]), str(parts[2])))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class RefreshPayload(_Stored):
     mode: RefreshMode = "minimal"
     """``minimal`` keeps pins; ``full`` upgrades everything; ``targeted`` only ``packages``."""
@@ -77,6 +100,13 @@ class RefreshPayload(_Stored):
     sha: str = ""
     check_run_id: int | None = None
     """The check run whose re-run asked for it."""
+    yanked: tuple[Yank, ...] = ()
+    """Locked versions yanked upstream that made this refresh (quoted in the pull request)."""
+
+    def to_json(self) -> dict[str, Any]:
+        stored = super().to_json()
+        stored["yanked"] = [asdict(y) for y in self.yanked]
+        return stored
 
     @classmethod
     def of(cls, request: JobRequest) -> RefreshPayload:
@@ -90,6 +120,7 @@ class RefreshPayload(_Stored):
             branch=_read(request, "branch", str, ""),
             sha=_read(request, "sha", str, ""),
             check_run_id=_read(request, "check_run_id", int, None),
+            yanked=_yanks(request),
         )
 
 
@@ -150,4 +181,21 @@ class RepositoryPayload(_Stored):
         return cls()
 
 
-JobPayload = RefreshPayload | CleanupPayload | CommandPayload | RepositoryPayload
+@dataclass(frozen=True)
+class SecurityPayload(_Stored):
+    """``security``: audit the default branch's locks and open the security pull request."""
+
+    reason: str = ""
+    """What asked for it (a refresh that found advisories, the release watch)."""
+    packages: tuple[str, ...] = ()
+    """The packages the trigger saw affected (informational: the job audits again)."""
+
+    @classmethod
+    def of(cls, request: JobRequest) -> SecurityPayload:
+        return cls(
+            reason=_read(request, "reason", str, ""),
+            packages=_strings(request, "packages"),
+        )
+
+
+JobPayload = RefreshPayload | CleanupPayload | CommandPayload | RepositoryPayload | SecurityPayload

@@ -8,9 +8,10 @@ job was accepted before: ``enqueue`` returns ``None`` and inserts nothing. Concu
 redeliveries of one key wait on the primary key, so exactly one of them wins.
 
 Every job carries ``lock=<repo>`` (jobs of one repository run one at a time). A ``refresh``
-also carries ``queueing_lock="refresh:<repo>"``: at most one refresh of a repository waits in
-the queue. A second one while the first still waits is merged into it: the delivery is
-recorded against the waiting job and ``enqueue`` returns that job's id.
+(and a ``security`` job) also carries ``queueing_lock="<kind>:<repo>"``: at most one of each
+kind per repository waits in the queue. A second one while the first still waits is merged
+into it: the delivery is recorded against the waiting job and ``enqueue`` returns that job's
+id.
 
 The receiver uses a small synchronous connection pool that connects in the background, so
 a database that is down makes ``enqueue`` raise after ``timeout_s`` (the receiver answers
@@ -27,7 +28,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -50,9 +51,10 @@ from procrastinate.tasks import Task
 from bot.closing import Closing
 from bot.config import Schedule
 from bot.jobs.payloads import RefreshPayload
-from bot.jobs.queue import JOB_KINDS, JobId, JobKind, JobRequest
+from bot.jobs.queue import JOB_KINDS, JobId, JobKind, JobRequest, queueing_lock_of
 from bot.observe import run_job
 from bot.schedules import DueRepo, Pace, Recent, admit, next_run
+from bot.watch.store import WATCH_TABLES, WATCH_TABLES_SQL
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ CREATE TABLE IF NOT EXISTS lockwarden_deliveries (
 SCHEDULER_QUEUE = "lockwarden-scheduler"
 TICK_TASK_NAME = "lockwarden.schedule_tick"
 REDELIVER_TASK_NAME = "lockwarden.redeliver"
+WATCH_TASK_NAME = "lockwarden.watch_releases"
 TICK_BATCH = 1000
 """Due repositories looked at per tick; the rest are due at the next one."""
 
@@ -137,7 +140,7 @@ def _required_schema() -> tuple[tuple[str, ...], tuple[str, ...]]:
     schema = SchemaManager.get_schema()
     tables = re.findall(r"CREATE TABLE (?:public\.)?(\w+)", schema)
     functions = re.findall(r"CREATE (?:OR REPLACE )?FUNCTION (?:public\.)?(\w+)\(", schema)
-    own = ("lockwarden_deliveries", "lockwarden_schedules")
+    own = ("lockwarden_deliveries", "lockwarden_schedules", *WATCH_TABLES)
     return tuple(dict.fromkeys([*tables, *own])), tuple(dict.fromkeys(functions))
 
 
@@ -161,6 +164,8 @@ class ProcrastinateQueue(Closing):
         stalled_after_s: float = 60.0,
         redeliver: Callable[[], object] | None = None,
         redeliver_cron: str = "*/5 * * * *",
+        watch: Callable[[ProcrastinateQueue], object] | None = None,
+        watch_cron: str = "*/10 * * * *",
     ) -> None:
         self._database_url = database_url
         self._connect_timeout = max(1, int(timeout_s))
@@ -191,6 +196,13 @@ class ProcrastinateQueue(Closing):
             else self._periodic(
                 REDELIVER_TASK_NAME, redeliver_cron, "redeliver", "redeliver", self._redeliver_tick
             )
+        )
+        # The upstream release watch (bot.watch), once per period across every process.
+        self._watch = watch
+        self.watch_task = (
+            None
+            if watch is None
+            else self._periodic(WATCH_TASK_NAME, watch_cron, "watch", "watch", self._watch_tick)
         )
         # Deferring goes through Procrastinate's job manager on a connection of this pool, so
         # the job insert joins the transaction that records the delivery.
@@ -273,10 +285,22 @@ class ProcrastinateQueue(Closing):
                 logger.info("applied the Procrastinate schema")
             conn.execute(DELIVERIES_TABLE_SQL)
             conn.execute(SCHEDULES_TABLE_SQL)
+            conn.execute(WATCH_TABLES_SQL)
 
     def enqueue(self, request: JobRequest) -> str | None:
         with self._connection() as conn, conn.transaction():
             return self._enqueue_in(conn, request)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction, for work that queues jobs together
+        with rows of its own (the release watch)."""
+        with self._connection() as conn, conn.transaction():
+            yield conn
+
+    def enqueue_in(self, conn: psycopg.Connection[Any], request: JobRequest) -> str | None:
+        """``enqueue`` inside the caller's :meth:`transaction`."""
+        return self._enqueue_in(conn, request)
 
     def enqueue_all(self, requests: Sequence[JobRequest]) -> tuple[str | None, ...]:
         """One delivery's jobs in one transaction: all stored, or none (a delivery answered
@@ -303,7 +327,7 @@ class ProcrastinateQueue(Closing):
 
     def _defer(self, conn: psycopg.Connection[Any], request: JobRequest, kwargs: Any) -> JobId:
         """Insert the job; for a refresh merged into a waiting one, that job's id."""
-        queueing_lock = f"refresh:{request.repo}" if request.kind == "refresh" else None
+        queueing_lock = queueing_lock_of(request)
         template = self.task.configure(lock=request.repo, queueing_lock=queueing_lock).job
         for _ in range(_MERGE_ATTEMPTS):
             deferrer = JobDeferrer(self._defer_manager, template, connection=conn)
@@ -318,14 +342,17 @@ class ProcrastinateQueue(Closing):
                 ).fetchone()
                 if waiting is not None:
                     logger.info(
-                        "refresh of %s (delivery %s) merged into waiting job %s",
+                        "%s of %s (delivery %s) merged into waiting job %s",
+                        request.kind,
                         request.repo,
                         request.delivery_id,
                         waiting[0],
                     )
                     return JobId.of_joined(waiting[0])
                 # The waiting job started in between: its queueing lock is free again.
-        raise RuntimeError(f"could not queue a refresh of {request.repo}: queueing lock busy")
+        raise RuntimeError(
+            f"could not queue a {request.kind} of {request.repo}: queueing lock busy"
+        )
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -369,15 +396,7 @@ class ProcrastinateQueue(Closing):
             if not rows:
                 return ()
             due = [DueRepo(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
-            counts = conn.execute(
-                "SELECT installation_id, "
-                "count(*) FILTER (WHERE enqueued_at > %s - interval '1 minute'), count(*) "
-                "FROM lockwarden_schedule_runs "
-                "WHERE installation_id = ANY(%s) AND enqueued_at > %s - interval '1 hour' "
-                "GROUP BY installation_id",
-                (moment, list({d.installation_id for d in due}), moment),
-            ).fetchall()
-            recent = {int(r[0]): Recent(int(r[1]), int(r[2])) for r in counts}
+            recent = self.recent_runs(conn, {d.installation_id for d in due}, moment)
             enqueued = []
             for row in admit(due, recent, self._pace):
                 request = JobRequest(
@@ -398,11 +417,7 @@ class ProcrastinateQueue(Closing):
                         row.repo,
                     ),
                 )
-                conn.execute(
-                    "INSERT INTO lockwarden_schedule_runs (installation_id, repo, enqueued_at) "
-                    "VALUES (%s, %s, %s)",
-                    (row.installation_id, row.repo, moment),
-                )
+                self.count_run(conn, row.installation_id, row.repo, moment)
                 enqueued.append(row.repo)
             conn.execute(
                 "DELETE FROM lockwarden_schedule_runs WHERE enqueued_at < %s - interval '1 hour'",
@@ -412,8 +427,37 @@ class ProcrastinateQueue(Closing):
             logger.info("scheduled refreshes enqueued: %s", ", ".join(enqueued))
         return tuple(enqueued)
 
+    def recent_runs(
+        self, conn: psycopg.Connection[Any], installations: Iterable[int], moment: datetime
+    ) -> dict[int, Recent]:
+        """Paced refreshes (scheduled or watched) each installation started in the minute
+        and the hour before ``moment``: the budget both share."""
+        counts = conn.execute(
+            "SELECT installation_id, "
+            "count(*) FILTER (WHERE enqueued_at > %s - interval '1 minute'), count(*) "
+            "FROM lockwarden_schedule_runs "
+            "WHERE installation_id = ANY(%s) AND enqueued_at > %s - interval '1 hour' "
+            "GROUP BY installation_id",
+            (moment, list(installations), moment),
+        ).fetchall()
+        return {int(r[0]): Recent(int(r[1]), int(r[2])) for r in counts}
+
+    def count_run(
+        self, conn: psycopg.Connection[Any], installation_id: int, repo: str, moment: datetime
+    ) -> None:
+        """Charge a paced refresh to its installation's budget."""
+        conn.execute(
+            "INSERT INTO lockwarden_schedule_runs (installation_id, repo, enqueued_at) "
+            "VALUES (%s, %s, %s)",
+            (installation_id, repo, moment),
+        )
+
     def _tick(self, timestamp: int) -> None:
         self.run_schedules()
+
+    def _watch_tick(self, timestamp: int) -> None:
+        if self._watch is not None:
+            self._watch(self)
 
     def _redeliver_tick(self, timestamp: int) -> None:
         if self._redeliver is not None:

@@ -29,8 +29,8 @@ from bot.observe import run_job
 
 logger = logging.getLogger(__name__)
 
-JobKind: TypeAlias = Literal["refresh", "onboard", "cleanup", "command", "forget"]
-JOB_KINDS: tuple[JobKind, ...] = ("refresh", "onboard", "cleanup", "command", "forget")
+JobKind: TypeAlias = Literal["refresh", "onboard", "cleanup", "command", "forget", "security"]
+JOB_KINDS: tuple[JobKind, ...] = ("refresh", "onboard", "cleanup", "command", "forget", "security")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ class JobRequest:
             # a redelivery, or an edit that leaves the command lines as they were, adds nothing.
             return f"command:{self.repo}:{self.payload.get('comment_id')}:{key}"
         return f"{self.delivery_id}:{self.kind}:{self.repo}"
+
+
+COALESCED_KINDS: frozenset[JobKind] = frozenset({"refresh", "security"})
+"""Kinds of which one job per repository waits at a time: a later request joins it (the
+job reads the repository when it runs, so one run serves every request made before)."""
+
+
+def queueing_lock_of(request: JobRequest) -> str | None:
+    """The lock that keeps a second job of ``request``'s kind and repository from waiting."""
+    if request.kind in COALESCED_KINDS:
+        return f"{request.kind}:{request.repo}"
+    return None
 
 
 class JobId(str):
@@ -136,6 +148,10 @@ class InMemoryQueue:
         with self._lock:
             if request.dedupe_key in self._accepted:
                 return None
+            waiting = self._waiting(request)
+            if waiting is not None:
+                self._accepted[request.dedupe_key] = waiting
+                return JobId.of_joined(waiting)
             job_id = str(self._next_id)
             self._next_id += 1
             self._accepted[request.dedupe_key] = job_id
@@ -144,6 +160,16 @@ class InMemoryQueue:
             self._all.append(job)
             return job_id
 
+    def _waiting(self, request: JobRequest) -> str | None:
+        """The waiting job ``request`` joins: a security job of the same repository. (Only
+        the PostgreSQL queue merges refreshes too; here each one stays a job of its own.)"""
+        if request.kind != "security":
+            return None
+        for job in self._pending:
+            if job.request.kind == request.kind and job.request.repo == request.repo:
+                return job.id
+        return None
+
     def enqueue_all(self, requests: Sequence[JobRequest]) -> tuple[str | None, ...]:
         """Every job of one delivery, or none: a failure withdraws those already taken."""
         answers: list[str | None] = []
@@ -151,7 +177,10 @@ class InMemoryQueue:
             for request in requests:
                 answers.append(self.enqueue(request))
         except BaseException:
-            self._withdraw({job_id for job_id in answers if job_id is not None})
+            # A joined answer is the waiting job's id: that job stays.
+            self._withdraw(
+                {j for j in answers if j is not None and not (isinstance(j, JobId) and j.joined)}
+            )
             raise
         return tuple(answers)
 

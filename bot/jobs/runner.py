@@ -26,6 +26,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import yaml
 
+from bot.advisories.audit import audit_locks
+from bot.advisories.service import service_config
 from bot.commands.handlers import CommandRunner
 from bot.config import RepoConfig, Schedule, load_config, unlocked_note
 from bot.errors import LockwardenError
@@ -64,7 +66,8 @@ from bot.jobs.branches import (
     RollbackOutcome,
 )
 from bot.jobs.payloads import CleanupPayload, RefreshPayload
-from bot.jobs.queue import JobRequest, ScheduleBook
+from bot.jobs.queue import JobQueue, JobRequest, ScheduleBook
+from bot.jobs.security import LockAudit, SecurityJob, enqueue_security, security_wanted
 from bot.ledger import LedgerEntry, known_good_sets, parse_trailers
 from bot.locks.spec import read_spec_tree
 from bot.observe import stage
@@ -72,9 +75,12 @@ from bot.pipeline.checkout import Workspace
 from bot.pipeline.publish_pr import CHECK_NAME, publish_pull_request
 from bot.progress import LoggedProgress
 from bot.report import escape, messages
+from bot.report.pull_request import yanked_notes
+from bot.results import RunResult
 from bot.rollback import RollbackTarget, resolve_rollback
 from bot.sandbox import Sandbox, open_sandbox
 from bot.settings import Settings
+from bot.watch.store import WatchBook
 from bot.worker import RefreshOptions, refresh
 
 log = logging.getLogger(__name__)
@@ -132,14 +138,23 @@ class JobRunner:
         identity: BotIdentity | None = None,
         git_base_url: str | None = None,
         schedules: ScheduleBook | None = None,
+        watch: WatchBook | None = None,
         sandbox: Sandbox | None = None,
+        queue: JobQueue | None = None,
+        audit: LockAudit | None = None,
     ) -> None:
         self._app = app
         self._settings = settings
+        # Where follow-up jobs go (a security job after a refresh that found a fixable
+        # advisory); None: none is queued.
+        self._queue = queue
+        self._audit = audit or functools.partial(audit_locks, service=service_config(settings))
         # Repository content never runs outside it; see bot.sandbox. Opened on first use:
         # a receiver that only schedules never needs one.
         self._given_sandbox = sandbox
         self._schedules = schedules
+        # What each repository locks, for the upstream release watch (bot.watch).
+        self._watch = watch
         self._identity = identity or BotIdentity()
         # Where repositories are cloned from: github.com (or the GHES host) by default.
         self._git_base_url = git_base_url
@@ -186,7 +201,10 @@ class JobRunner:
             "onboard": self.onboard,
             "cleanup": self.cleanup,
             "forget": self.forget,
-            "command": CommandRunner(self, self._settings.app_slug).run,
+            "command": CommandRunner(
+                self, self._settings.app_slug, service_config(self._settings)
+            ).run,
+            "security": SecurityJob(self, self._audit, self._settings).run,
         }
         handler = handlers.get(job.kind)
         if handler is None:
@@ -218,9 +236,15 @@ class JobRunner:
                 raise
             # configure -> compile -> build -> verify -> publish, keeping the review edits
             # and pins already on the branch
-            update = self.update_branch(job, gh, repo, BranchUpdate(options=options))
+            notes = yanked_notes((y.package, y.version, y.reason) for y in payload.yanked)
+            update = self.update_branch(job, gh, repo, BranchUpdate(options=options, notes=notes))
+            if update.result is not None and self._watch is not None:
+                self._watch.record(
+                    repo.path, job.repo, job.installation_id, update.result.config.config
+                )
         if update.result is not None:
             self._remember_schedule(job, update.result.config.config.schedule)
+            self._follow_up(job, update.result)
         published = update.published
         if published is None:  # pragma: no cover - only commands stop before publishing
             return JobOutcome("refresh", job.repo, "skipped")
@@ -285,6 +309,8 @@ class JobRunner:
             for path, text in edited.items()
             if read_file_at(repo.path, "HEAD", path) != text
         }
+        if update.describe is not None:
+            notes = "\n\n".join(part for part in (notes, update.describe(result)) if part)
         cfg = result.config.config
         published = publish_pull_request(
             gh,
@@ -293,7 +319,7 @@ class JobRunner:
             branch=update.branch,
             token=token,
             identity=self._identity,
-            labels=cfg.labels,
+            labels=tuple(dict.fromkeys((*cfg.labels, *update.labels))),
             reviewers=cfg.reviewers,
             extra_files=files,
             title=update.title,
@@ -396,6 +422,8 @@ class JobRunner:
             if not proposal.environments:
                 return JobOutcome("onboard", job.repo, "skipped", note="no environments found")
             self._remember_schedule(job, loaded.config.schedule)
+            if self._watch is not None:
+                self._watch.record(repo.path, job.repo, job.installation_id, loaded.config)
             if loaded.source != "discovery":
                 return JobOutcome("onboard", job.repo, "skipped", note="already configured")
             text = onboarding_config(proposal.model_dump(mode="json", exclude_defaults=True))
@@ -472,9 +500,26 @@ class JobRunner:
         """The App was uninstalled from the repository: no more scheduled refreshes."""
         if self._schedules is not None:
             self._schedules.forget_schedule(job.repo)
+        if self._watch is not None:
+            self._watch.forget(job.repo)
         return JobOutcome("forget", job.repo, "forgotten")
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _follow_up(self, job: JobRequest, result: RunResult) -> None:
+        """A refresh that found an advisory with an allowed fix queues the security job (a
+        retry of the same refresh adds nothing: the key is the refresh's delivery)."""
+        packages = security_wanted(result.signals)
+        if self._queue is None or not packages:
+            return
+        enqueue_security(
+            self._queue,
+            job.repo,
+            job.installation_id,
+            delivery_id=f"{job.delivery_id}:after-refresh",
+            reason=f"a refresh found advisories of {', '.join(packages)}",
+            packages=packages,
+        )
 
     def _remember_schedule(self, job: JobRequest, schedule: Schedule) -> None:
         if self._schedules is not None:
@@ -501,11 +546,13 @@ class JobRunner:
         return TokenScope(job.installation_id, job.repo, chosen)
 
     @stage("checkout")
-    def clone(self, job: JobRequest, into: Path, *, depth: int | None = 50) -> Clone:
+    def clone(
+        self, job: JobRequest, into: Path, *, depth: int | None = 50, branch: str | None = None
+    ) -> Clone:
         base = self._git_base_url or _git_base(self._settings.github_api_url)
         url = f"{base.rstrip('/')}/{job.repo}.git"
         try:
-            return clone(url, into / "repo", token=self._token(job), depth=depth)
+            return clone(url, into / "repo", token=self._token(job), depth=depth, branch=branch)
         except LockwardenError:
             raise
         except Exception as exc:  # pragma: no cover - defensive: every clone error is reported

@@ -12,6 +12,7 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -91,6 +92,9 @@ class CompileRequest:
     lock's recorded command ran, so paths in annotations keep their spelling."""
     migrate_lock_format: bool = False
     """Poetry: a lock an older Poetry wrote may be rewritten in the current format."""
+    exclude_newer: datetime | None = None
+    """Release-age quarantine: leave out files uploaded after this instant (pip-tools, uv).
+    Never recorded in the lock's header: the repository's own command stays as it is."""
 
     @property
     def workdir(self) -> Path:
@@ -180,6 +184,27 @@ def index_args(request: CompileRequest) -> list[str]:
     args = [f"--index-url={request.index_url}"] if request.index_url else []
     args += [f"--extra-index-url={url}" for url in request.extra_index_urls]
     return args
+
+
+def upload_cutoff(request: CompileRequest) -> str | None:
+    """The quarantine's cutoff in RFC 3339 (``2024-05-01T12:00:00Z``), which uv's
+    ``--exclude-newer`` and pip's ``--uploaded-prior-to`` both read; None without one."""
+    if request.exclude_newer is None:
+        return None
+    return request.exclude_newer.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resolver_args(request: CompileRequest, args: Sequence[str], paths: ReplayPaths) -> list[str]:
+    """What ``pip-compile`` and ``uv pip compile`` take alike after their own options: the
+    replayed ``args``, every constraint, the indexes and the upgrade mode."""
+    return [
+        *args,
+        *(f"--constraint={c}" for c in paths.constraints),
+        # Not in the header: Lockwarden's own exclusions are no part of the recorded command.
+        *(f"--constraint={c}" for c in paths.hidden_constraints),
+        *index_args(request),
+        *mode_args(request.mode),
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,30 @@
-"""Versions kept out of lock refreshes, recorded in ``.github/lockwarden-ignore.txt``.
+"""Versions kept out of lock refreshes and advisories set aside, recorded in
+``.github/lockwarden-ignore.txt``.
 
-One rule a line: a package name with at most one version clause, and an optional note in an
-inline comment::
+One rule a line. A package rule is a package name with at most one version clause, and an
+optional note in an inline comment::
 
     numpy>=2.0  # ignored by @alice in #12: waiting for the 2.x migration
     torch  # ignored by @bob in #15
 
-A compile turns the rules into a constraints file holding their complement (``numpy<2.0``;
-a rule without a version holds the locked version). That file is Lockwarden's own and not in
-the repository, so the compilers' ``-c <file>`` annotations are removed from the lock again.
+A compile turns the package rules into a constraints file holding their complement
+(``numpy<2.0``; a rule without a version holds the locked version). That file is Lockwarden's
+own and not in the repository, so the compilers' ``-c <file>`` annotations are removed from the
+lock again.
+
+An advisory rule is an advisory id alone, with a required reason and an optional expiry in its
+comment; advisory rules never reach the constraints file::
+
+    GHSA-abcd-1234-wxyz  # until 2027-01-31, ignored by @alice in #12: no fix we can take yet
+    PYSEC-2024-12  # ignored by @bob in #15: the affected code path is never imported
+
+An advisory id is ``GHSA-`` and three groups of four letters or digits, or one of the
+prefixes ``PYSEC``, ``CVE``, ``OSV``, ``MAL``, ``GSD`` followed by ``-YEAR-NUMBER`` (four-digit
+year, digits). The prefix may be written in any case and is stored as OSV writes it
+(``GHSA-`` then lowercase; the others uppercase). A line is an advisory rule exactly when its
+first word has one of these shapes, so a package name such as ``cve-bin-tool`` stays a package
+rule. The comment may start with ``until YYYY-MM-DD`` (then ``,`` ``;`` or ``:``); the rule
+stops applying after that day. The rest of the comment is the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -29,8 +46,8 @@ from bot.paths import resolve_inside
 IGNORE_FILE = ".github/lockwarden-ignore.txt"
 
 HEADER = (
-    "# Versions Lockwarden keeps out of lock refreshes: one package per line, with an\n"
-    "# optional version range. Edit by hand or with /lockwarden ignore and /lockwarden unignore.\n"
+    "# What Lockwarden keeps out: a package (optional version range) or an advisory id a line,\n"
+    "# advisories with '# [until YYYY-MM-DD,] reason'. Edit by hand or with /lockwarden ignore.\n"
 )
 
 
@@ -54,6 +71,29 @@ class IgnoreRule:
 
     def __str__(self) -> str:
         return f"{self.package}{self.specifier or ''}"
+
+
+@dataclass(frozen=True)
+class AdvisoryIgnore:
+    """An advisory set aside: audits report it as ignored, not as open."""
+
+    id: str
+    """As OSV writes it (``GHSA-abcd-1234-wxyz``, ``PYSEC-2024-12``); it matches an advisory
+    with this id or alias."""
+    reason: str
+    until: date | None
+    """The last day the rule applies; None: no expiry."""
+    line: int
+    """1-based line in the ignore file (0 for a rule not read from a file)."""
+
+    def active(self, today: date) -> bool:
+        """Whether the rule still applies on ``today`` (through its ``until`` day)."""
+        return self.until is None or today <= self.until
+
+    def __str__(self) -> str:
+        """The rule's line in the ignore file, without its line end."""
+        until = f"until {self.until.isoformat()}, " if self.until is not None else ""
+        return f"{self.id}  # {until}{self.reason}"
 
 
 # pip's comment rule, as in the lock parser: ``#`` at the start or after whitespace.
@@ -117,9 +157,78 @@ def _check_rule(code: str) -> tuple[str, str | None]:
     return name, str(clause)
 
 
-def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
-    """The rules of an ignore file; ``LockfileParseError`` names ``path`` and the bad line."""
-    rules = []
+# -- advisory ids ------------------------------------------------------------------------------
+
+ADVISORY_PREFIXES = ("GHSA", "PYSEC", "CVE", "OSV", "MAL", "GSD")
+# GitHub's ids, and PREFIX-YEAR-NUMBER for the other databases OSV serves for PyPI.
+_ADVISORY_ID_RE = re.compile(
+    r"(?P<prefix>GHSA)(?P<body>(?:-[0-9a-z]{4}){3})"
+    r"|(?P<other>PYSEC|CVE|OSV|MAL|GSD)(?P<number>-[0-9]{4}-[0-9]{1,12})",
+    re.IGNORECASE | re.ASCII,
+)
+ADVISORY_ID_HELP = (
+    "an advisory id is GHSA-xxxx-xxxx-xxxx (letters and digits) or PREFIX-YEAR-NUMBER with "
+    "PREFIX one of PYSEC, CVE, OSV, MAL, GSD (e.g. PYSEC-2024-12, CVE-2024-1234)"
+)
+# ``until 2027-01-31`` opening an advisory rule's comment, then ``,`` ``;`` ``:`` or a blank.
+# A day or month of one digit is read too, so a loosely written expiry is never taken for reason.
+_UNTIL_RE = re.compile(
+    r"until\s+(?P<date>(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2}))\b\s*[,;:]?\s*",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+def advisory_id(text: str) -> str | None:
+    """``text`` as OSV writes the id (``GHSA-`` then lowercase, the others uppercase), or None
+    when it is no advisory id."""
+    found = _ADVISORY_ID_RE.fullmatch(text)
+    if found is None:
+        return None
+    if found.group("prefix") is not None:
+        return "GHSA" + found.group("body").lower()
+    return found.group("other").upper() + found.group("number")
+
+
+def _until_and_reason(comment: str) -> tuple[date | None, str]:
+    """(expiry, reason) of an advisory rule's comment; ValueError says what is wrong."""
+    until: date | None = None
+    opening = _UNTIL_RE.match(comment)
+    if opening is not None:
+        try:
+            until = date(*(int(opening.group(part)) for part in "ymd"))
+        except ValueError as exc:
+            raise ValueError(
+                f"'until {opening.group('date')}' is not a date; write 'until YYYY-MM-DD'"
+            ) from exc
+        comment = comment[opening.end() :]
+    return until, comment.strip()
+
+
+def _advisory_rule(code: str, comment: str | None, number: int) -> AdvisoryIgnore | None:
+    """The advisory rule of a line, or None when its first word is no advisory id."""
+    words = code.split(maxsplit=1)
+    ident = advisory_id(words[0])
+    if ident is None:
+        return None
+    if len(words) > 1:
+        raise ValueError(
+            f"an advisory rule is the id alone: write '{ident}  # [until YYYY-MM-DD,] reason'"
+        )
+    until, reason = _until_and_reason(comment or "")
+    if not reason:
+        raise ValueError(
+            f"{ident} has no reason; write '{ident}  # [until YYYY-MM-DD,] why it is ignored'"
+        )
+    return AdvisoryIgnore(ident, reason, until, number)
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def _parse_file(text: str, path: str) -> tuple[tuple[IgnoreRule, ...], tuple[AdvisoryIgnore, ...]]:
+    """Both kinds of rules of an ignore file; ``LockfileParseError`` names the bad line."""
+    rules: list[IgnoreRule] = []
+    advisories: dict[str, AdvisoryIgnore] = {}
     for number, raw in enumerate(physical_lines(text.removeprefix("\ufeff")), start=1):
         code, comment = _split_comment(raw.rstrip("\r\n"))
         if not code:
@@ -129,28 +238,62 @@ def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
                 path, number, "line continuations are not supported; write one rule a line"
             )
         try:
-            package, specifier = _check_rule(code)
+            advisory = _advisory_rule(code, comment, number)
+            if advisory is None:
+                package, specifier = _check_rule(code)
         except ValueError as exc:
             raise LockfileParseError(path, number, str(exc)) from exc
-        rules.append(IgnoreRule(package, specifier, comment or None, number))
-    return tuple(rules)
+        if advisory is None:
+            rules.append(IgnoreRule(package, specifier, comment or None, number))
+        elif advisory.id in advisories:
+            first = advisories[advisory.id].line
+            raise LockfileParseError(
+                path, number, f"{advisory.id} is already ignored on line {first}; keep one line"
+            )
+        else:
+            advisories[advisory.id] = advisory
+    return tuple(rules), tuple(advisories.values())
 
 
-def read_ignores(root: Path) -> tuple[IgnoreRule, ...]:
-    """The rules of ``root``'s ignore file; () when there is none. A symlink leading outside
+def parse_ignores(text: str, path: str = IGNORE_FILE) -> tuple[IgnoreRule, ...]:
+    """The package rules of an ignore file; ``LockfileParseError`` names ``path`` and the bad
+    line (of either kind)."""
+    return _parse_file(text, path)[0]
+
+
+def parse_advisory_ignores(text: str, path: str = IGNORE_FILE) -> tuple[AdvisoryIgnore, ...]:
+    """The advisory rules of an ignore file, expired ones included; ``LockfileParseError``
+    names ``path`` and the bad line (of either kind)."""
+    return _parse_file(text, path)[1]
+
+
+def read_ignore_file(root: Path) -> str | None:
+    """The text of ``root``'s ignore file; None when there is none. A symlink leading outside
     ``root`` raises ``PathEscapeError``: its target is never read."""
     path = resolve_inside(root, IGNORE_FILE, source=IGNORE_FILE)
     if not path.is_file():
-        return ()
+        return None
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LockfileParseError(
             IGNORE_FILE, line, f"not valid UTF-8 ({exc.reason}); save the file as UTF-8"
         ) from exc
-    return parse_ignores(text)
+
+
+def read_ignores(root: Path) -> tuple[IgnoreRule, ...]:
+    """The package rules of ``root``'s ignore file; () when there is none."""
+    text = read_ignore_file(root)
+    return () if text is None else parse_ignores(text)
+
+
+def read_advisory_ignores(root: Path) -> tuple[AdvisoryIgnore, ...]:
+    """The advisory rules of ``root``'s ignore file, expired ones included (``active`` tells);
+    () when there is none."""
+    text = read_ignore_file(root)
+    return () if text is None else parse_advisory_ignores(text)
 
 
 def _one_line(text: str | None) -> str | None:
@@ -164,24 +307,12 @@ def _line_ending(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-def add_ignore(text: str | None, package: str, specifier: str | None, note: str | None) -> str:
-    """The ignore file's text with the rule added (a new file when ``text`` is None).
-
-    A rule for the same package and specifier is replaced, so its note is updated; every
-    other line stays byte-for-byte.
-    """
-    code = f"{package}{specifier or ''}".strip()
-    try:
-        name, spec = _check_rule(code)
-    except ValueError as exc:
-        raise IgnoreRuleError(f"cannot ignore {code!r}: {exc}") from exc
-    note = _one_line(note)
-    new_line = f"{name}{spec or ''}" + (f"  # {note}" if note else "")
+def _put_line(text: str | None, new_line: str, same: Collection[int]) -> str:
+    """``text`` with ``new_line`` in place of the lines ``same`` (at the first of them), or
+    appended when there are none; a new file with its header when ``text`` is None. Every
+    other line stays byte-for-byte."""
     if text is None:
         return f"{HEADER}{new_line}\n"
-    same = {
-        rule.line for rule in parse_ignores(text) if (rule.package, rule.specifier) == (name, spec)
-    }
     lines = physical_lines(text)
     eol = _line_ending(text)
     if not same:
@@ -198,13 +329,67 @@ def add_ignore(text: str | None, package: str, specifier: str | None, note: str 
     return "".join(out)
 
 
-def remove_ignore(text: str, package: str) -> tuple[str, int]:
-    """The text without any rule for ``package``, and how many rules were removed."""
-    wanted = canonicalize_name(package)
-    drop = {rule.line for rule in parse_ignores(text) if rule.package == wanted}
+def _drop_lines(text: str, drop: Collection[int]) -> tuple[str, int]:
     lines = physical_lines(text)
     kept = [line for number, line in enumerate(lines, start=1) if number not in drop]
     return "".join(kept), len(drop)
+
+
+def add_ignore(text: str | None, package: str, specifier: str | None, note: str | None) -> str:
+    """The ignore file's text with the rule added (a new file when ``text`` is None).
+
+    A rule for the same package and specifier is replaced, so its note is updated; every
+    other line stays byte-for-byte.
+    """
+    code = f"{package}{specifier or ''}".strip()
+    try:
+        name, spec = _check_rule(code)
+    except ValueError as exc:
+        raise IgnoreRuleError(f"cannot ignore {code!r}: {exc}") from exc
+    note = _one_line(note)
+    new_line = f"{name}{spec or ''}" + (f"  # {note}" if note else "")
+    if text is None:
+        return _put_line(None, new_line, ())
+    same = {
+        rule.line for rule in parse_ignores(text) if (rule.package, rule.specifier) == (name, spec)
+    }
+    return _put_line(text, new_line, same)
+
+
+def remove_ignore(text: str, package: str) -> tuple[str, int]:
+    """The text without any rule for ``package``, and how many rules were removed."""
+    wanted = canonicalize_name(package)
+    return _drop_lines(text, {rule.line for rule in parse_ignores(text) if rule.package == wanted})
+
+
+def add_advisory_ignore(text: str | None, ident: str, reason: str, until: date | None) -> str:
+    """The ignore file's text with the advisory rule added (a new file when ``text`` is None).
+
+    A rule for the same id is replaced, so its reason and expiry are updated; every other line
+    stays byte-for-byte. Whether ``until`` is in the past is the caller's to judge.
+    """
+    canonical = advisory_id(ident)
+    if canonical is None:
+        raise IgnoreRuleError(f"cannot ignore {ident!r}: {ADVISORY_ID_HELP}")
+    note = _one_line(reason)
+    if note is None:
+        raise IgnoreRuleError(f"cannot ignore {canonical} without a reason; say why it is safe")
+    if until is None and _UNTIL_RE.match(note):
+        raise IgnoreRuleError(
+            f"the reason for {canonical} starts with an expiry; give it as the expiry instead"
+        )
+    new_line = str(AdvisoryIgnore(canonical, note, until, 0))
+    if text is None:
+        return _put_line(None, new_line, ())
+    same = {rule.line for rule in parse_advisory_ignores(text) if rule.id == canonical}
+    return _put_line(text, new_line, same)
+
+
+def remove_advisory_ignore(text: str, ident: str) -> tuple[str, int]:
+    """The text without the rule for advisory ``ident``, and how many rules were removed."""
+    canonical = advisory_id(ident)
+    drop = {rule.line for rule in parse_advisory_ignores(text) if rule.id == canonical}
+    return _drop_lines(text, drop)
 
 
 def exclusion_constraints(rules: Sequence[IgnoreRule], locked: Mapping[str, str]) -> list[str]:

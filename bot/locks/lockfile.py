@@ -319,13 +319,7 @@ class _BodyParser:
         for index in range(start, len(lines)):
             number = index + 1
             raw = lines[index].rstrip()
-            code = raw
-            comment: str | None = None
-            if "#" in raw:
-                found = _COMMENT_RE.search(raw)
-                if found is not None:
-                    code = raw[: found.start()]
-                    comment = raw[found.end() :]
+            code, comment = split_comment(raw)
             if comment is None and code.endswith("\\"):
                 if not pending:
                     pending_start = number
@@ -490,8 +484,7 @@ class _BodyParser:
             self.trusted_hosts.append(value)
 
     def requirement_line(self, code: str, number: int) -> None:
-        options = _OPTIONS_START_RE.search(code)
-        spec = code[: options.start()].strip() if options else code
+        spec, options = split_options(code)
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:
@@ -501,9 +494,9 @@ class _BodyParser:
             index = self.add_location_entry(spec, number, editable=False)
         else:
             index = self.add_entry(_entry_from_requirement(req, number, self.unsafe))
-        if options is None:
+        if not options:
             return
-        tokens = code[options.start() :].split()
+        tokens = options.split()
         i = 0
         while i < len(tokens):
             spelling, value, i = _split_option(tokens, i)
@@ -580,6 +573,23 @@ class _BodyParser:
                 unsafe=self.unsafe,
             )
         )
+
+
+def split_comment(line: str) -> tuple[str, str | None]:
+    """(code, comment text after ``#`` or None) of one physical requirements line."""
+    # Most lines of a lock have no ``#``; skipping the regex for them keeps big locks fast.
+    found = _COMMENT_RE.search(line) if "#" in line else None
+    if found is None:
+        return line, None
+    return line[: found.start()], line[found.end() :]
+
+
+def split_options(code: str) -> tuple[str, str]:
+    """(requirement, trailing options such as ``--hash=...`` or "") of a line's code."""
+    options = _OPTIONS_START_RE.search(code)
+    if options is None:
+        return code, ""
+    return code[: options.start()].strip(), code[options.start() :]
 
 
 def _split_option(tokens: list[str], i: int) -> tuple[str, str | None, int]:

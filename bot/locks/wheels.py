@@ -15,13 +15,11 @@ that cannot be reached, a release no index lists) becomes a message in ``uncheck
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 import httpx
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
@@ -38,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from bot.locks.lockfile import Lockfile, RequirementEntry
 from bot.locks.platforms import TargetPlatform, marker_environment, supported_tags
 from bot.sandbox.egress import EgressPolicy, GuardedTransport
+from bot.upstream.index import html_links, json_file_entries
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 """PEP 691 content negotiation: JSON when the index has it, else the PEP 503 HTML page."""
@@ -293,17 +292,8 @@ def _list_project(client: httpx.Client, index_url: str, project: str) -> _Listin
 
 def _files_from_json(body: bytes) -> tuple[_IndexFile, ...]:
     """Files of a PEP 691 project page."""
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc}") from exc
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, list):
-        raise ValueError("the JSON page has no 'files' list")
     out = []
-    for item in files:
-        if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
-            continue
+    for item in json_file_entries(body):
         hashes = item.get("hashes")
         sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
         out.append(
@@ -314,39 +304,14 @@ def _files_from_json(body: bytes) -> tuple[_IndexFile, ...]:
 
 def _files_from_html(page: str) -> tuple[_IndexFile, ...]:
     """Files of a PEP 503 project page: one anchor per file, the hash in the fragment."""
-    parser = _AnchorParser()
-    parser.feed(page)
-    parser.close()
     out = []
-    for href, text in parser.anchors:
-        parts = urllib.parse.urlsplit(href)
+    for attrs, text in html_links(page):
+        parts = urllib.parse.urlsplit(attrs.get("href", ""))
         filename = text.strip() or urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
         fragment = urllib.parse.parse_qs(parts.fragment)
         sha256 = fragment.get("sha256", [None])[0]
         out.append(_IndexFile(filename, sha256.lower() if sha256 else None))
     return tuple(out)
-
-
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.anchors: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href") or ""
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.anchors.append((self._href, "".join(self._text)))
-            self._href = None
 
 
 def _pin(entry: RequirementEntry) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ from bot.pipeline.settled import NOT_RECOMPILED, settled_locks
 from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
+from bot.upstream.quarantine import release_age, upload_cutoff
 
 if TYPE_CHECKING:
     from bot.locks.wheels import WheelGap
@@ -542,6 +544,12 @@ def _compile_request(
         export=export,
         cwd=cwd,
         migrate_lock_format=env.poetry_migrate,
+        exclude_newer=upload_cutoff(
+            release_age(env.min_release_age, config.min_release_age),
+            job.mode,
+            env.backend,
+            datetime.now(UTC),
+        ),
     )
 
 

@@ -7,8 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.locks.diff import PackageChange, describe_text_change
+from bot.report.advisories import signals_json
 from bot.report.links import release_url
 from bot.report.markdown import text_change_summary
+from bot.report.upstream import upstream_json
 from bot.results import DockerfilePins, ImageResult, LockResult, RunResult, TestResult
 
 SCHEMA_VERSION = 1
@@ -39,6 +41,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
             for issue in result.compiled.consistency
         ],
         "image_pins": [_pins(p) for p in result.image_pins],
+        "signals": {**signals_json(result), **upstream_json(result)},
         "written": list(result.written),
         "failed": result.failed,
         "timings": {"total_s": round(result.duration_s, 3)},

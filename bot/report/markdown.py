@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from bot.locks.diff import LockDiff, PackageChange, TextChange, describe_text_change
 from bot.report import messages
+from bot.report.advisories import markdown_section
 from bot.report.escape import code, fenced, html, text
 from bot.report.links import release_url
+from bot.report.upstream import markdown_section as upstream_section
 from bot.results import ImageResult, LockResult, RunResult, TestResult
 
 
@@ -63,6 +65,8 @@ def render_markdown(result: RunResult) -> str:
     for r in results:
         if r.status != "unchanged" or r.notes:
             parts.append(_environment_section(r, index))
+    parts += markdown_section(result)
+    parts += upstream_section(result)
     parts += _pins_section(result)
     parts += _images_section(result)
     if result.compiled.consistency:

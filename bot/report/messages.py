@@ -152,6 +152,13 @@ PR_TESTS_FAILED = (
     "they pass."
 )
 PR_FAILURE_EXCERPT = "\n<details open><summary>{name}</summary>\n\n{log}\n</details>"
+PR_YANKED_TITLE = "### Yanked upstream"
+PR_YANKED_INTRO = (
+    "The index now marks a locked version as yanked; this refresh moves the package off it. "
+    "Check whether images built from the old lock need a rebuild."
+)
+PR_YANKED = "- {package} {version} was yanked: {reason}"
+PR_YANKED_NO_REASON = "- {package} {version} was yanked (the index gives no reason)"
 ROLLBACK_TITLE = "### Rollback"
 ROLLBACK_BEFORE = "Before merging, comment on this pull request:"
 ROLLBACK_PACKAGE = (
@@ -226,4 +233,47 @@ CHECK_CLONE_FAILED = "Lockwarden could not clone the repository"
 NOT_KNOWN_GOOD = (
     "Merged, but its tests did not all pass, so this lock set (`{sha}`) is not recorded as "
     "known-good; rollbacks to known-good skip it."
+)
+
+# -- the security pull request ---------------------------------------------------------------
+
+SECURITY_PR_TITLE = "Security fixes: {moves}"
+SECURITY_SECTION = "### Security fixes"
+SECURITY_INTRO = (
+    "Only the packages below move, each to the lowest fixed version every spec allows; "
+    "the rest of every lock stays as it is on the default branch."
+)
+SECURITY_FIXED = "- {advisory}: {package} {old} → {new} ({environments})"
+SECURITY_UNFIXED_SECTION = "### Not fixed"
+SECURITY_UNFIXED = "- {advisory}: {package} {version} ({environments}): {reason}"
+SECURITY_BLOCKED = (
+    "the fixed versions ({fixes}) are ruled out by {requirement} ({spec}); relax that line "
+    "and the next security run moves it"
+)
+SECURITY_NO_FIX = (
+    "no fixed version is published yet; Lockwarden moves it once one is, or record the "
+    "decision with `/lockwarden ignore <advisory>`"
+)
+SECURITY_NO_COMMON_FIX = (
+    "each advisory of the package has a fix the specs allow, but no one version fixes them "
+    "all; pin a version in the spec that does (`/lockwarden pin`)"
+)
+SECURITY_POETRY = (
+    "Poetry cannot move one package to a given version without changing pyproject.toml; "
+    "pin it there ({pin}) or run `poetry update --lock` for the package"
+)
+SECURITY_NOT_MOVED = (
+    "the compile did not move it (see the report above); the lock keeps the affected version"
+)
+SECURITY_QUARANTINE = (
+    "### Release-age quarantine passed\n\nThese security fixes are younger than the "
+    "quarantine (`min_release_age`) and are taken anyway:"
+)
+SECURITY_NOTHING_TO_FIX = (
+    "No advisory affecting the default branch's locks has a fixed version the specs allow."
+)
+SECURITY_CLOSED = "Closing: nothing is left for this pull request to fix. {reason}"
+SECURITY_UNCHECKED = (
+    "advisories could not be looked up; the security pull request is left as it is until a "
+    "run that can (check LOCKWARDEN_ADVISORY_SERVICE and the service's reachability)"
 )

@@ -4,6 +4,7 @@ message with its ledger trailers, and the check run's summary and annotations.""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.images import Finding
@@ -98,6 +99,26 @@ def pr_body(
         cut = report[: max(0, room)].rsplit("\n", 1)[0]
         report = _close_blocks(cut) + "\n\n" + pointer
     return "\n".join(part for part in (failing, report, notes, PR_MARKER) if part)
+
+
+YANK_REASON_LIMIT = 500
+"""Characters of an index's yank reason quoted (the index, not the repository, writes it)."""
+
+
+def yanked_notes(yanked: Iterable[tuple[str, str, str]]) -> str:
+    """The section naming each (package, version, reason) yanked upstream that made this
+    refresh, with the index's reason quoted as plain text; "" when there is none."""
+    lines = []
+    for package, version, reason in yanked:
+        names = {"package": text(package), "version": text(version)}
+        if reason.strip():
+            quoted = text(reason.strip()[:YANK_REASON_LIMIT])
+            lines.append(messages.PR_YANKED.format(**names, reason=quoted))
+        else:
+            lines.append(messages.PR_YANKED_NO_REASON.format(**names))
+    if not lines:
+        return ""
+    return "\n".join([messages.PR_YANKED_TITLE, "", messages.PR_YANKED_INTRO, "", *lines])
 
 
 def _close_blocks(text: str) -> str:

@@ -7,7 +7,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from bot.report.advisories import terminal_lines
 from bot.report.markdown import change_summary
+from bot.report.upstream import terminal_lines as upstream_lines
 from bot.results import DockerfilePins, LockResult, RunResult
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ def render_summary(result: RunResult) -> str:
         lines += _lock_lines(r)
     for dockerfile_pins in result.image_pins:
         lines += _pin_lines(dockerfile_pins)
+    lines += terminal_lines(result)
+    lines += upstream_lines(result)
     for issue in result.compiled.consistency:
         kind = "error" if issue.required else "note"
         versions = ", ".join(f"{env} {ver}" for env, ver in issue.versions)

@@ -3,8 +3,8 @@
 Run from the repository root, as root (buildah's store and the docker daemon need it; it is
 not a test and pytest never collects it)::
 
-    python -m tests.benchmarks.images [--runs N] [--builder buildah|docker]
-        [--shape wheelhouse|index|cache-mount] [--out FILE.json]
+    python -m tests.benchmarks.images [--runs N] [--builder buildah|docker]...
+        [--shape wheelhouse|index|cache-mount]... [--out FILE.json]
 
 It works on a small project made in a scratch directory: a multi-stage Dockerfile (the lock is
 copied and installed with ``pip install --require-hashes --no-deps`` in a build stage; the final
@@ -13,7 +13,9 @@ of ten tiny wheels and ``app/check.py``. ``--shape`` says where the build stage 
 ``wheelhouse`` (default) from ``wheels/`` in the build context, offline (docker's builds have
 no network on this machine's daemon, so this is the shape both builders can build); ``index``
 from a local package index; ``cache-mount`` from that index with pip's cache on a
-``RUN --mount=type=cache`` (buildah only: docker's legacy builder has no ``--mount``). Each
+``RUN --mount=type=cache`` (buildah only: docker's legacy builder has no ``--mount``).
+``--builder`` and ``--shape`` repeat: every builder builds every shape it can (a *lane*), and
+all lanes are measured in the same run, so their ratios can be compared side by side. Each
 builder is the real one Lockwarden uses (``bot.images.buildah.BuildahBuilder``,
 ``bot.images.docker.DockerBuilder``), given the pipeline's reproducibility settings
 (``timestamp=0``, ``SOURCE_DATE_EPOCH=0``). One run of one builder is:
@@ -30,9 +32,9 @@ builder is the real one Lockwarden uses (``bot.images.buildah.BuildahBuilder``,
 6. **test run**: ``builder.run`` of ``python -c "import ..."`` in the image of 4.
 
 Every build must succeed, the lock change must change the image, and the test run must pass
-and show every pinned version; anything else aborts. The runs of the two builders are
-interleaved (buildah first on odd runs, docker first on even ones) so that drift on a shared
-machine hits both alike. Each figure is the wall time of one ``build`` / ``run`` call of the
+and show every pinned version; anything else aborts. The runs of the lanes are
+interleaved (in order on odd runs, in reverse on even ones) so that drift on a shared
+machine hits all alike. Each figure is the wall time of one ``build`` / ``run`` call of the
 builder, including the image inspection it does after a build. At the end (or on abort) the
 images tagged here are removed with ``builder.remove``, and so are the build-stage cache images
 these builds left behind: untagged images made during the run whose history holds the run's
@@ -129,6 +131,7 @@ INSTALL: dict[Shape, str] = {
 }
 DOCKERFILE = """\
 FROM python:3.11-slim-bookworm AS build
+ARG BENCH_SHAPE={shape}
 ARG SOURCE_DATE_EPOCH
 ARG PIP_INDEX_URL
 RUN python -m venv /opt/venv
@@ -142,7 +145,9 @@ COPY app/ app/
 """
 """Installs only the lock in a build stage. The final stage's settings come before the copy
 of the venv, so a lock-only change rebuilds the venv and source layers only; the source comes
-last."""
+last. ``BENCH_SHAPE`` keeps the build stages of lanes with different shapes apart: one lane's
+cached steps must never serve another's (the final image does not change: only the venv is
+copied from the build stage)."""
 
 
 class BenchmarkError(Exception):
@@ -156,14 +161,23 @@ class BenchmarkError(Exception):
 
 @dataclass(frozen=True)
 class Cell:
-    """One figure of the table."""
+    """One figure of the table: a lane (builder and Dockerfile shape) and a scenario."""
 
     builder: BuilderName
+    shape: Shape
     scenario: Scenario
 
     @property
+    def lane(self) -> str:
+        return lane_key(self.builder, self.shape)
+
+    @property
     def label(self) -> str:
-        return f"{self.builder} {self.scenario}"
+        return f"{self.lane} {self.scenario}"
+
+
+def lane_key(builder: BuilderName, shape: Shape) -> str:
+    return f"{builder}/{shape}"
 
 
 @dataclass
@@ -178,6 +192,7 @@ class Figure:
     def as_json(self) -> dict[str, Any]:
         return {
             "builder": self.cell.builder,
+            "shape": self.cell.shape,
             "scenario": self.cell.scenario,
             "runs": len(self.times_s),
             "median_s": round(self.median, 3),
@@ -232,7 +247,7 @@ class Project:
     def create(cls, root: Path, wheels: Wheels, shape: Shape) -> Project:
         project = cls(root, wheels, {name: "1.0.0" for name in PACKAGES}, shape=shape)
         install = INSTALL[shape].format(env=ENVIRONMENT)
-        project.write("Dockerfile", DOCKERFILE.format(install=install))
+        project.write("Dockerfile", DOCKERFILE.format(shape=shape, install=install))
         project.write(f"requirements/{ENVIRONMENT}.in", "".join(f"{n}\n" for n in PACKAGES))
         project.write_lock()
         project.write_source()
@@ -316,7 +331,7 @@ class Project:
 
 @dataclass
 class Lane:
-    """One builder, its project and the tags it created."""
+    """One builder with one Dockerfile shape: its project and the tags it created."""
 
     builder: Builder
     project: Project
@@ -331,6 +346,14 @@ class Lane:
     @property
     def name(self) -> BuilderName:
         return self.builder.name
+
+    @property
+    def shape(self) -> Shape:
+        return self.project.shape
+
+    @property
+    def key(self) -> str:
+        return lane_key(self.name, self.shape)
 
 
 def make_builder(name: BuilderName) -> tuple[Builder, str]:
@@ -363,16 +386,15 @@ class Bench:
     workdir: Path
     wheels: Wheels
     token: str
-    shape: Shape = "wheelhouse"
     figures: dict[Cell, Figure] = field(default_factory=dict)
 
     def record(self, cell: Cell, seconds: float, run: int, runs: int) -> None:
         self.figures.setdefault(cell, Figure(cell)).times_s.append(seconds)
-        print(f"  {cell.label:<28} run {run}/{runs}: {seconds:7.2f} s", file=sys.stderr)
+        print(f"  {cell.label:<36} run {run}/{runs}: {seconds:7.2f} s", file=sys.stderr)
 
-    def lane(self, builder: Builder, base_image: str) -> Lane:
-        root = self.workdir / f"project-{builder.name}"
-        project = Project.create(root, self.wheels, self.shape)
+    def lane(self, builder: Builder, base_image: str, shape: Shape) -> Lane:
+        root = self.workdir / f"project-{builder.name}-{shape}"
+        project = Project.create(root, self.wheels, shape)
         preexisting = image_ids(builder.name)
         if not preexisting:  # the base image at least is there: listing failed
             raise BenchmarkError(f"cannot list the images of {builder.name}")
@@ -381,7 +403,7 @@ class Bench:
     def build(
         self, lane: Lane, scenario: Scenario, run: int, runs: int, *, no_cache: bool = False
     ) -> ImageInfo:
-        tag = f"localhost/lockwarden-bench-{self.token}/{ENVIRONMENT}:{scenario}-{run}"
+        tag = f"localhost/lockwarden-bench-{self.token}/{ENVIRONMENT}-{lane.shape}:{scenario}-{run}"
         spec = BuildSpec(
             context=lane.project.root,
             dockerfile=lane.project.dockerfile,
@@ -406,7 +428,7 @@ class Bench:
                 f"{lane.name} {scenario} build, run {run}, failed: "
                 f"{outcome.error or 'no image'}\n{outcome.log_tail}"
             )
-        self.record(Cell(lane.name, scenario), seconds, run, runs)
+        self.record(Cell(lane.name, lane.shape, scenario), seconds, run, runs)
         return outcome.image
 
     def test_run(self, lane: Lane, image: ImageInfo, run: int, runs: int) -> None:
@@ -435,7 +457,7 @@ class Bench:
                 f"{lane.name} test run {run}: the image does not hold the lock "
                 f"(missing {', '.join(missing)}):\n{outcome.log_tail}"
             )
-        self.record(Cell(lane.name, "test-run"), seconds, run, runs)
+        self.record(Cell(lane.name, lane.shape, "test-run"), seconds, run, runs)
 
     def one_run(self, lane: Lane, run: int, runs: int) -> None:
         project = lane.project
@@ -539,23 +561,32 @@ def cache_images(builder: BuilderName, marker: str, exclude: frozenset[str]) -> 
     return [image_id for _, image_id in sorted(set(found), reverse=True)]
 
 
-def ratios(figures: Mapping[Cell, Figure], builders: Sequence[BuilderName]) -> list[Ratio]:
-    def median(builder: BuilderName, scenario: Scenario) -> float:
-        return figures[Cell(builder, scenario)].median
+LaneId = tuple[BuilderName, Shape]
 
-    out: list[Ratio] = []
-    for builder in builders:
-        group = f"{builder}: rebuilds vs the cold build (median / median)"
-        cold = median(builder, "cold")
+
+def ratios(figures: Mapping[Cell, Figure], lanes: Sequence[LaneId]) -> list[Ratio]:
+    def median(lane: LaneId, scenario: Scenario) -> float:
+        return figures[Cell(*lane, scenario)].median
+
+    # The headline first, every lane side by side: what a lock-only change costs.
+    group = "lock-only rebuild / cold build, every lane (median / median)"
+    out = [
+        Ratio(group, lane_key(*lane), median(lane, "lock-only") / median(lane, "cold"))
+        for lane in lanes
+    ]
+    for lane in lanes:
+        group = f"{lane_key(*lane)}: rebuilds vs the cold build (median / median)"
+        cold = median(lane, "cold")
         for scenario in ("lock-only", "source-only", "reproducible"):
-            out.append(Ratio(group, f"{scenario} / cold", median(builder, scenario) / cold))
-        group = f"{builder}: lock-only rebuild / source-only rebuild (install layer reused)"
-        value = median(builder, "lock-only") / median(builder, "source-only")
+            out.append(Ratio(group, f"{scenario} / cold", median(lane, scenario) / cold))
+        group = f"{lane_key(*lane)}: lock-only rebuild / source-only rebuild (install reused)"
+        value = median(lane, "lock-only") / median(lane, "source-only")
         out.append(Ratio(group, "lock-only / source-only", value))
-    if set(builders) == set(BUILDERS):
-        group = "buildah / docker, per scenario (below 1: buildah is faster)"
+    both: tuple[LaneId, LaneId] = (("buildah", "wheelhouse"), ("docker", "wheelhouse"))
+    if all(lane in lanes for lane in both):
+        group = "buildah / docker (wheelhouse), per scenario (below 1: buildah is faster)"
         for scenario in SCENARIOS:
-            value = median("buildah", scenario) / median("docker", scenario)
+            value = median(both[0], scenario) / median(both[1], scenario)
             out.append(Ratio(group, SCENARIO_TITLES[scenario], value))
     return out
 
@@ -628,10 +659,10 @@ def print_machine(info: Mapping[str, Any]) -> None:
 def print_table(figures: Sequence[Figure]) -> None:
     print()
     print("Figures (seconds; one builder.build or builder.run call each)")
-    header = f"{'builder':<9}{'scenario':<31}"
+    header = f"{'lane':<22}{'scenario':<31}"
     print(f"  {header}{'median':>9}{'min':>9}{'max':>9}{'runs':>6}")
     for fig in figures:
-        row = f"{fig.cell.builder:<9}{SCENARIO_TITLES[fig.cell.scenario]:<31}"
+        row = f"{fig.cell.lane:<22}{SCENARIO_TITLES[fig.cell.scenario]:<31}"
         print(
             f"  {row}{fig.median:>9.2f}{min(fig.times_s):>9.2f}{max(fig.times_s):>9.2f}"
             f"{len(fig.times_s):>6}"
@@ -646,15 +677,15 @@ def print_checks(lanes: Sequence[Lane]) -> None:
     print()
     print("Reproducibility: no-cache rebuild has the cached build's image id")
     for lane in lanes:
-        print(f"  {lane.name:<22}{_count(lane.reproducible)}")
+        print(f"  {lane.key:<22}{_count(lane.reproducible)}")
     print()
     print("Source-only rebuild reuses the lock install (all layers but the last unchanged)")
     for lane in lanes:
-        print(f"  {lane.name:<22}{_count(lane.layer_reuse)}")
+        print(f"  {lane.key:<22}{_count(lane.layer_reuse)}")
     print()
     print("Lock-only rebuild reuses every layer before the venv's (base and settings)")
     for lane in lanes:
-        print(f"  {lane.name:<22}{_count(lane.lock_reuse)}")
+        print(f"  {lane.key:<22}{_count(lane.lock_reuse)}")
 
 
 def print_ratios(items: Sequence[Ratio], figures: Mapping[Cell, Figure]) -> None:
@@ -706,9 +737,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write figures as JSON")
     parser.add_argument(
         "--shape",
+        dest="shapes",
+        action="append",
         choices=SHAPES,
-        default="wheelhouse",
-        help="how the build stage gets the wheels: from a wheelhouse in the build context "
+        help="how the build stage gets the wheels (repeatable: one lane per builder and shape, "
+        "measured side by side in one run): from a wheelhouse in the build context "
         "(default; both builders), or from the local index without or with a pip cache mount "
         "(buildah only: docker's builds have no network here, and --mount needs BuildKit)",
     )
@@ -717,8 +750,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     args.builders = [b for b in BUILDERS if b in (args.builders or BUILDERS)]
-    if args.shape != "wheelhouse" and "docker" in args.builders:
-        parser.error(f"--shape {args.shape} needs --builder buildah (docker cannot build it here)")
+    args.shapes = [s for s in SHAPES if s in (args.shapes or ["wheelhouse"])]
+    if "docker" in args.builders and "wheelhouse" not in args.shapes:
+        parser.error("docker builds only --shape wheelhouse here; add it, or --builder buildah")
+    args.lanes = [
+        (b, s) for b in args.builders for s in args.shapes if b == "buildah" or s == "wheelhouse"
+    ]
     return args
 
 
@@ -730,19 +767,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ExitStack() as stack:
             scratch = stack.enter_context(workdir(args.keep))
             index = stack.enter_context(start_index(scratch / "index"))
-            bench = Bench(scratch, Wheels(index), uuid.uuid4().hex[:10], args.shape)
+            bench = Bench(scratch, Wheels(index), uuid.uuid4().hex[:10])
             print(f"package index at {index.url}", file=sys.stderr)
             for name in args.builders:
                 print(f"setting up {name}", file=sys.stderr)
                 builder, base = make_builder(name)
-                lanes.append(bench.lane(builder, base))
-                stack.callback(bench.clean, lanes[-1])
+                for shape in (s for b, s in args.lanes if b == name):
+                    lanes.append(bench.lane(builder, base, shape))
+                    stack.callback(bench.clean, lanes[-1])
             info = machine(args.builders)
             print_machine(info)
             sys.stdout.flush()
             for run in range(1, args.runs + 1):
                 for lane in lanes if run % 2 else lanes[::-1]:
-                    print(f"run {run}/{args.runs}, {lane.name}", file=sys.stderr)
+                    print(f"run {run}/{args.runs}, {lane.key}", file=sys.stderr)
                     bench.one_run(lane, run, args.runs)
     except BenchmarkError as exc:
         print(f"\nbenchmark aborted: {exc}", file=sys.stderr)
@@ -750,11 +788,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = bench.figures
     ordered = sorted(
         figures.values(),
-        key=lambda f: (BUILDERS.index(f.cell.builder), SCENARIOS.index(f.cell.scenario)),
+        key=lambda f: (
+            args.lanes.index((f.cell.builder, f.cell.shape)),
+            SCENARIOS.index(f.cell.scenario),
+        ),
     )
     print_table(ordered)
     print_checks(lanes)
-    items = ratios(figures, args.builders)
+    items = ratios(figures, args.lanes)
     print_ratios(items, figures)
     wall = time.perf_counter() - started
     print(
@@ -769,12 +810,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "builders": args.builders,
                 "packages_in_lock": len(PACKAGES),
                 "source_date_epoch": SOURCE_DATE_EPOCH,
-                "shape": args.shape,
+                "shapes": args.shapes,
             },
             "figures": [fig.as_json() for fig in ordered],
-            "reproducible": {lane.name: lane.reproducible for lane in lanes},
-            "install_layer_reused": {lane.name: lane.layer_reuse for lane in lanes},
-            "lock_only_reused": {lane.name: lane.lock_reuse for lane in lanes},
+            "reproducible": {lane.key: lane.reproducible for lane in lanes},
+            "install_layer_reused": {lane.key: lane.layer_reuse for lane in lanes},
+            "lock_only_reused": {lane.key: lane.lock_reuse for lane in lanes},
             "base_images": {lane.name: lane.base_image for lane in lanes},
             "ratios": [item.as_json() for item in items],
             "wall_time_s": round(wall, 1),

@@ -4,6 +4,7 @@ comment scanning, the comment key and the canonical rendering."""
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 
 import pytest
 
@@ -14,18 +15,21 @@ from bot.commands.grammar import (
     MAX_COMMENT_CHARS,
     MAX_LINE_CHARS,
     REASON_MAX_CHARS,
+    Audit,
     Command,
     CommandLine,
     CommandSyntaxError,
     Explain,
     Help,
     Ignore,
+    IgnoreAdvisory,
     ParsedComment,
     Pin,
     Rebase,
     Refresh,
     Rollback,
     Unignore,
+    UnignoreAdvisory,
     Unpin,
     command_lines,
     describe,
@@ -117,6 +121,37 @@ VALID: list[tuple[str, Command]] = [
     ('/lockwarden ignore numpy ">2"', Ignore("numpy", ">2")),
     ('/lockwarden ignore numpy "== 2.0"', Ignore("numpy", "==2.0")),
     ("/lockwarden ignore numpy --", Ignore("numpy")),
+    # a package name that starts like an advisory id's prefix is still a package
+    ("/lockwarden ignore cve-bin-tool", Ignore("cve-bin-tool")),
+    ("/lockwarden unignore GHSA-abcd-1234-wxyz", UnignoreAdvisory("GHSA-abcd-1234-wxyz")),
+    ("/lockwarden unignore pysec-2024-12", UnignoreAdvisory("PYSEC-2024-12")),
+    # audit
+    ("/lockwarden audit", Audit()),
+    ("/lockwarden audit --env serve,train", Audit(("serve", "train"))),
+]
+
+# Advisory rules take a required reason, which ``describe`` leaves out.
+ADVISORY_VALID: list[tuple[str, IgnoreAdvisory]] = [
+    (
+        "/lockwarden ignore GHSA-abcd-1234-wxyz --until 2027-01-31 -- no fix we can take yet",
+        IgnoreAdvisory("GHSA-abcd-1234-wxyz", "no fix we can take yet", date(2027, 1, 31)),
+    ),
+    (
+        "/lockwarden ignore --until=2027-01-31 ghsa-ABCD-1234-WXYZ -- why",
+        IgnoreAdvisory("GHSA-abcd-1234-wxyz", "why", date(2027, 1, 31)),
+    ),
+    (
+        "/lockwarden ignore PYSEC-2024-12 -- the code path is never imported",
+        IgnoreAdvisory("PYSEC-2024-12", "the code path is never imported"),
+    ),
+    ("/lockwarden ignore cve-2024-1234 -- x", IgnoreAdvisory("CVE-2024-1234", "x")),
+    ("/lockwarden ignore OSV-2020-111 -- x", IgnoreAdvisory("OSV-2020-111", "x")),
+    ("/lockwarden ignore MAL-2024-7 -- x", IgnoreAdvisory("MAL-2024-7", "x")),
+    ("/lockwarden ignore GSD-2021-1000001 -- x", IgnoreAdvisory("GSD-2021-1000001", "x")),
+    (
+        "/lockwarden ignore CVE-2024-1234 -- it's 'quoted' `code` <b>x</b>  \t spaced",
+        IgnoreAdvisory("CVE-2024-1234", "it's 'quoted' `code` <b>x</b> spaced"),
+    ),
 ]
 
 
@@ -182,8 +217,8 @@ INVALID: list[tuple[str, str]] = [
     ("/lockwarden pin --env serve", "`pin` needs a requirement"),
     ("/lockwarden unpin", "`unpin` needs a package name"),
     ("/lockwarden explain", "`explain` needs a package name"),
-    ("/lockwarden ignore", "`ignore` needs a package name"),
-    ("/lockwarden unignore", "`unignore` needs a package name"),
+    ("/lockwarden ignore", "`ignore` needs a package name or an advisory id"),
+    ("/lockwarden unignore", "`unignore` needs a package name or an advisory id"),
     ("/lockwarden explain numpy scipy", "unrecognized arguments `scipy`"),
     # package names
     ("/lockwarden unpin numpy==1.0", "`numpy==1.0` is not a package name"),
@@ -227,9 +262,40 @@ INVALID: list[tuple[str, str]] = [
     ("/lockwarden ignore numpy 'numpy>=2'", "is not a version range"),
     ("/lockwarden ignore numpy >= 2", "unrecognized arguments `2`"),
     ('/lockwarden ignore "numpy>=2" ">3"', "given twice, in `numpy>=2` and `>3`"),
-    ("/lockwarden ignore $(id)", "`$(id)` is not a package name, or a name with one version"),
-    ("/lockwarden ignore 'numpy[x]'", "is not a package name, or a name with one"),
-    ("/lockwarden ignore 'numpy @ https://x.example/n.whl'", "is not a package name, or"),
+    ("/lockwarden ignore $(id)", "`$(id)` is not a package name, a name with one version"),
+    ("/lockwarden ignore 'numpy[x]'", "is not a package name, a name with one"),
+    ("/lockwarden ignore 'numpy @ https://x.example/n.whl'", "is not a package name, a"),
+    ("/lockwarden ignore numpy --until 2027-01-31", "package rules have none"),
+    # advisory rules
+    ("/lockwarden ignore GHSA-abcd-1234-wxyz", "needs a reason"),
+    ("/lockwarden ignore GHSA-abcd-1234-wxyz --", "needs a reason"),
+    ("/lockwarden ignore GHSA-abcd-1234-wxyz -- \u200b ", "needs a reason"),
+    ("/lockwarden ignore GHSA-abcd-1234-wxyzz -- x", "`GHSA-abcd-1234-wxyzz` is not an advisory"),
+    ("/lockwarden ignore GHSA-abcd-1234 -- x", "is not an advisory id"),
+    ("/lockwarden ignore CVE-24-1234 -- x", "is not an advisory id"),
+    ("/lockwarden ignore 'CVE-2024-1234;id' -- x", "`CVE-2024-1234;id` is not an advisory id"),
+    ("/lockwarden ignore 'CVE-2024-1234$(id)' -- x", "is not an advisory id"),
+    ("/lockwarden ignore 'CVE-2024-1234 && id' -- x", "is not an advisory id"),
+    (
+        "/lockwarden ignore 'GHSA-abcd-1234-wxyz](https://evil.example)' -- x",
+        "is not an advisory id",
+    ),
+    ("/lockwarden ignore 'GHSA-abcd-1234-wxyz<!--' -- x", "is not an advisory id"),
+    ("/lockwarden ignore 'PYSEC-2024-1\u202e' -- x", "is not an advisory id"),
+    ("/lockwarden ignore PYSEC-2024-12 '>=2' -- x", "takes no version range (`>=2`)"),
+    ("/lockwarden ignore PYSEC-2024-12 --until 2027-02-30 -- x", "`2027-02-30` is not a date"),
+    ("/lockwarden ignore PYSEC-2024-12 --until 27-01-31 -- x", "is not a date"),
+    ("/lockwarden ignore PYSEC-2024-12 --until 2027-1-31 -- x", "is not a date"),
+    ("/lockwarden ignore PYSEC-2024-12 --until 'tomorrow' -- x", "`tomorrow` is not a date"),
+    ("/lockwarden ignore PYSEC-2024-12 --until", "argument --until: expected one argument"),
+    ("/lockwarden ignore PYSEC-2024-12 -- " + "x" * 201, "is 201 characters long"),
+    ("/lockwarden unignore GHSA-abcd-1234-wxyzz", "is not an advisory id"),
+    ("/lockwarden unignore CVE-2024-1234 -- x", "`unignore` takes no reason"),
+    ("/lockwarden unignore CVE-2024-1234 --until 2027-01-01", "has no option `--until`"),
+    # audit
+    ("/lockwarden audit numpy", "unrecognized arguments `numpy`"),
+    ("/lockwarden audit --env ../x", "`../x` is not a valid environment name"),
+    ("/lockwarden audit -- why", "`audit` takes no reason"),
 ]
 
 
@@ -242,6 +308,20 @@ def test_invalid_lines(line: str, fragment: str) -> None:
     assert fragment in error.user_message
     # One or two sentences, never an echo of a huge argument.
     assert len(error.user_message) < 400
+
+
+@pytest.mark.parametrize(("line", "expected"), ADVISORY_VALID)
+def test_advisory_rules(line: str, expected: IgnoreAdvisory) -> None:
+    command = parse_command(line, SLUG)
+    assert command == expected
+    # describe leaves the reason out; with it given again the line reads back the same
+    assert parse_command(f"/lockwarden {describe(command)} -- {expected.reason}") == expected
+
+
+def test_an_advisory_reason_at_the_limit_is_kept_whole() -> None:
+    command = parse_command("/lockwarden ignore CVE-2024-1234 -- " + "x" * REASON_MAX_CHARS)
+    assert isinstance(command, IgnoreAdvisory)
+    assert command.reason == "x" * REASON_MAX_CHARS
 
 
 def test_the_slug_prefix_needs_a_slug() -> None:
@@ -393,6 +473,13 @@ DESCRIBED: list[tuple[Command, str]] = [
     (Ignore("numpy", ">=2", "why"), "ignore numpy '>=2'"),
     (Ignore("numpy"), "ignore numpy"),
     (Unignore("numpy"), "unignore numpy"),
+    (IgnoreAdvisory("GHSA-abcd-1234-wxyz", "why"), "ignore GHSA-abcd-1234-wxyz"),
+    (
+        IgnoreAdvisory("PYSEC-2024-12", "why", date(2027, 1, 31)),
+        "ignore PYSEC-2024-12 --until 2027-01-31",
+    ),
+    (UnignoreAdvisory("CVE-2024-1234"), "unignore CVE-2024-1234"),
+    (Audit(("serve",)), "audit --env serve"),
     (Help(), "help"),
 ]
 

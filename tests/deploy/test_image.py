@@ -2,11 +2,13 @@
 
 The build starts from the locally made ``python:3.11-slim-bookworm`` (the ``buildah_base``
 fixture) and needs PyPI (the lock's wheels) and Debian's mirror (the OS packages): a few
-minutes. The image is then checked as a deployment uses it: the receiver starts and answers
-``/healthz`` (polled with the image's own HEALTHCHECK command), it runs as uid 10001, has no
-compiler, and a worker can build an image with rootless buildah inside it, in a container
-limited to the capabilities deploy/kubernetes/worker-deployment.yaml grants. The image is
-removed afterwards; the base image stays.
+minutes the first time; later runs reuse the unchanged steps' layers (an edit to bot/ redoes
+only the project's install and the copy of its venv). The image is then checked as a
+deployment uses it: the receiver starts and answers ``/healthz`` (polled with the image's own
+HEALTHCHECK command), it runs as uid 10001, has no compiler, and a worker can build an image
+with rootless buildah inside it, in a container limited to the capabilities
+deploy/kubernetes/worker-deployment.yaml grants. The latest image is kept (as
+``localhost/lockwarden-test/deploy:last-build``) for the next run; the one before it goes.
 """
 
 from __future__ import annotations
@@ -53,13 +55,19 @@ def ok(result: shell.CommandResult) -> str:
 
 @pytest.fixture(scope="module")
 def image(buildah_base: str) -> Iterator[str]:
-    """deploy/Dockerfile built on the local base image; its tag. Removed at the end."""
+    """deploy/Dockerfile built on the local base image; its tag. The image then stays as
+    :data:`LAST_BUILD` (the previous one goes), so that the next run reuses its layers."""
     tag = f"localhost/lockwarden-test/deploy:{uuid.uuid4().hex[:12]}"
+    previous = image_id(LAST_BUILD)
     built = buildah(
         "bud",
         "--runtime=runc",
         "--pull-never",
         "--network=host",
+        # Steps whose instruction and inputs are unchanged come from the previous build's
+        # layers (an edit to bot/ reruns only the steps from its copy on): the OS packages
+        # and the locked wheels are not downloaded again on every run.
+        "--layers",
         # The docker format keeps the HEALTHCHECK (OCI has no field for it).
         "--format=docker",
         f"--build-arg=PYTHON_IMAGE={BUILDAH_NAMES[0]}",
@@ -75,7 +83,28 @@ def image(buildah_base: str) -> Iterator[str]:
         ok(built)
         yield tag
     finally:
-        buildah("rmi", "--force", tag, timeout_s=300)
+        keep_as_last_build(tag, previous)
+
+
+LAST_BUILD = "localhost/lockwarden-test/deploy:last-build"
+"""The latest build of deploy/Dockerfile: removing an image also removes the cached steps of
+its final stage (its untagged parents), so one build is kept for the next run to start from."""
+
+
+def image_id(reference: str) -> str | None:
+    found = buildah("inspect", "--type=image", "--format={{.FromImageID}}", reference)
+    return found.stdout.strip() if found.ok else None
+
+
+def keep_as_last_build(tag: str, previous: str | None) -> None:
+    """Move :data:`LAST_BUILD` to ``tag``'s image, drop the name ``tag``, then remove the
+    previous last build with the layers only it used. Without ``--force``: an image another
+    run still has a name for stays."""
+    if image_id(tag) is not None:
+        buildah("tag", tag, LAST_BUILD)
+        buildah("rmi", tag)  # a second name: only the name goes
+    if previous is not None and previous != image_id(LAST_BUILD):
+        buildah("rmi", previous)
 
 
 class Container:

@@ -39,7 +39,7 @@ def test_every_set_is_within_what_the_app_requests() -> None:
 
 
 def test_jobs_without_github_work_get_no_token() -> None:
-    assert set(JOB_ACCESS) == {"refresh", "onboard", "command", "cleanup"}
+    assert set(JOB_ACCESS) == {"refresh", "onboard", "command", "cleanup", "security"}
     assert "forget" not in JOB_ACCESS
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,19 @@ from bot.errors import LockfileParseError, LockwardenError
 from bot.locks.ignore import (
     HEADER,
     IGNORE_FILE,
+    AdvisoryIgnore,
     IgnoreRule,
     IgnoreRuleError,
+    add_advisory_ignore,
     add_ignore,
+    advisory_id,
     exclusion_constraints,
     ignore_note,
+    parse_advisory_ignores,
     parse_ignores,
+    read_advisory_ignores,
     read_ignores,
+    remove_advisory_ignore,
     remove_ignore,
     strip_constraint_annotations,
 )
@@ -145,9 +152,9 @@ def test_add_creates_the_file_with_its_header() -> None:
     text = add_ignore(None, "NumPy", ">=2.0", "ignored by @alice in #12: waiting")
     assert text == HEADER + "numpy>=2.0  # ignored by @alice in #12: waiting\n"
     assert text.startswith(
-        "# Versions Lockwarden keeps out of lock refreshes: one package per line, with an\n"
-        "# optional version range. Edit by hand or with /lockwarden ignore and "
-        "/lockwarden unignore.\n"
+        "# What Lockwarden keeps out: a package (optional version range) or an advisory id a "
+        "line,\n# advisories with '# [until YYYY-MM-DD,] reason'. Edit by hand or with "
+        "/lockwarden ignore.\n"
     )
     assert parse_ignores(text) == (
         IgnoreRule("numpy", ">=2.0", "ignored by @alice in #12: waiting", 3),
@@ -383,3 +390,217 @@ H = "    --hash=sha256:" + "a" * 64
 )
 def test_strip_constraint_annotations(compiled: str, clean: str) -> None:
     assert strip_constraint_annotations(compiled, HIDDEN) == clean
+
+
+# -- advisory rules ----------------------------------------------------------------------------
+
+MIXED = (
+    HEADER + "numpy>=2.0  # ignored by @alice in #12: waiting for the 2.x migration\n"
+    "GHSA-abcd-1234-wxyz  # until 2027-01-31, ignored by @alice in #12: no fix we can take yet\n"
+    "torch  # ignored by @bob in #15\n"
+    "PYSEC-2024-12  # ignored by @bob in #15: the code path is never imported\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("GHSA-abcd-1234-wxyz", "GHSA-abcd-1234-wxyz", id="ghsa"),
+        pytest.param("ghsa-ABCD-1234-WXYZ", "GHSA-abcd-1234-wxyz", id="ghsa-any-case"),
+        pytest.param("PYSEC-2024-12", "PYSEC-2024-12", id="pysec"),
+        pytest.param("cve-2024-1234", "CVE-2024-1234", id="cve-any-case"),
+        pytest.param("OSV-2020-111", "OSV-2020-111", id="osv"),
+        pytest.param("MAL-2024-7426", "MAL-2024-7426", id="mal"),
+        pytest.param("GSD-2021-1000001", "GSD-2021-1000001", id="gsd"),
+        pytest.param("GHSA-abcd-1234", None, id="ghsa-short"),
+        pytest.param("GHSA-abcd-1234-wxyz-1", None, id="ghsa-long"),
+        pytest.param("GHSA-abc_-1234-wxyz", None, id="ghsa-underscore"),
+        pytest.param("CVE-24-1234", None, id="short-year"),
+        pytest.param("CVE-2024-", None, id="no-number"),
+        pytest.param("CVE-2024-12a", None, id="letters-in-number"),
+        pytest.param("RHSA-2024-1234", None, id="unknown-prefix"),
+        pytest.param("cve-bin-tool", None, id="package-name"),
+        pytest.param("PYSEC-2024-1\u0661", None, id="arabic-digit"),
+        pytest.param(" PYSEC-2024-1", None, id="blank"),
+    ],
+)
+def test_advisory_id(text: str, expected: str | None) -> None:
+    assert advisory_id(text) == expected
+
+
+def test_mixed_file_splits_package_and_advisory_rules() -> None:
+    assert parse_ignores(MIXED) == (
+        IgnoreRule("numpy", ">=2.0", "ignored by @alice in #12: waiting for the 2.x migration", 3),
+        IgnoreRule("torch", None, "ignored by @bob in #15", 5),
+    )
+    assert parse_advisory_ignores(MIXED) == (
+        AdvisoryIgnore(
+            "GHSA-abcd-1234-wxyz",
+            "ignored by @alice in #12: no fix we can take yet",
+            date(2027, 1, 31),
+            4,
+        ),
+        AdvisoryIgnore(
+            "PYSEC-2024-12", "ignored by @bob in #15: the code path is never imported", None, 6
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("CVE-2024-1234  # why", AdvisoryIgnore("CVE-2024-1234", "why", None, 1)),
+        pytest.param(
+            "cve-2024-1234\t#until 2027-1-5: why  \r\n",
+            AdvisoryIgnore("CVE-2024-1234", "why", date(2027, 1, 5), 1),
+            id="loose-spelling",
+        ),
+        pytest.param(
+            "PYSEC-2024-12  # until 2027-01-31 why",
+            AdvisoryIgnore("PYSEC-2024-12", "why", date(2027, 1, 31), 1),
+            id="no-separator",
+        ),
+        pytest.param(
+            "PYSEC-2024-12  # until upstream ships a fix",
+            AdvisoryIgnore("PYSEC-2024-12", "until upstream ships a fix", None, 1),
+            id="until-without-a-date-is-reason",
+        ),
+        pytest.param(
+            "PYSEC-2024-12  # see #12 # and #13",
+            AdvisoryIgnore("PYSEC-2024-12", "see #12 # and #13", None, 1),
+            id="hashes-in-reason",
+        ),
+    ],
+)
+def test_advisory_rule_spellings(line: str, expected: AdvisoryIgnore) -> None:
+    assert parse_advisory_ignores(line) == (expected,)
+    assert parse_ignores(line) == ()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param("GHSA-abcd-1234-wxyz", "has no reason", id="no-comment"),
+        pytest.param("GHSA-abcd-1234-wxyz  #   ", "has no reason", id="empty-comment"),
+        pytest.param("GHSA-abcd-1234-wxyz  # until 2027-01-31", "has no reason", id="only-until"),
+        pytest.param("GHSA-abcd-1234-wxyz  # until 2027-02-30, x", "is not a date", id="bad-day"),
+        pytest.param("GHSA-abcd-1234-wxyz >=2  # x", "the id alone", id="with-range"),
+        pytest.param("PYSEC-2024-1 PYSEC-2024-2  # x", "the id alone", id="two-ids"),
+        pytest.param("PYSEC-2024-1  # a\nPYSEC-2024-1  # b", "already ignored on line 5", id="dup"),
+    ],
+)
+def test_bad_advisory_lines_name_file_and_line(line: str, message: str) -> None:
+    text = f"# header\n\ntorch\nnumpy>=2\n{line}\n"
+    number = 5 if "\n" not in line else 6
+    for parse in (parse_ignores, parse_advisory_ignores):
+        with pytest.raises(LockfileParseError) as excinfo:
+            parse(text, path="x/ignore.txt")
+        assert str(excinfo.value).startswith(f"x/ignore.txt:{number}: "), str(excinfo.value)
+        assert message in str(excinfo.value)
+
+
+def test_active_through_the_until_day() -> None:
+    rule = AdvisoryIgnore("CVE-2024-1234", "why", date(2027, 1, 31), 1)
+    assert rule.active(date(2026, 12, 1))
+    assert rule.active(date(2027, 1, 31))
+    assert not rule.active(date(2027, 2, 1))
+    assert AdvisoryIgnore("CVE-2024-1234", "why", None, 1).active(date(9999, 1, 1))
+
+
+def test_read_advisory_ignores(tmp_path: Path) -> None:
+    assert read_advisory_ignores(tmp_path) == ()
+    path = tmp_path / IGNORE_FILE
+    path.parent.mkdir()
+    path.write_text(MIXED, "utf-8")
+    assert [r.id for r in read_advisory_ignores(tmp_path)] == [
+        "GHSA-abcd-1234-wxyz",
+        "PYSEC-2024-12",
+    ]
+    assert [str(r) for r in read_ignores(tmp_path)] == ["numpy>=2.0", "torch"]
+
+
+def test_read_advisory_ignores_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / IGNORE_FILE
+    path.parent.mkdir()
+    path.write_text("torch\nCVE-2024-1234\n", "utf-8")
+    with pytest.raises(LockfileParseError, match=r"^\.github/lockwarden-ignore\.txt:2: CVE-2024"):
+        read_advisory_ignores(tmp_path)
+
+
+def test_advisory_rules_never_become_constraints() -> None:
+    rules = parse_ignores(MIXED)
+    # even with a locked package whose name reads like an id, only package rules constrain
+    locked = {"torch": "2.1.0", "ghsa-abcd-1234-wxyz": "1.0", "pysec-2024-12": "1.0"}
+    assert exclusion_constraints(rules, locked) == ["numpy<2.0", "torch==2.1.0"]
+    assert ignore_note(rules, locked, None) == (
+        f"kept out by {IGNORE_FILE}: numpy>=2.0, torch (held at 2.1.0)",
+    )
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        AdvisoryIgnore(
+            "GHSA-abcd-1234-wxyz", "ignored by @alice in #12: no fix", date(2027, 1, 31), 0
+        ),
+        AdvisoryIgnore("PYSEC-2024-12", "until upstream ships: see #3 # and more", None, 0),
+        AdvisoryIgnore("CVE-2024-1234", "x", date(2026, 1, 1), 0),
+    ],
+)
+def test_advisory_rule_round_trip(rule: AdvisoryIgnore) -> None:
+    text = add_advisory_ignore(None, rule.id, rule.reason, rule.until)
+    assert text == f"{HEADER}{rule}\n"
+    (read,) = parse_advisory_ignores(text)
+    assert (read.id, read.reason, read.until, read.line) == (rule.id, rule.reason, rule.until, 3)
+    assert parse_ignores(text) == ()
+
+
+def test_add_advisory_ignore_keeps_every_other_byte() -> None:
+    before = MIXED.replace("\n", "\r\n").removesuffix("\r\n")  # CRLF, no final line end
+    text = add_advisory_ignore(before, "cve-2024-1234", "ignored by @carol in #3: why", None)
+    assert text == before + "\r\nCVE-2024-1234  # ignored by @carol in #3: why\r\n"
+    # the same id again replaces its line in place: a renewal
+    renewed = add_advisory_ignore(
+        MIXED, "ghsa-ABCD-1234-wxyz", "renewed  by\n@alice", date(2028, 1, 1)
+    )
+    lines = renewed.splitlines()
+    assert lines[3] == "GHSA-abcd-1234-wxyz  # until 2028-01-01, renewed by @alice"
+    assert renewed.replace(lines[3], MIXED.splitlines()[3]) == MIXED
+    assert parse_ignores(renewed) == parse_ignores(MIXED)
+
+
+@pytest.mark.parametrize(
+    ("ident", "reason", "until", "message"),
+    [
+        pytest.param("GHSA-abcd", "x", None, "is GHSA-xxxx-xxxx-xxxx", id="bad-id"),
+        pytest.param("numpy", "x", None, "is GHSA-xxxx-xxxx-xxxx", id="package"),
+        pytest.param("CVE-2024-1234", " \n ", None, "without a reason", id="no-reason"),
+        pytest.param(
+            "CVE-2024-1234", "until 2027-01-01 x", None, "starts with an expiry", id="until"
+        ),
+    ],
+)
+def test_add_advisory_ignore_refuses(
+    ident: str, reason: str, until: date | None, message: str
+) -> None:
+    with pytest.raises(IgnoreRuleError, match=message):
+        add_advisory_ignore(MIXED, ident, reason, until)
+
+
+def test_add_advisory_ignore_refuses_a_broken_file() -> None:
+    with pytest.raises(LockfileParseError, match=r"lockwarden-ignore\.txt:2: "):
+        add_advisory_ignore("torch\nPYSEC-2024-1\n", "CVE-2024-1234", "x", None)
+
+
+def test_remove_advisory_ignore() -> None:
+    text = add_advisory_ignore(EXAMPLE, "CVE-2024-1234", "ignored by @carol", date(2027, 1, 1))
+    assert remove_advisory_ignore(text, "cve-2024-1234") == (EXAMPLE, 1)
+    assert remove_advisory_ignore(EXAMPLE, "CVE-2024-1234") == (EXAMPLE, 0)
+    # a package rule is never removed by an advisory id, nor an advisory rule by a name
+    assert remove_ignore(MIXED, "ghsa-abcd-1234-wxyz") == (MIXED, 0)
+    without, removed = remove_advisory_ignore(MIXED, "GHSA-abcd-1234-wxyz")
+    assert removed == 1
+    assert parse_ignores(without) == tuple(
+        IgnoreRule(r.package, r.specifier, r.note, r.line - (r.line > 4))
+        for r in parse_ignores(MIXED)
+    )

@@ -59,10 +59,19 @@ def result_of(run: RunResult, name: str) -> TestResult:
 
 
 @pytest.fixture
-def built_repo(repo: Repo, buildah_base: str) -> Repo:
+def image_repo(repo: Repo) -> Repo:
+    """A repository with one image environment, nothing built yet: for tests whose own
+    refresh is the first build (or builds nothing), so they pay for one build, not two."""
     repo.write("app/check.py", CHECK)
     repo.spec("serve", "beta<2")
     repo.configure(image_env(repo, "serve"))
+    return repo
+
+
+@pytest.fixture
+def built_repo(image_repo: Repo, buildah_base: str) -> Repo:
+    """``image_repo`` after a first refresh built its image: the second refresh finds it."""
+    repo = image_repo
     first = repo.refresh(builder="buildah")
     assert image(first, "serve").status == "built", image(first, "serve").reason
     return repo
@@ -102,8 +111,9 @@ def test_refresh_builds_before_and_after_and_tests_pass(built_repo: Repo) -> Non
     assert built.after.image_id.split(":")[1][:12] in markdown
 
 
-def test_reproducible_rebuild_gives_the_same_digest(built_repo: Repo) -> None:
-    run = built_repo.refresh(builder="buildah", verify_reproducible=True)
+def test_reproducible_rebuild_gives_the_same_digest(image_repo: Repo, buildah_base: str) -> None:
+    # The refresh builds the image, then again without cache: both must be the same.
+    run = image_repo.refresh(builder="buildah", verify_reproducible=True)
 
     built = image(run, "serve")
     assert built.reproducible is True, built.differences
@@ -128,8 +138,10 @@ def test_a_rebuild_that_differs_names_the_files(repo: Repo, buildah_base: str) -
     assert f"{last}: /stamp: content" in render_markdown(run)
 
 
-def test_source_only_change_reuses_the_lock_install_layer(built_repo: Repo) -> None:
-    repo = built_repo
+def test_source_only_change_reuses_the_lock_install_layer(
+    image_repo: Repo, buildah_base: str
+) -> None:
+    repo = image_repo
     before = image(repo.refresh(builder="buildah"), "serve").after
     repo.write("app/check.py", CHECK + "print('changed')\n")
 
@@ -318,8 +330,8 @@ def test_docker_builder_builds_and_tests(
     assert result.install_check.status == "passed", result.install_check.log_tail
 
 
-def test_no_build_skips_images(built_repo: Repo) -> None:
-    run = built_repo.refresh(build=False)
+def test_no_build_skips_images(image_repo: Repo) -> None:
+    run = image_repo.refresh(build=False)
     assert run.images == ()
     assert run.tests == ()
     data = to_json(run)["environments"][0]
@@ -327,16 +339,16 @@ def test_no_build_skips_images(built_repo: Repo) -> None:
     assert data["tests"] is None
 
 
-def test_no_test_builds_but_skips_tests(built_repo: Repo) -> None:
-    run = built_repo.refresh(test=False, builder="buildah")
+def test_no_test_builds_but_skips_tests(image_repo: Repo, buildah_base: str) -> None:
+    run = image_repo.refresh(test=False, builder="buildah")
     assert image(run, "serve").status == "built"
     result = result_of(run, "serve")
     assert result.status == "skipped"
     assert result.install_check.status == "passed"
 
 
-def test_lint_findings_are_reported(built_repo: Repo) -> None:
-    repo = built_repo
+def test_lint_findings_are_reported(image_repo: Repo, buildah_base: str) -> None:
+    repo = image_repo
     repo.write(
         "Dockerfile.serve", DOCKERFILE.format(env="serve") + "RUN pip install --upgrade pip\n"
     )

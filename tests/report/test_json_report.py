@@ -106,9 +106,17 @@ def test_top_level_keys() -> None:
         "environments",
         "consistency",
         "image_pins",
+        "signals",
         "written",
         "failed",
         "timings",
+    ]
+    assert list(report()["signals"]) == [
+        "advisories",
+        "notes",
+        "yanked",
+        "held_back",
+        "quarantine_passed",
     ]
 
 

@@ -66,6 +66,7 @@ def test_re_running_all_checks_queues_a_refresh_of_the_branch(fake: FakeGitHub) 
         "sha": head,
         "check_run_id": None,
         "trigger": "check_suite.rerequested",
+        "yanked": [],
     }
 
 

@@ -9,6 +9,13 @@ gives platform wheels and a source distribution instead (or as well).  With
 ``serve_json=True`` the index also answers PEP 691 JSON to clients that ask for it in
 ``Accept`` (uv and pip do); by default it serves the PEP 503 HTML pages only.
 
+JSON pages carry a PEP 700 ``upload-time`` per file: the file's modification time unless
+``set_upload_time`` chose another.  ``mark_yanked`` yanks a release the PEP 592 way (JSON
+``yanked``, HTML ``data-yanked``; its files stay downloadable), unlike ``yank_file``, which
+deletes them.  With ``etags=True`` project pages carry an ``ETag`` and ``Last-Modified`` and a
+matching ``If-None-Match`` / ``If-Modified-Since`` gets a 304; ``page_requests`` counts the
+project-page requests and ``not_modified`` the 304 answers.
+
 Layout::
 
     /simple/                      project list
@@ -31,6 +38,8 @@ import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -72,6 +81,8 @@ class _IndexedFile:
     metadata_sha256: str | None
     """PEP 658 metadata hash; None for source distributions (no metadata file served)."""
     size: int
+    upload_time: datetime
+    yanked: str | None
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,21 @@ class PackageIndex(LocalServer):
     """The wheels under ``root``, served over HTTP at ``url``."""
 
     def __init__(
-        self, root: Path, *, serve_metadata: bool = True, serve_json: bool = False
+        self,
+        root: Path,
+        *,
+        serve_metadata: bool = True,
+        serve_json: bool = False,
+        etags: bool = False,
     ) -> None:
         self.root = root
         self.serve_metadata = serve_metadata
         self.serve_json = serve_json
+        self.etags = etags
+        self.page_requests = 0
+        self.not_modified = 0
+        self._upload_times: dict[tuple[str, str], datetime] = {}
+        self._yanked: dict[tuple[str, str], str] = {}
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._releases: dict[tuple[str, str], _Release] = {}
@@ -161,6 +182,22 @@ class PackageIndex(LocalServer):
             for path in paths:
                 path.unlink()
 
+    def set_upload_time(self, name: str, version: str, when: datetime) -> None:
+        """Serve ``when`` as the upload time of every file of ``name==version``."""
+        with self._lock:
+            self._upload_times[self._key(name, version)] = when.astimezone(UTC)
+
+    def mark_yanked(self, name: str, version: str, reason: str = "") -> None:
+        """Yank ``name==version`` (PEP 592): listed as yanked, files still served."""
+        with self._lock:
+            self._yanked[self._key(name, version)] = reason
+
+    def count(self, *, page: bool = False, not_modified: bool = False) -> None:
+        """Count a project-page request / a 304 answer (server threads call this)."""
+        with self._lock:
+            self.page_requests += page
+            self.not_modified += not_modified
+
     def wheel_path(self, name: str, version: str, tag: str = WHEEL_TAG) -> Path:
         return self.root / wheel_filename(name, version, tag)
 
@@ -200,12 +237,12 @@ class PackageIndex(LocalServer):
 
     # -- views (called from the server threads) -------------------------------------------
 
-    def _dist_files(self) -> list[Path]:
+    def dist_files(self) -> list[Path]:
         return [*self.root.glob("*.whl"), *self.root.glob(f"*{SDIST_SUFFIX}")]
 
     def projects(self) -> list[str]:
         names = set()
-        for path in self._dist_files():
+        for path in self.dist_files():
             parsed = parse_dist_filename(path.name)
             if parsed is not None:
                 names.add(parsed[0])
@@ -213,7 +250,7 @@ class PackageIndex(LocalServer):
 
     def files_of(self, project: str) -> list[_IndexedFile]:
         found = []
-        for path in self._dist_files():
+        for path in self.dist_files():
             parsed = parse_dist_filename(path.name)
             if parsed is None or parsed[0] != project:
                 continue
@@ -224,6 +261,8 @@ class PackageIndex(LocalServer):
             except FileNotFoundError:  # yanked while listing
                 continue
             message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+            key = self._key(project, parsed[1])
+            mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             found.append(
                 _IndexedFile(
                     filename=path.name,
@@ -232,6 +271,8 @@ class PackageIndex(LocalServer):
                     requires_python=message.get("Requires-Python"),
                     metadata_sha256=None if is_sdist else hashlib.sha256(metadata).hexdigest(),
                     size=len(data),
+                    upload_time=self._upload_times.get(key, mtime),
+                    yanked=self._yanked.get(key),
                 )
             )
         found.sort(key=lambda f: (_version_key(f.version), f.filename))
@@ -257,6 +298,8 @@ class PackageIndex(LocalServer):
             if self.serve_metadata and f.metadata_sha256 is not None:
                 attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
                 attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
+            if f.yanked is not None:
+                attrs.append(f'data-yanked="{html.escape(f.yanked)}"')
             links.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>\n")
         return _page(f"Links for {project}", "".join(links))
 
@@ -277,7 +320,10 @@ class PackageIndex(LocalServer):
                 "url": f"../../files/{urllib.parse.quote(f.filename)}",
                 "hashes": {"sha256": f.sha256},
                 "size": f.size,
+                "upload-time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             }
+            if f.yanked is not None:
+                entry["yanked"] = f.yanked or True
             if f.requires_python:
                 entry["requires-python"] = f.requires_python
             if self.serve_metadata and f.metadata_sha256 is not None:
@@ -320,6 +366,21 @@ def _accept_qualities(accept: str) -> dict[str, float]:
         if media:
             out[media.lower()] = q
     return out
+
+
+def _unchanged(
+    if_none_match: str | None, if_modified_since: str | None, etag: str, modified: float
+) -> bool:
+    """RFC 9110: If-None-Match decides when present, else If-Modified-Since."""
+    if if_none_match is not None:
+        return etag in (tag.strip() for tag in if_none_match.split(","))
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    return int(modified) <= since.timestamp()
 
 
 def _page(title: str, body: str) -> str:
@@ -374,18 +435,36 @@ class _IndexHandler(QuietHandler):
             self._redirect(f"{SIMPLE_PREFIX}/{canonical}/", send_body)
             return
         index = self.server.index
+        index.count(page=True)
         if index.wants_json(self.headers.get("Accept")):
             body = index.project_json(canonical)
-            if body is None:
-                self._not_found(send_body)
-            else:
-                self._send_json(body, send_body)
-            return
-        page = index.project_page(canonical)
-        if page is None:
-            self._not_found(send_body)
+            content_type = JSON_CONTENT_TYPE
         else:
-            self._send_html(page, send_body)
+            page = index.project_page(canonical)
+            body = None if page is None else page.encode()
+            content_type = "text/html; charset=utf-8"
+        if body is None:
+            self._not_found(send_body)
+        elif index.etags:
+            self._send_conditional(body, content_type, send_body)
+        else:
+            self._send(HTTPStatus.OK, content_type, body, send_body)
+
+    def _send_conditional(self, body: bytes, content_type: str, send_body: bool) -> None:
+        """200 with an ETag and Last-Modified (the newest file's upload), or 304 when the
+        client's validators match."""
+        index = self.server.index
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        modified = max((p.stat().st_mtime for p in index.dist_files() if p.exists()), default=0.0)
+        last_modified = format_datetime(datetime.fromtimestamp(int(modified), UTC), usegmt=True)
+        validators = {"ETag": etag, "Last-Modified": last_modified}
+        if _unchanged(
+            self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since"), etag, modified
+        ):
+            index.count(not_modified=True)
+            self._send(HTTPStatus.NOT_MODIFIED, content_type, b"", False, validators)
+            return
+        self._send(HTTPStatus.OK, content_type, body, send_body, validators)
 
     def _file(self, filename: str, send_body: bool) -> None:
         index = self.server.index
@@ -449,10 +528,10 @@ class _IndexHandler(QuietHandler):
 
 
 def start_index(
-    root: Path, *, serve_metadata: bool = True, serve_json: bool = False
+    root: Path, *, serve_metadata: bool = True, serve_json: bool = False, etags: bool = False
 ) -> PackageIndex:
     """Serve the files under ``root`` on an ephemeral port of 127.0.0.1 (daemon thread)."""
-    index = PackageIndex(root, serve_metadata=serve_metadata, serve_json=serve_json)
+    index = PackageIndex(root, serve_metadata=serve_metadata, serve_json=serve_json, etags=etags)
     index.start()
     return index
 

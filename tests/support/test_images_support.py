@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -16,8 +15,10 @@ import pytest
 from tests.support.base_image import (
     BASE_IMAGE,
     BUILDAH_NAMES,
+    CACHE_ENV,
     HOST_CA_BUNDLE,
     RECIPE_LABEL,
+    cache_dir,
     ensure_buildah_base,
     ensure_docker_base,
     recipe_id,
@@ -91,7 +92,9 @@ def docker_tiny(docker_host: str, tiny_context: Path) -> Iterator[tuple[str, str
     subprocess.run(["docker", "image", "rm", name], capture_output=True, check=False)
 
 
-def test_base_image_is_in_both_stores_and_reused(buildah_base: str, docker_host: str) -> None:
+def test_base_image_is_in_both_stores_and_reused(
+    buildah_base: str, docker_host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in BUILDAH_NAMES:
         image = json.loads(run(["buildah", "inspect", "--type", "image", name]).stdout)
         assert image["FromImageID"] == buildah_base
@@ -109,11 +112,15 @@ def test_base_image_is_in_both_stores_and_reused(buildah_base: str, docker_host:
         == (inspected["Id"])
     )
 
-    # A second call finds the label and imports nothing.
-    started = time.monotonic()
+    # A second call finds the label and imports nothing: importing needs the cache directory
+    # (its lock files and the root filesystem's tarball), which is now a path nothing can create.
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(blocked / "cache"))
     assert ensure_buildah_base() == buildah_base
     assert ensure_docker_base(docker_host) == inspected["Id"]
-    assert time.monotonic() - started < 10
+    with pytest.raises(NotADirectoryError):
+        cache_dir()  # what an import would have needed first
 
 
 def test_buildah_builds_from_the_base(buildah_tiny: tuple[str, str]) -> None:

@@ -932,6 +932,10 @@ def get_issue(ctx: Ctx) -> Result:
     return ok(ctx.fake.render.issue_or_pull(ctx.repo, get_issue_or_pull(ctx)))
 
 
+# GitHub refuses a label name longer than this.
+MAX_LABEL_NAME = 50
+
+
 def _label_names(data: Any) -> list[str]:
     items = data.get("labels") if isinstance(data, dict) else data
     if not isinstance(items, list):
@@ -941,6 +945,13 @@ def _label_names(data: Any) -> list[str]:
         name = item.get("name") if isinstance(item, dict) else item
         if not isinstance(name, str) or not name.strip():
             raise invalid_field("Label", "name")
+        if len(name.strip()) > MAX_LABEL_NAME:
+            raise validation_failed(
+                "Label",
+                f"name is too long (maximum is {MAX_LABEL_NAME} characters)",
+                field="name",
+                code="custom",
+            )
         names.append(name.strip())
     return names
 
@@ -956,6 +967,21 @@ def _ensure_label(ctx: Ctx, name: str) -> Label:
 def _labels_of(ctx: Ctx, item: Issue | PullRequest) -> list[JSON]:
     render = ctx.fake.render
     return [render.label(ctx.repo, ctx.repo.labels[n.lower()]) for n in item.labels]
+
+
+@route("GET", "/repos/{owner}/{repo}/labels", needs=READ_ISSUES)
+def list_repo_labels(ctx: Ctx) -> Result:
+    """The repository's labels, those a pull request or issue created included."""
+    labels = sorted(ctx.repo.labels.values(), key=lambda label: label.name.lower())
+    return page_of(ctx, [ctx.fake.render.label(ctx.repo, label) for label in labels])
+
+
+@route("GET", "/repos/{owner}/{repo}/labels/{name}", needs=READ_ISSUES)
+def get_repo_label(ctx: Ctx) -> Result:
+    label = ctx.repo.labels.get(ctx.params["name"].lower())
+    if label is None:
+        raise not_found()
+    return ok(ctx.fake.render.label(ctx.repo, label))
 
 
 @route("GET", "/repos/{owner}/{repo}/issues/{number}/labels", needs=READ_ISSUES)

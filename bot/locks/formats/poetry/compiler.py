@@ -219,7 +219,7 @@ class PoetryBackend:
             # Poetry only switches to an interpreter the project allows inside a virtualenv.
             run = self._run(argv, places, _with_virtualenvs(env, scratch), deadline)
         if not run.ok:
-            return _failure(run, header, notes, started)
+            return _outcome(run, header, notes, started)
         if request.export is not None:
             export = self._run(
                 [*self._base_argv(project_dir), *export_args(request.export)],
@@ -228,25 +228,11 @@ class PoetryBackend:
                 deadline,
             )
             if not export.ok:
-                failed = _failure(export, header, notes, started)
-                return CompileOutcome(
-                    ok=False,
-                    argv=failed.argv,
-                    header_command=header,
-                    duration_s=failed.duration_s,
-                    failure=failed.failure,
-                    error=f"poetry export into {request.export.output.path} failed: {failed.error}",
-                    tool_output=failed.tool_output,
-                    notes=notes,
-                )
+                failed = _outcome(export, header, notes, started)
+                where = request.export.output.path
+                return replace(failed, error=f"poetry export into {where} failed: {failed.error}")
         shutil.copyfile(lock_file, request.output)
-        return CompileOutcome(
-            ok=True,
-            argv=run.argv,
-            header_command=header,
-            duration_s=time.perf_counter() - started,
-            notes=notes,
-        )
+        return _outcome(run, header, notes, started)
 
     def _base_argv(self, project_dir: Path) -> list[str]:
         return [self._poetry, f"--directory={project_dir}", "--no-interaction", "--no-ansi"]
@@ -379,29 +365,15 @@ def _with_virtualenvs(env: Mapping[str, str], scratch: Path) -> dict[str, str]:
     }
 
 
-def _failure(run: _Run, header: str, notes: tuple[str, ...], started: float) -> CompileOutcome:
-    duration = time.perf_counter() - started
+def _outcome(run: _Run, header: str, notes: tuple[str, ...], started: float) -> CompileOutcome:
+    """The compile's outcome after Poetry's command ``run``: done, or why it failed."""
+    outcome = CompileOutcome(True, run.argv, header, time.perf_counter() - started, notes=notes)
+    if run.ok:
+        return outcome
     if run.timed_out is not None:
-        return CompileOutcome(
-            ok=False,
-            argv=run.argv,
-            header_command=header,
-            duration_s=duration,
-            failure="timeout",
-            error=run.timed_out,
-            notes=notes,
-        )
+        return replace(outcome, ok=False, failure="timeout", error=run.timed_out)
     kind, message = classify_poetry_failure(run.output)
-    return CompileOutcome(
-        ok=False,
-        argv=run.argv,
-        header_command=header,
-        duration_s=duration,
-        failure=kind,
-        error=message,
-        tool_output=run.tail,
-        notes=notes,
-    )
+    return replace(outcome, ok=False, failure=kind, error=message, tool_output=run.tail)
 
 
 def _restore(lock_file: Path, original: bytes | None) -> None:

@@ -9,12 +9,12 @@ from bot.locks.compiler import (
     CompileOutcome,
     CompileRequest,
     cache_mounts,
-    index_args,
     merge_args,
-    mode_args,
     refused_sources,
     replay_paths,
+    resolver_args,
     run_compiler,
+    upload_cutoff,
 )
 from bot.locks.interpreters import Provisioner, Provisioning, Toolchain, Unavailable
 from bot.locks.options import RequirementsTool, replay_options
@@ -56,12 +56,7 @@ class PipToolsBackend:
             "piptools",
             "compile",
             "--quiet",
-            *args,
-            *(f"--constraint={c}" for c in paths.constraints),
-            # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
-            *(f"--constraint={c}" for c in paths.hidden_constraints),
-            *index_args(request),
-            *mode_args(request.mode),
+            *resolver_args(request, _with_cutoff(args, upload_cutoff(request)), paths),
             *([f"--cache-dir={self._cache_dir / 'pip-tools'}"] if self._cache_dir else []),
             f"--output-file={request.output}",
             *paths.sources,
@@ -83,3 +78,19 @@ class PipToolsBackend:
         """pip-tools for the Python ``version`` (X.Y; None: the running one): Lockwarden's
         own, in a virtualenv made with that interpreter, found or installed."""
         return self._provisioner.toolchain(version)
+
+
+def _with_cutoff(args: list[str], cutoff: str | None) -> list[str]:
+    """``args`` with pip's ``--uploaded-prior-to`` in ``--pip-args`` (pip-compile drives pip's
+    finder with them), added to the repository's own ``--pip-args`` when it has one: a
+    second ``--pip-args`` would replace the first. The header is built before, without it."""
+    if cutoff is None:
+        return args
+    option = f"--uploaded-prior-to={cutoff}"
+    for position, arg in enumerate(args):
+        if arg.startswith("--pip-args="):
+            return [*args[:position], f"{arg} {option}", *args[position + 1 :]]
+        if arg == "--pip-args" and position + 1 < len(args):
+            merged = f"--pip-args={args[position + 1]} {option}"
+            return [*args[:position], merged, *args[position + 2 :]]
+    return [*args, f"--pip-args={option}"]

@@ -7,7 +7,6 @@ line is kept byte-for-byte, line endings included.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,12 +16,8 @@ from packaging.utils import canonicalize_name
 from bot.errors import LockwardenError
 from bot.lines import physical_lines
 from bot.locks.formats.base import SpecEntry
+from bot.locks.lockfile import split_comment, split_options
 from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
-
-# pip's comment rule: ``#`` at the start of a line or after whitespace (``#egg=`` is no comment).
-_COMMENT_RE = re.compile(r"(?:^|\s)#")
-# Where the options of a requirement line start (``pkg==1 --hash=...``), as pip splits them.
-_OPTIONS_START_RE = re.compile(r"\s-")
 
 
 @dataclass(frozen=True)
@@ -45,9 +40,8 @@ def _logical(lines: list[str]) -> Iterator[_Logical]:
     first = 0
     for index, line in enumerate(lines):
         body = line.rstrip("\r\n")
-        found = _COMMENT_RE.search(body)
-        code = body if found is None else body[: found.start()]
-        comment = None if found is None else body[found.end() :].strip()
+        code, comment = split_comment(body)
+        comment = None if comment is None else comment.strip()
         if not pending:
             first = index
         if comment is None and code.rstrip().endswith("\\"):
@@ -60,18 +54,12 @@ def _logical(lines: list[str]) -> Iterator[_Logical]:
         yield _Logical(first, len(lines) - 1, True, " ".join(pending).strip(), None)
 
 
-def _requirement_text(code: str) -> str:
-    """The requirement part of a line's code, without trailing options (``--hash=...``)."""
-    options = _OPTIONS_START_RE.search(code)
-    return code[: options.start()].strip() if options else code
-
-
 def _names(line: _Logical, package: str) -> bool:
     """True when ``line`` is a requirement of ``package`` (canonical name)."""
     if not line.code or line.code.startswith("-"):
         return False  # blank, comment, option, -r / -c / -e line
     try:
-        req = Requirement(_requirement_text(line.code))
+        req = Requirement(split_options(line.code)[0])
     except InvalidRequirement:
         return False  # a bare URL or path
     return canonicalize_name(req.name) == package
@@ -85,7 +73,7 @@ def spec_entry(text: str, package: str) -> SpecEntry | None:
     for line in _logical(lines):
         if _names(line, wanted):
             written = "".join(lines[line.first : line.last + 1]).rstrip("\r\n")
-            return SpecEntry(written, line.comment, _exact_version(_requirement_text(line.code)))
+            return SpecEntry(written, line.comment, _exact_version(split_options(line.code)[0]))
     return None
 
 

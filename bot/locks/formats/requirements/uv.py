@@ -20,12 +20,12 @@ from bot.locks.compiler import (
     CompileRequest,
     ExtraOutput,
     cache_mounts,
-    index_args,
     merge_args,
-    mode_args,
     refused_sources,
     replay_paths,
+    resolver_args,
     run_compiler,
+    upload_cutoff,
 )
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.options import RequirementsTool, replay_options
@@ -137,18 +137,14 @@ class UvBackend:
             faithful=python == replayed.recorded_python,
         )
         header = paths.header
+        cutoff = upload_cutoff(request)  # the quarantine, kept out of the header
         argv = [
             self._uv,
             "pip",
             "compile",
             "--quiet",
             "--no-progress",
-            *args,
-            *(f"--constraint={c}" for c in paths.constraints),
-            # Not in ``header``: Lockwarden's own exclusions are no part of the recorded command.
-            *(f"--constraint={c}" for c in paths.hidden_constraints),
-            *index_args(request),
-            *mode_args(request.mode),
+            *resolver_args(request, _with_cutoff(args, cutoff), paths),
             *platform_args,
             *python_args,
             f"--custom-compile-command={header}",
@@ -212,3 +208,26 @@ def _for_platform(outcome: CompileOutcome, platform: str) -> CompileOutcome:
 
 def _platform_failure(message: str) -> CompileOutcome:
     return CompileOutcome.not_started("tool-error", f"{message} (in the environment's platforms)")
+
+
+def _with_cutoff(args: list[str], cutoff: str | None) -> list[str]:
+    """``args`` with ``--exclude-newer`` at the quarantine's cutoff, or at the repository's
+    own recorded one when that is earlier (uv takes the option once)."""
+    if cutoff is None:
+        return args
+    kept: list[str] = []
+    own: list[str] = []
+    pending = False
+    for arg in args:
+        if pending:
+            own.append(arg)
+            pending = False
+        elif arg == "--exclude-newer":
+            pending = True
+        elif arg.startswith("--exclude-newer="):
+            own.append(arg.partition("=")[2])
+        else:
+            kept.append(arg)
+    # Both are RFC 3339 in UTC when comparable; a date or other form keeps the repository's.
+    earliest = min([cutoff, *own]) if all(o.endswith("Z") for o in own) else own[-1]
+    return [*kept, f"--exclude-newer={earliest}"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import textwrap
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -560,10 +559,10 @@ def test_a_channel_that_never_answers_is_a_timeout(repo: Repo) -> None:
         silent.listen()  # connections complete, but no request is ever answered
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/testing"
         repo.write_spec(f"channels: [{url}]\ndependencies: [python]\n")
-        started = time.monotonic()
         outcome = repo.compile(repo.request(CompileMode("full"), timeout_s=0.5))
+    assert not outcome.ok
     assert outcome.failure == "timeout"
-    assert time.monotonic() - started < 10
+    assert "did not finish in time" in (outcome.error or "")
 
 
 def test_compiles_from_worker_threads(tmp_path: Path, channel: CondaChannel) -> None:

@@ -1,0 +1,1 @@
+"""What package indexes say about releases: upload times, yanks, the release-age quarantine."""
