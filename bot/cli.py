@@ -173,6 +173,7 @@ def run(
                     test=not no_test,
                     verify_reproducible=verify_reproducible,
                     force=force,
+                    reuse_recent_lookups=True,
                 ),
                 settings,
                 sandbox=sandbox,
@@ -418,6 +419,7 @@ def rollback(
 
 def _rollback_on_github(full_name: str, to: str) -> None:
     from bot.github.client import GitHubApp, installation_id_for
+    from bot.jobs.branches import RollbackRequest
     from bot.jobs.queue import JobRequest
     from bot.jobs.runner import JobRunner
     from bot.rollback import check_ref
@@ -429,7 +431,7 @@ def _rollback_on_github(full_name: str, to: str) -> None:
         app = GitHubApp(app_credentials(settings))
         installation = installation_id_for(app, full_name)
         job = JobRequest("refresh", full_name, installation, delivery_id="cli-rollback")
-        done = JobRunner(app, settings).rollback(job, to)
+        done = JobRunner(app, settings).rollback(job, RollbackRequest(to))
     except LockwardenError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import NoReturn, Protocol
 
-import git as gitpython
-
 from bot.errors import LockwardenError
 
 BRANCH_PREFIX = "lockwarden/"
@@ -794,6 +792,10 @@ def _run(
     if own_config:
         env = {key: value for key, value in env.items() if key not in _MACHINE_SETUP}
     timeout_s = NETWORK_TIMEOUT_S if network else LOCAL_TIMEOUT_S
+    # Imported on first use: GitPython runs `git version` twice at import, which a run on a
+    # tree that is not a repository, or a command that never calls git, need not pay.
+    import git as gitpython
+
     runner = gitpython.Git(str(path))
     executable = str(gitpython.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")
     missing = False

@@ -33,11 +33,18 @@ PASSING = frozenset({"passed", "skipped"})
 
 @dataclass(frozen=True)
 class EnvRecord:
+    """One environment of a ledger commit: its ``Lockwarden-Env`` line, digest and tests."""
+
     name: str
     lock: str
     lock_sha256: str
     digest: str | None = None
     tests: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Its tests passed (or none were configured)."""
+        return self.tests is None or self.tests in PASSING
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,7 @@ class LedgerEntry:
     @property
     def known_good(self) -> bool:
         """Every environment's tests passed (or none were configured)."""
-        return bool(self.environments) and all(
-            env.tests is None or env.tests in PASSING for env in self.environments
-        )
+        return bool(self.environments) and all(env.passed for env in self.environments)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The process's pipeline and job metrics."""
 
-STAGES = ("checkout", "configure", "compile", "build", "test", "publish")
+STAGES = ("checkout", "configure", "compile", "signals", "pins", "build", "test", "publish")
 STAGE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0)
 QUEUE_STATES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 QUEUE_TIMEOUT_S = 2.0

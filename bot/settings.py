@@ -216,12 +216,22 @@ class Settings(BaseSettings):
         "yanked and which newer releases the release-age quarantine held back (off: neither "
         "is reported).",
     )
+    upstream_fresh_s: float = Field(
+        default=600,
+        ge=0,
+        description="Seconds a project page or advisory answer stays good for a later "
+        "`lockwarden run` without asking again (PyPI's own pages say ten minutes; some proxies "
+        "send nothing to revalidate with). The App's jobs, audits and the release watch always "
+        "ask. 0: always ask.",
+    )
     watch_interval_min: int = Field(
-        default=10,
+        default=1,
         ge=0,
         le=60,
         description="Minutes between two passes of the upstream release watch, which asks "
-        "each index about the packages repositories watch (a divisor of 60; 0: off).",
+        "each index about the packages repositories watch (a divisor of 60; 0: off). An idle "
+        "pass costs one 304 per package; a longer interval lowers the load and adds up to "
+        "that many minutes between an upload and its pull request.",
     )
     worker_heartbeat_s: float = Field(
         default=10.0, gt=0, description="How often a worker records that it is alive."

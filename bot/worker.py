@@ -41,6 +41,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.config import LoadedConfig, RepoConfig
     from bot.images import Builder
+    from bot.images.retention import RunImages
 
 OS_PINS_NOT_REFRESHED = (
     "OS package pins were not refreshed: no image builder ran (--no-build, "
@@ -64,6 +65,10 @@ class RefreshOptions:
     """Write the new locks into the workspace; GitHub jobs commit them to a branch instead."""
     force: bool = False
     """Write even over uncommitted changes to the files the run changes (refused otherwise)."""
+    reuse_recent_lookups: bool = False
+    """Take index pages and advisory answers fetched less than LOCKWARDEN_UPSTREAM_FRESH_S ago
+    without asking again: for a person running refreshes minutes apart. A job of the App
+    asks every time, so an advisory published a minute ago reaches its report."""
     seed_locks: Mapping[str, str] = field(default_factory=dict)
     """Lock path -> text to start the compile from instead of the workspace's lock (an open
     pull request's locks, or the locks a rollback restores). Results are still stated
@@ -191,7 +196,11 @@ def refresh(
 
         # signals: advisories of the locks before and after (and the upstream index's word)
         with stage("signals"):
+            # Loaded here, as _signals loads its own: the index client imports httpx.
+            from bot.upstream.held import explain_failures
+
             signals = _signals(run, compiled)
+            compiled = explain_failures(compiled, signals)  # the quarantine's failures say so
 
         wants_images = options.build and any(e.dockerfile for e in loaded.config.environments)
         builder = select_builder(settings, sandbox.policy) if wants_images else None
@@ -203,12 +212,16 @@ def refresh(
         images: tuple[ImageResult, ...] = ()
         tests: tuple[TestResult, ...] = ()
         if wants_images:
-            # build: before (the workspace as it is) and after (the staging tree, new locks)
-            with stage("build"):
-                images = _build(run, compiled, builder)
-            # verify: the lock installs as locked, and the tests pass, inside each image
-            with stage("test"):
-                tests = _verify(run, images, builder)
+            from bot.images.retention import run_images
+
+            # Whatever happens, only each environment's newest "after" image stays.
+            with run_images(builder) as built:
+                # build: before (the workspace as it is) and after (the staging tree, new locks)
+                with stage("build"):
+                    images = _build(run, compiled, builder, built)
+                # verify: the lock installs as locked, and the tests pass, inside each image
+                with stage("test"):
+                    tests = _verify(run, images, builder)
 
     # publish: write the new locks in place (never on a dry run; GitHub jobs publish a pull
     # request instead, timed as their own "publish" stage)
@@ -279,7 +292,8 @@ def _signals(run: _Run, compiled: CompileStageResult) -> SignalsResult:
     from bot.pipeline.signals import collect_signals, describe_signals
     from bot.upstream.stage import upstream_options
 
-    service = service_config(run.settings)
+    reuse = run.options.reuse_recent_lookups
+    service = service_config(run.settings, reuse_recent=reuse)
     # Lookups switched off are no step of the run: nothing to show per environment.
     names = [r.name for r in compiled.results] if service.service != "off" else []
     for name in names:
@@ -291,7 +305,7 @@ def _signals(run: _Run, compiled: CompileStageResult) -> SignalsResult:
         compiled,
         service,
         mode=run.mode,
-        upstream_options=upstream_options(run.settings, run.sandbox.policy),
+        upstream_options=upstream_options(run.settings, run.sandbox.policy, reuse_recent=reuse),
     )
     elapsed = time.perf_counter() - started
     for name in names:
@@ -353,7 +367,7 @@ def _pinned_event(name: str, pins: DockerfilePins, elapsed: float) -> ProgressEv
 
 
 def _build(
-    run: _Run, compiled: CompileStageResult, builder: Builder | None
+    run: _Run, compiled: CompileStageResult, builder: Builder | None, built: RunImages
 ) -> tuple[ImageResult, ...]:
     """The images before (the workspace) and after (the staging tree, new locks)."""
     # Imported here: a locks-only run does not pay for the image stages' start-up.
@@ -377,6 +391,7 @@ def _build(
         timeout_s=run.settings.build_timeout_s,
         sandbox=run.sandbox,
         progress=run.progress,
+        images=built,
     )
 
 

@@ -212,7 +212,7 @@ def test_a_real_refresh_logs_each_stage_inside_the_job(
     assert not result.failed
 
     timed = [line for line in lines(out) if line["logger"] == "bot.observe"]
-    assert [line["stage"] for line in timed] == ["configure", "compile", "publish"]
+    assert [line["stage"] for line in timed] == ["configure", "compile", "signals", "publish"]
     assert all(line["job_id"] == "5" and line["delivery_id"] == "d-5" for line in timed)
     assert all(line["message"].startswith(f"stage {line['stage']} took") for line in timed)
 

@@ -141,6 +141,8 @@ def test_a_real_refresh_times_its_stages(tmp_path: Path, package_index: PackageI
         "checkout": 0,
         "configure": 1,
         "compile": 1,
+        "signals": 1,
+        "pins": 0,
         "build": 0,
         "test": 0,
         "publish": 1,

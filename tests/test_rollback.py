@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from bot.cli import main
 from bot.config import load_config
 from bot.errors import LockwardenError
-from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
+from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH, RollbackRequest
 from bot.jobs.queue import JobRequest
 from bot.ledger import LockRecord, commit_message, trailers
 from bot.rollback import check_ref, local_ref, resolve_rollback
@@ -310,7 +310,7 @@ def test_rollback_pull_request_restores_the_dockerfile_pins(
         fake.push_files("acme/svc", {"Dockerfile.serve": new})
         job = JobRequest("refresh", "acme/svc", installation.id, delivery_id="rollback")
 
-        done = bot.runner.rollback(job, good[:12])
+        done = bot.runner.rollback(job, RollbackRequest(good[:12]))
 
         assert done.target.dockerfiles == {"Dockerfile.serve": old}
         assert fake.read_file("acme/svc", "Dockerfile.serve", ref=ROLLBACK_BRANCH) == old

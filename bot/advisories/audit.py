@@ -137,7 +137,7 @@ def audit_locks(
     selected = [e for e in config.environments if not environments or e.name in environments]
     locks: dict[str, Lockfile | str] = {}
     for env in selected:
-        if format_for(env.backend).name == "conda":
+        if not env.format.pypi_releases:
             locks[env.name] = CONDA_SKIPPED
         else:
             locks[env.name] = read_lock(root, env.backend, env.lock_path)

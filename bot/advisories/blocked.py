@@ -1,9 +1,12 @@
 """Advisories the spec keeps from being fixed: every fixed version is ruled out by it.
 
 A fix is allowed when some fixed version satisfies every requirement of that package in the
-spec tree (the spec, the specs it ``-r`` includes, and the ``-c`` constraint files). When none
-does, the advisory is blocked, and the report names the requirement that rules the fixes
-out, as written, with its file and line, so the person knows which line to change.
+spec tree (the spec, the specs it ``-r`` includes, and the ``-c`` constraint files). A ``-c``
+file that is a lock of one of the config's environments (``-c serve.txt`` in ``dev.in``) is
+not counted: that lock is compiled first in the same run, so its pin moves with the fix and
+rules nothing out (``environment_requirements``). When no fix is allowed, the advisory is
+blocked, and the report names the requirement that rules the fixes out, as written, with
+its file and line, so the person knows which line to change.
 
 Requirements-file specs (pip-tools, uv) are read this way. A Poetry project's constraints are
 Poetry's own syntax (``^1.0``) and conda is not audited, so neither reports blocked fixes.
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -21,8 +25,12 @@ from packaging.version import InvalidVersion, Version
 from bot.errors import LockwardenError
 from bot.locks.formats import format_for, read_spec
 from bot.locks.lockfile import parse_lockfile
+from bot.locks.spec import repo_relative
 from bot.paths import read_text_inside
 from bot.results import Advisory, BlockedFix
+
+if TYPE_CHECKING:
+    from bot.config import EnvironmentConfig, RepoConfig
 
 
 @dataclass(frozen=True)
@@ -40,17 +48,35 @@ SpecRequirements = Mapping[str, tuple[SpecRequirement, ...]]
 """Canonical name -> its requirements in the spec tree, in file order."""
 
 
-def spec_requirements(root: Path, backend: str, spec: str) -> SpecRequirements:
-    """The version requirements of the spec tree of a requirements-file environment; empty
-    for other formats and for a spec that cannot be read (the compile reports that)."""
+def environment_requirements(
+    root: Path, config: RepoConfig, env: EnvironmentConfig
+) -> SpecRequirements:
+    """The requirements of ``env``'s spec tree that can block a fix: its specs and its real
+    constraint files, without any lock of ``config``'s environments. Both the signals stage
+    and the security job judge fixes with this, so they agree on what is blocked."""
+    locks = frozenset(_normal(path) for other in config.environments for path in other.lock_paths)
+    return spec_requirements(root, env.backend, env.spec, leave_out=locks)
+
+
+def _normal(path: str) -> str:
+    return repo_relative(PurePosixPath(path)) or path
+
+
+def spec_requirements(
+    root: Path, backend: str, spec: str, *, leave_out: frozenset[str] = frozenset()
+) -> SpecRequirements:
+    """The version requirements of the spec tree of a requirements-file environment, but
+    those of the ``-c`` files in ``leave_out``; empty for other formats and for a spec that
+    cannot be read (the compile reports that)."""
     if format_for(backend).name != "requirements":
         return {}
     try:
         tree = read_spec(root, backend, spec)
     except (LockwardenError, OSError, ValueError):
         return {}
+    constraints = sorted(p for p in tree.constraint_files if _normal(p) not in leave_out)
     out: dict[str, list[SpecRequirement]] = {}
-    for path in (*tree.files, *sorted(tree.constraint_files)):
+    for path in (*tree.files, *constraints):
         for name, requirement in _file_requirements(root, path):
             out.setdefault(name, []).append(requirement)
     return {name: tuple(reqs) for name, reqs in out.items()}

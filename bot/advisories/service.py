@@ -13,28 +13,31 @@ the lookup comes back unchecked, with a note that says what to do.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pip_audit._service import (
-    OsvService,
-    PyPIService,
-    ResolvedDependency,
-    ServiceError,
-    VulnerabilityResult,
-    VulnerabilityService,
-)
 
 from bot.results import Advisory
 
 if TYPE_CHECKING:
+    # pip-audit (and requests) are loaded where a lookup asks a service: importing pip-audit
+    # runs `pip --version`.
+    import requests
+    from pip_audit._service import VulnerabilityResult, VulnerabilityService
+
     from bot.settings import Settings
 
 ServiceName = Literal["pypi", "osv", "off"]
@@ -60,6 +63,8 @@ class ServiceConfig:
     cache_dir: Path | None = None
     timeout_s: float = 15.0
     max_parallel: int = 4
+    fresh_for_s: float = 0.0
+    """An answer younger than this (kept in ``cache_dir``) is used without asking again."""
 
     @property
     def base_url(self) -> str:
@@ -106,20 +111,26 @@ class _Rebased:
         return self._session.get(url, **kwargs)
 
 
-def service_config(settings: Settings) -> ServiceConfig:
+def service_config(settings: Settings, *, reuse_recent: bool = False) -> ServiceConfig:
     """The advisory service the operator's settings choose; its cache is ``advisories`` in
-    LOCKWARDEN_CACHE_DIR unless LOCKWARDEN_ADVISORY_CACHE_DIR says otherwise."""
+    LOCKWARDEN_CACHE_DIR unless LOCKWARDEN_ADVISORY_CACHE_DIR says otherwise.
+    ``reuse_recent``: answers younger than LOCKWARDEN_UPSTREAM_FRESH_S are taken without
+    asking (a refresh's report); without it every answer is asked for (revalidated), as an
+    audit, a security fix and the watch must see an advisory published a minute ago."""
     return ServiceConfig(
         service=settings.advisory_service,
         url=settings.advisory_url,
         cache_dir=settings.advisory_cache_dir,
         timeout_s=settings.advisory_timeout_s,
         max_parallel=settings.advisory_max_parallel,
+        fresh_for_s=settings.upstream_fresh_s if reuse_recent else 0.0,
     )
 
 
 def make_service(config: ServiceConfig) -> VulnerabilityService:
     """One pip-audit service for ``config`` (not thread-safe: one per thread)."""
+    from pip_audit._service import OsvService, PyPIService
+
     timeout = max(1, round(config.timeout_s))
     if config.service == "osv":
         return OsvService(config.cache_dir, timeout, osv_url=f"{config.base_url}/v1/query")
@@ -139,21 +150,98 @@ def lookup_advisories(packages: Iterable[Package], config: ServiceConfig) -> Loo
         return Lookup()
     local = threading.local()
 
+    kept = _RecentAnswers(config)
+
     def query(package: Package) -> tuple[Advisory, ...] | None:
+        recent = kept.get(package)
+        if recent is not None:
+            return recent.advisories
         if not hasattr(local, "service"):
             local.service = make_service(config)
         service: VulnerabilityService = local.service
-        return _query(service, package)
+        answer = _query(service, package)
+        kept.put(package, answer)
+        return answer
 
     workers = max(1, min(config.max_parallel, len(wanted)))
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="advisories") as pool:
             answers = list(pool.map(query, wanted))
-    except (ServiceError, requests.RequestException, ValueError) as exc:
-        return Lookup(error=_unreachable(config, exc))
+    except _ServiceFailed as exc:
+        return Lookup(error=_unreachable(config, exc.cause))
     found = {p: a for p, a in zip(wanted, answers, strict=True) if a}
     unknown = tuple(p for p, a in zip(wanted, answers, strict=True) if a is None)
     return Lookup(found=found, unknown=unknown)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    advisories: tuple[Advisory, ...] | None
+    """None: the service did not know the package."""
+
+
+class _RecentAnswers:
+    """Answers younger than ``fresh_for_s``, one JSON file each under the cache directory.
+
+    pip-audit's HTTP cache revalidates every answer (one conditional request per package
+    and run) and keeps nothing from a service that sends no validators or OSV's POSTs; a
+    refresh that runs again within minutes should not ask again at all."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self._fresh_for_s = config.fresh_for_s
+        self._dir = None
+        if config.cache_dir is not None and config.fresh_for_s > 0:
+            key = hashlib.sha256(f"{config.service} {config.base_url}".encode()).hexdigest()
+            self._dir = config.cache_dir / "answers" / key[:24]
+
+    def _path(self, package: Package) -> Path | None:
+        if self._dir is None:
+            return None
+        name, version = package
+        return self._dir / f"{name}=={version.replace('/', '_')}.json"
+
+    def get(self, package: Package) -> _Kept | None:
+        """The answer kept for ``package``; None when there is none young enough."""
+        path = self._path(package)
+        try:
+            if path is None or time.time() - path.stat().st_mtime >= self._fresh_for_s:
+                return None
+            data = json.loads(path.read_text("utf-8"))
+            return _Kept(None if data is None else tuple(_advisory_from(i) for i in data))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # an unreadable copy: ask again
+
+    def put(self, package: Package, answer: tuple[Advisory, ...] | None) -> None:
+        path = self._path(package)
+        if path is None:
+            return
+        data = None if answer is None else [dataclasses.asdict(a) for a in answer]
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(tmp, path)
+
+
+def _advisory_from(item: dict[str, Any]) -> Advisory:
+    return Advisory(
+        id=str(item["id"]),
+        package=str(item["package"]),
+        version=str(item["version"]),
+        aliases=tuple(item["aliases"]),
+        fixed_versions=tuple(item["fixed_versions"]),
+        summary=str(item["summary"]),
+        link=str(item["link"]),
+    )
+
+
+class _ServiceFailed(Exception):
+    """The service could not answer (unreachable, or an answer it could not read)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _query(service: VulnerabilityService, package: Package) -> tuple[Advisory, ...] | None:
@@ -163,10 +251,18 @@ def _query(service: VulnerabilityService, package: Package) -> tuple[Advisory, .
         parsed = Version(version)
     except InvalidVersion:
         return None
+    # Imported on the first question the kept answers cannot answer: importing pip-audit
+    # runs ``pip --version``, a quarter of a second a warm run does not need.
+    import requests
+    from pip_audit._service import ResolvedDependency, ServiceError
+
     # ResolvedDependency is a frozen dataclass whose base refuses construction; its own
     # generated __init__ takes the name and the version.
     dependency = ResolvedDependency(name=name, version=parsed)
-    answered, results = service.query(dependency)
+    try:
+        answered, results = service.query(dependency)
+    except (ServiceError, requests.RequestException, ValueError) as exc:
+        raise _ServiceFailed(exc) from exc
     if answered.is_skipped():
         return None
     return tuple(sorted((_advisory(r, name, version) for r in results), key=lambda a: a.id))
@@ -193,6 +289,8 @@ def _id_rank(advisory_id: str) -> tuple[int, str]:
 
 
 def _unreachable(config: ServiceConfig, exc: Exception) -> str:
+    from pip_audit._service import ServiceError
+
     cause = str(exc) or type(exc).__name__
     if isinstance(exc, ServiceError) and exc.__cause__ is not None:
         cause = str(exc.__cause__)

@@ -29,7 +29,7 @@ from bot.commands.paragraphs import paragraph_lines
 from bot.errors import LockwardenError
 from bot.locks.ignore import advisory_id
 from bot.locks.spec import name_or_exact_pin
-from bot.report.escape import code
+from bot.report.escape import quote
 
 MAX_COMMENT_CHARS = 32_768
 MAX_LINE_CHARS = 1_000
@@ -669,14 +669,15 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _show(value: str) -> str:
-    """``value`` as a Markdown code span, cut to 80 characters, control characters escaped,
-    so a reply quotes what was written without echoing a huge or invisible argument."""
+    """``value`` as a Markdown code span, cut to 80 characters, control and invisible
+    characters escaped, so a reply quotes what was written without echoing a huge or
+    invisible argument."""
     if not value:
         return '""'
     text = _cut(value, _SHOW_MAX)
     if _CONTROL.search(text):
         text = repr(text)[1:-1]
-    return code(text)
+    return quote(text, _SHOW_MAX + 20)
 
 
 def _fail(template: str, **values: object) -> NoReturn:

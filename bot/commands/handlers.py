@@ -18,6 +18,7 @@ issue) and looks up the advisories of its locks; lock text is only parsed, never
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ from bot.jobs.branches import (
     BranchState,
     BranchUpdate,
     JobOutcome,
+    RollbackRequest,
 )
 from bot.jobs.payloads import CommandPayload
 from bot.jobs.queue import JobRequest
@@ -90,9 +92,18 @@ from bot.report import escape
 from bot.report.advisories import render_audit_comment
 from bot.worker import RefreshOptions
 
+QUOTE_MAX_CHARS = 200
+"""A reply quotes at most this much of each command line."""
+QUOTED_LINES_MAX = 10
+ERROR_MAX_CHARS = 1_000
+"""A compiler's error is cut to this much in a reply (the job log has it whole)."""
+# A GitHub login: letters, digits and single hyphens, at most 39 characters.
+_LOGIN = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")
+
 
 class CommandFailed(LockwardenError):
-    """A command could not run; ``user_message`` is the reply (what went wrong, what to do)."""
+    """A command could not run; ``user_message`` is the reply (what went wrong, what to do),
+    Markdown whose values were made inert where it was built, so it is posted as it is."""
 
     code = "command"
 
@@ -138,7 +149,8 @@ class CommandRunner:
         # who: write, maintain or admin on the repository, at the time of the command
         role = permission_of(ctx.gh, job.repo, author)
         if not can_write(role):
-            self._reply(ctx, 0, messages.REFUSED.format(login=author, role=role), quote=parsed)
+            refused = messages.REFUSED.format(role=escape.text(role))
+            self._reply(ctx, 0, refused, quote=[line.text for line in parsed.lines])
             return JobOutcome("command", job.repo, "refused", ctx.number, f"@{author} is {role}")
 
         # what: every line must parse before anything runs
@@ -152,32 +164,26 @@ class CommandRunner:
         for index, line in enumerate(parsed.lines):
             assert line.command is not None  # every line parsed (checked above)
             if failed:
-                self._reply(ctx, index, messages.NOT_RUN, quote=line.text)
+                self._reply(ctx, index, messages.NOT_RUN, quote=[line.text])
                 continue
-            self._reply(ctx, index, messages.WORKING, quote=line.text)
+            self._reply(ctx, index, messages.WORKING, quote=[line.text])
             try:
                 answer = self._dispatch(ctx, line.command)
-            except LockwardenError as exc:
+            except CommandFailed as exc:  # built from escaped values
+                failed, answer = True, messages.FAILED.format(error=exc.user_message)
+            except LockwardenError as exc:  # may quote the repository: escaped here
                 failed = True
-                self._reply(
-                    ctx,
-                    index,
-                    messages.FAILED.format(error=escape.text(exc.user_message)),
-                    quote=line.text,
-                )
-                continue
-            self._reply(ctx, index, answer, quote=line.text)
+                answer = messages.FAILED.format(error=escape.text(exc.user_message))
+            self._reply(ctx, index, answer, quote=[line.text])
         self._react(ctx, "confused" if failed else "rocket")
         return JobOutcome("command", job.repo, "failed" if failed else "done", ctx.number)
 
     # -- replies -----------------------------------------------------------------------------
 
-    def _reply(
-        self, ctx: CommandContext, index: int, text: str, *, quote: str | ParsedComment
-    ) -> None:
-        quoted = quote if isinstance(quote, str) else "\n".join(x.text for x in quote.lines)
-        lines = [f"> {line}" for line in quoted.splitlines()[:10] if line.strip()] or ["> …"]
-        body = "\n".join(lines) + f"\n\n@{ctx.author} {text}"
+    def _reply(self, ctx: CommandContext, index: int, text: str, *, quote: Sequence[str]) -> None:
+        """Post or edit reply ``index``: the command lines it answers, quoted inertly, then
+        ``text`` (Markdown whose values are already escaped) addressed to the author."""
+        body = quote_lines(quote) + f"\n\n{addressee(ctx.author)} {text}"
         ensure_comment(
             ctx.gh,
             ctx.job.repo,
@@ -188,9 +194,7 @@ class CommandRunner:
 
     def _reply_syntax_errors(self, ctx: CommandContext, parsed: ParsedComment) -> None:
         if parsed.error is not None:
-            self._reply(
-                ctx, 0, messages.INVALID.format(error=escape.text(parsed.error)), quote="(comment)"
-            )
+            self._reply(ctx, 0, messages.INVALID.format(error=escape.text(parsed.error)), quote=())
             return
         for index, line in enumerate(parsed.lines):
             text = (
@@ -198,7 +202,7 @@ class CommandRunner:
                 if line.error
                 else messages.NOT_RUN_INVALID
             )
-            self._reply(ctx, index, text, quote=line.text[:200])
+            self._reply(ctx, index, text, quote=[line.text])
 
     def _react(self, ctx: CommandContext, content: Reaction) -> None:
         add_reaction(ctx.gh, ctx.job.repo, ctx.comment_id, content)
@@ -242,7 +246,7 @@ class CommandRunner:
             return REFRESH_BRANCH
         pull = get_pull(ctx.gh, ctx.job.repo, ctx.number)
         if not _lockwarden_pull(pull, ctx.job.repo):
-            raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=escape.text(pull.head_ref)))
+            raise CommandFailed(messages.NOT_A_BOT_PR.format(branch=escape.code(pull.head_ref)))
         if pull.state != "open":
             raise CommandFailed(messages.PR_NOT_OPEN)
         return pull.head_ref
@@ -271,18 +275,21 @@ class CommandRunner:
         describe_change: Callable[[BranchOutcome], str] | None,
     ) -> str:
         if outcome.state.blocked:
-            raise CommandFailed(messages.BRANCH_NOT_OURS.format(branch=escape.text(update.branch)))
+            raise CommandFailed(messages.BRANCH_NOT_OURS.format(branch=escape.code(update.branch)))
         result = outcome.result
         assert result is not None
         failed = [r for r in result.compiled.results if r.status == "failed"]
         if failed and outcome.published is None:
-            detail = "\n".join(f"- `{r.name}`: {r.error}" for r in failed)
-            raise CommandFailed(messages.COMPILE_FAILED.format(details=escape.text(detail)))
+            detail = "\n".join(_compile_failure(r.name, r.error) for r in failed)
+            raise CommandFailed(messages.COMPILE_FAILED.format(details=detail))
         published = outcome.published
         assert published is not None
         parts = [describe_change(outcome) if describe_change else ""]
         parts.append(_lock_changes(outcome))
-        tests = [f"`{t.name}` {t.status}" for t in result.tests]
+        tests = [
+            messages.TEST_RESULT.format(name=escape.code(t.name), status=escape.text(t.status))
+            for t in result.tests
+        ]
         if tests:
             parts.append(messages.TESTS_LINE.format(tests=", ".join(tests)))
         parts.append(_published_line(published.action, published.pull_number))
@@ -307,7 +314,7 @@ class CommandRunner:
             stop_on_failure=True,
             narrow=True,
         )
-        done = messages.DONE.format(command=describe(command))
+        done = messages.DONE.format(command=escape.code(describe(command)))
         return "\n\n".join(part for part in (done, detail, self._update(ctx, update)) if part)
 
     def _pin_edit(self, ctx: CommandContext, command: Pin) -> EditFn:
@@ -317,18 +324,16 @@ class CommandRunner:
             if not command.environments:
                 envs = _holding(repo.path, config, command.package, current)
                 if not envs:
-                    raise CommandFailed(messages.NOT_IN_ANY_LOCK.format(package=command.package))
+                    raise CommandFailed(
+                        messages.NOT_IN_ANY_LOCK.format(package=escape.code(command.package))
+                    )
             written: dict[str, str] = {}
             for env in envs:
                 requirement = command.requirement
                 if requirement == command.package:  # a bare name: pin what is locked now
                     version = _version(current.get(env.name), command.package)
                     if version is None:
-                        raise CommandFailed(
-                            messages.NOT_LOCKED.format(
-                                package=command.package, env=escape.text(env.name)
-                            )
-                        )
+                        raise CommandFailed(_not_locked(command.package, env.name))
                     requirement = f"{command.package}=={version}"
                 written.update(
                     _pin(repo, env, requirement, command.package, ctx, command.reason, "pinned")
@@ -336,7 +341,9 @@ class CommandRunner:
             if not written:
                 specs = ", ".join(escape.code(e.spec) for e in envs)
                 raise CommandFailed(
-                    messages.ALREADY_PINNED.format(requirement=command.requirement, specs=specs)
+                    messages.ALREADY_PINNED.format(
+                        requirement=escape.code(command.requirement), specs=specs
+                    )
                 )
             return written
 
@@ -363,7 +370,9 @@ class CommandRunner:
                     written[spec] = text
             if not written:
                 specs = ", ".join(escape.code(e.spec) for e in envs)
-                raise CommandFailed(messages.NO_PIN.format(package=command.package, specs=specs))
+                raise CommandFailed(
+                    messages.NO_PIN.format(package=escape.code(command.package), specs=specs)
+                )
             return written
 
         return edit
@@ -377,7 +386,7 @@ class CommandRunner:
         )
 
     def _unignore_edit(self, command: Unignore) -> EditFn:
-        missing = messages.NOT_IGNORED.format(package=command.package)
+        missing = messages.NOT_IGNORED.format(package=escape.code(command.package))
         return _rules_edit(_removal(lambda text: remove_ignore(text, command.package), missing))
 
     # -- advisory rules --------------------------------------------------------------------
@@ -400,11 +409,11 @@ class CommandRunner:
         return self._edit(ctx, command, edit, detail=_recorded(command))
 
     def _unignore_advisory(self, ctx: CommandContext, command: UnignoreAdvisory) -> str:
-        missing = messages.NOT_IGNORED_ADVISORY.format(advisory=command.advisory)
+        missing = messages.NOT_IGNORED_ADVISORY.format(advisory=escape.code(command.advisory))
         edit = _rules_edit(
             _removal(lambda text: remove_advisory_ignore(text, command.advisory), missing)
         )
-        removed = messages.ADVISORY_REMOVED.format(advisory=command.advisory)
+        removed = messages.ADVISORY_REMOVED.format(advisory=escape.code(command.advisory))
         return self._edit(ctx, command, edit, detail=removed)
 
     # -- audit ---------------------------------------------------------------------------------
@@ -430,9 +439,9 @@ class CommandRunner:
                 repo.path, config, self._advisories, environments=command.environments
             )
         if branch is None:
-            head = messages.AUDIT_OF_DEFAULT.format(branch=escape.text(repo.default_branch))
+            head = messages.AUDIT_OF_DEFAULT.format(branch=escape.code(repo.default_branch))
         else:
-            head = messages.AUDIT_OF_BRANCH.format(branch=escape.text(branch))
+            head = messages.AUDIT_OF_BRANCH.format(branch=escape.code(branch))
         return head + "\n\n" + render_audit_comment(audit)
 
     # -- rollback, refresh, rebase -----------------------------------------------------------
@@ -444,7 +453,7 @@ class CommandRunner:
                 raise CommandFailed(messages.ROLLBACK_ENV_NEEDS_PACKAGE)
             update = BranchUpdate(branch=branch, carry=False, stop_on_failure=True)
             return (
-                messages.RESET.format(command=describe(command))
+                messages.RESET.format(command=escape.code(describe(command)))
                 + "\n\n"
                 + self._update(ctx, update)
             )
@@ -461,21 +470,20 @@ class CommandRunner:
                     if now == base:
                         continue
                     if base is None:
-                        raise CommandFailed(
-                            messages.ROLLBACK_NEW_PACKAGE.format(
-                                package=package, env=escape.text(env.name)
-                            )
-                        )
+                        raise CommandFailed(_new_package(package, env.name))
                     written.update(
                         _pin(repo, env, f"{package}=={base}", package, ctx, None, "rolled back")
                     )
                     done = True
                 if not done:
-                    raise CommandFailed(messages.ROLLBACK_UNCHANGED.format(package=package))
+                    raise CommandFailed(
+                        messages.ROLLBACK_UNCHANGED.format(package=escape.code(package))
+                    )
             return written
 
         update = BranchUpdate(branch=branch, edit=edit, stop_on_failure=True, narrow=True)
-        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+        done = messages.DONE.format(command=escape.code(describe(command)))
+        return done + "\n\n" + self._update(ctx, update)
 
     def _refresh(self, ctx: CommandContext, command: Refresh) -> str:
         branch = REFRESH_BRANCH
@@ -494,7 +502,8 @@ class CommandRunner:
             return {}
 
         update = BranchUpdate(options=options, branch=branch, edit=check, stop_on_failure=True)
-        return messages.DONE.format(command=describe(command)) + "\n\n" + self._update(ctx, update)
+        done = messages.DONE.format(command=escape.code(describe(command)))
+        return done + "\n\n" + self._update(ctx, update)
 
     def _rebase(self, ctx: CommandContext) -> str:
         branch = self._branch(ctx, bot_pr_only=True)
@@ -503,7 +512,8 @@ class CommandRunner:
 
     def _rollback_to(self, ctx: CommandContext, to: str) -> str:
         try:
-            done = self._runner.rollback(ctx.job, to, requested_by=ctx.author, number=ctx.number)
+            asked = RollbackRequest(to, requested_by=ctx.author, number=ctx.number)
+            done = self._runner.rollback(ctx.job, asked)
         except CommandFailed:
             raise
         except LockwardenError as exc:
@@ -512,10 +522,12 @@ class CommandRunner:
             ) from exc
         target = done.target
         digests = "\n".join(
-            messages.REDEPLOY_ITEM.format(env=env, digest=digest)
+            messages.REDEPLOY_ITEM.format(env=escape.code(env), digest=escape.code(digest))
             for env, digest in sorted(target.digests.items())
         )
-        head = messages.ROLLBACK_TO_DONE.format(to=target.to, sha=target.sha[:12])
+        head = messages.ROLLBACK_TO_DONE.format(
+            to=escape.code(target.to), sha=escape.code(target.sha[:12])
+        )
         if digests:
             head += "\n\n" + messages.REDEPLOY_TITLE + "\n" + digests
         update = BranchUpdate(branch=done.branch)
@@ -549,24 +561,78 @@ class CommandRunner:
                 before, after = _version(base, package), _version(new, package)
                 if not chains and before is None:
                     continue
-                lines = [f"**`{env.name}`** (`{env.lock_path}`)"]
-                lines += [f"- {render_chain(chain)}" for chain in chains]
+                lines = [
+                    messages.EXPLAIN_HEADING.format(
+                        env=escape.code(env.name), lock=escape.code(env.lock_path)
+                    )
+                ]
+                lines += [
+                    messages.EXPLAIN_STEP.format(chain=escape.text(render_chain(chain)))
+                    for chain in chains
+                ]
                 if new is not None and before != after:
                     lines.append(
-                        messages.EXPLAIN_CHANGE.format(before=before or "—", after=after or "—")
+                        messages.EXPLAIN_CHANGE.format(before=_shown(before), after=_shown(after))
                     )
                 elif branch_locks:
                     lines.append(messages.EXPLAIN_NO_CHANGE)
                 sections.append("\n".join(lines))
+        shown = escape.code(package)
         if not sections:
-            raise CommandFailed(messages.NOT_IN_ANY_LOCK.format(package=package))
-        return messages.EXPLAIN_TITLE.format(package=package) + "\n\n" + "\n\n".join(sections)
+            raise CommandFailed(messages.NOT_IN_ANY_LOCK.format(package=shown))
+        return messages.EXPLAIN_TITLE.format(package=shown) + "\n\n" + "\n\n".join(sections)
 
 
 EditFn = Callable[[Clone, RepoConfig, BranchState], Mapping[str, str]]
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def quote_lines(lines: Sequence[str]) -> str:
+    """The command lines a reply answers, each a blockquoted code span: what someone wrote is
+    shown as written and rendered as nothing (no mention, reference, link, image or HTML),
+    one line each, cut to ``QUOTE_MAX_CHARS``."""
+    quoted = [
+        f"> {escape.quote(line, QUOTE_MAX_CHARS)}"
+        for line in lines[:QUOTED_LINES_MAX]
+        if line.strip()
+    ]
+    return "\n".join(quoted) or messages.QUOTE_WHOLE_COMMENT
+
+
+def addressee(login: str) -> str:
+    """``@login`` for the author of the command (the one mention a reply makes on purpose),
+    or the login as code when it is not a GitHub login."""
+    return f"@{login}" if _LOGIN.fullmatch(login) else escape.code(login)
+
+
+def _shown(version: str | None) -> str:
+    """A version from a lock for a reply (a table cell too); "—" for none."""
+    return escape.text(version) if version else "—"
+
+
+def _compile_failure(env: str, error: str | None) -> str:
+    """One environment's failed compile, cut to ``ERROR_MAX_CHARS``."""
+    message = error or "the compile failed"
+    if len(message) > ERROR_MAX_CHARS:
+        message = message[: ERROR_MAX_CHARS - 1] + "…"
+    return messages.COMPILE_FAILED_ITEM.format(env=escape.code(env), error=escape.text(message))
+
+
+def _not_locked(package: str, env: str) -> str:
+    example = escape.code(f"pin {package}==VERSION --env {env}")
+    return messages.NOT_LOCKED.format(
+        package=escape.code(package), env=escape.code(env), example=example
+    )
+
+
+def _new_package(package: str, env: str) -> str:
+    return messages.ROLLBACK_NEW_PACKAGE.format(
+        package=escape.code(package),
+        env=escape.code(env),
+        explain=escape.code(f"explain {package}"),
+    )
 
 
 def _lockwarden_pull(pull: PullInfo, repo: str) -> bool:
@@ -580,8 +646,8 @@ def _environments(config: RepoConfig, names: Sequence[str]) -> list[EnvironmentC
     if unknown:
         raise CommandFailed(
             messages.UNKNOWN_ENV.format(
-                names=", ".join(f"`{n}`" for n in unknown),
-                known=", ".join(f"`{n}`" for n in known) or "none",
+                names=", ".join(map(escape.code, unknown)),
+                known=", ".join(map(escape.code, known)) or "none",
             )
         )
     return [known[name] for name in names]
@@ -656,13 +722,15 @@ def _pin(
     text = _read_repo_file(repo.path, env.spec)
     if text is None:
         raise CommandFailed(
-            messages.SPEC_MISSING.format(spec=escape.text(env.spec), env=escape.text(env.name))
+            messages.SPEC_MISSING.format(spec=escape.code(env.spec), env=escape.code(env.name))
         )
     fmt = env.format
     pin = name_or_exact_pin(requirement) or ""
     if fmt.exact_pins_only and "==" not in pin:
         raise CommandFailed(
-            messages.PIN_EXACT_ONLY.format(requirement=requirement, backend=env.backend)
+            messages.PIN_EXACT_ONLY.format(
+                requirement=escape.code(requirement), backend=escape.text(env.backend)
+            )
         )
     author = PinAuthor(verb, ctx.author, ctx.number, reason)
     try:
@@ -683,7 +751,7 @@ def _pin(
 def _edited_by_hand(env: EnvironmentConfig, package: str, entry: SpecEntry | None) -> str:
     line = escape.code(entry.written) if entry is not None else "the line"
     return messages.PIN_EDITED_BY_HAND.format(
-        package=escape.text(package), spec=escape.text(env.spec), line=line
+        package=escape.code(package), spec=escape.code(env.spec), line=line
     )
 
 
@@ -723,7 +791,12 @@ def _lock_changes(outcome: BranchOutcome) -> str:
             if change.change == "hash-only":
                 continue
             rows.append(
-                f"| `{r.name}` | `{change.name}` | {change.before or '—'} | {change.after or '—'} |"
+                messages.CHANGE_ROW.format(
+                    env=escape.code(r.name, table=True),
+                    package=escape.code(change.name, table=True),
+                    before=_shown(change.before),
+                    after=_shown(change.after),
+                )
             )
     if not rows:
         return messages.NO_LOCK_CHANGE
@@ -756,12 +829,14 @@ def _removal(remove: Callable[[str], tuple[str, int]], missing: str) -> Callable
 
 def _recorded(command: IgnoreAdvisory) -> str:
     """What an advisory rule records, and when it stops applying."""
-    ident = command.advisory
-    lines = [messages.ADVISORY_RECORDED.format(advisory=ident, reason=escape.text(command.reason))]
+    ident = escape.code(command.advisory)
+    unignore = escape.code(f"/lockwarden unignore {command.advisory}")
+    reason = escape.text(command.reason)
+    lines = [messages.ADVISORY_RECORDED.format(advisory=ident, reason=reason)]
     if command.until is not None:
-        lines.append(messages.ADVISORY_EXPIRES.format(advisory=ident, until=command.until))
+        lines.append(messages.ADVISORY_EXPIRES.format(unignore=unignore, until=command.until))
     else:
-        lines.append(messages.ADVISORY_NO_EXPIRY.format(advisory=ident))
+        lines.append(messages.ADVISORY_NO_EXPIRY.format(unignore=unignore))
     return "\n\n".join(lines)
 
 

@@ -52,7 +52,8 @@ one reply, edited as it progresses, and a reaction on the comment: 👀 accepted
 
 # -- grammar errors --------------------------------------------------------------------------
 # Each says what is wrong and how to fix it. Values are quoted by the grammar and cut to 80
-# characters, so a huge argument is never echoed back.
+# characters, so a huge argument is never echoed back. The few placeholders inside backticks
+# take only checked shapes (command names, advisory ids, refs, operators): no backtick.
 SEE_HELP = "Write `/lockwarden help` for the commands and examples."
 
 USAGE = {
@@ -212,7 +213,10 @@ SPECIFIER_TWICE = (
 
 
 # -- replies of the command handlers ---------------------------------------------------------
-# Each reply starts with the quoted command and "@<author> "; these are what follows.
+# Each reply starts with the quoted command and "@<author> "; these are what follows. Every
+# value is Markdown made inert by the caller (``escape.code`` or ``escape.text``), so no
+# template puts backticks around a placeholder: a backtick in the value would end the span.
+QUOTE_WHOLE_COMMENT = "> (the whole comment)"
 REFUSED = (
     "sorry, commands can only be run by people with write, maintain or admin permission on "
     "this repository (yours: {role}). Nothing was run. A maintainer can run it for you."
@@ -222,8 +226,8 @@ NOT_RUN_INVALID = "⏸️ not run: another command in this comment is invalid, s
 NOT_RUN = "⏸️ not run: an earlier command in this comment failed."
 WORKING = "⏳ working on it: recompiling, rebuilding and retesting. This reply will be updated."
 FAILED = "😕 {error}"
-DONE = "🚀 done: `{command}`."
-RESET = "🚀 done: `{command}`: every lock is back to the default branch's."
+DONE = "🚀 done: {command}."
+RESET = "🚀 done: {command}: every lock is back to the default branch's."
 REBASED = "🚀 rebuilt this branch on the current default branch."
 CLONE_FAILED = "could not clone the repository: {error}"
 COMPILE_FAILED = (
@@ -235,27 +239,26 @@ NEEDS_BOT_PR = (
     "pull request."
 )
 NOT_A_BOT_PR = (
-    "this pull request's branch `{branch}` is not Lockwarden's; write the command on a "
+    "this pull request's branch {branch} is not Lockwarden's; write the command on a "
     "Lockwarden pull request, or on an issue to change the next refresh."
 )
 PR_NOT_OPEN = "this pull request is closed; reopen it or write the command on an issue."
 BRANCH_NOT_OURS = (
-    "someone else pushed to `{branch}`, so Lockwarden no longer rewrites it. Nothing was "
+    "someone else pushed to {branch}, so Lockwarden no longer rewrites it. Nothing was "
     "changed: edit the branch by hand, or delete it to let Lockwarden start again."
 )
 UNKNOWN_ENV = "unknown environment {names}; this repository has {known}."
-NOT_IN_ANY_LOCK = "`{package}` is in none of this repository's locks."
+NOT_IN_ANY_LOCK = "{package} is in none of this repository's locks."
 NOT_LOCKED = (
-    "`{package}` is not in the `{env}` lock, so there is no version to pin; give one: "
-    "`pin {package}==VERSION --env {env}`."
+    "{package} is not in the {env} lock, so there is no version to pin; give one: {example}."
 )
 NO_PIN = (
-    "`{package}` has no pin written by Lockwarden in {specs}; a requirement written by a "
+    "{package} has no pin written by Lockwarden in {specs}; a requirement written by a "
     "person is theirs to change in a commit."
 )
-NOT_IGNORED = "`{package}` has no rule in `.github/lockwarden-ignore.txt`; nothing to undo."
+NOT_IGNORED = "{package} has no rule in `.github/lockwarden-ignore.txt`; nothing to undo."
 NOT_IGNORED_ADVISORY = (
-    "`{advisory}` has no rule in `.github/lockwarden-ignore.txt`; nothing to undo "
+    "{advisory} has no rule in `.github/lockwarden-ignore.txt`; nothing to undo "
     "(`/lockwarden audit` lists the advisories ignored now)."
 )
 UNTIL_IN_PAST = (
@@ -263,42 +266,40 @@ UNTIL_IN_PAST = (
     "give a day from today on, e.g. `--until {example}`, or drop `--until`."
 )
 ADVISORY_RECORDED = (
-    "Recorded in `.github/lockwarden-ignore.txt`: `{advisory}` is reported as ignored, "
+    "Recorded in `.github/lockwarden-ignore.txt`: {advisory} is reported as ignored, "
     "with the reason: {reason}"
 )
 ADVISORY_EXPIRES = (
     "It expires after {until}: from the next day on, reports list it as open again. Renew it "
-    "with the same command and a later `--until`, or remove it with "
-    "`/lockwarden unignore {advisory}`."
+    "with the same command and a later `--until`, or remove it with {unignore}."
 )
 ADVISORY_NO_EXPIRY = (
-    "It has no expiry: reports list it as ignored until `/lockwarden unignore {advisory}` "
-    "removes the rule."
+    "It has no expiry: reports list it as ignored until {unignore} removes the rule."
 )
 ADVISORY_REMOVED = (
-    "Removed `{advisory}` from `.github/lockwarden-ignore.txt`: reports list it as open again."
+    "Removed {advisory} from `.github/lockwarden-ignore.txt`: reports list it as open again."
 )
-AUDIT_OF_BRANCH = "Advisories of the locks on `{branch}` (this pull request's branch):"
-AUDIT_OF_DEFAULT = "Advisories of the locks on the default branch `{branch}`:"
+AUDIT_OF_BRANCH = "Advisories of the locks on {branch} (this pull request's branch):"
+AUDIT_OF_DEFAULT = "Advisories of the locks on the default branch {branch}:"
 AUDIT_FORK = (
     "this pull request comes from another repository, whose branch Lockwarden does not "
     "fetch; run `lockwarden audit` in a checkout of it, or write `/lockwarden audit` on an "
     "issue for the default branch's locks."
 )
-SPEC_MISSING = "the spec `{spec}` of `{env}` does not exist on the default branch."
+SPEC_MISSING = "the spec {spec} of {env} does not exist on the default branch."
 ROLLBACK_ENV_NEEDS_PACKAGE = (
     "`rollback --env` needs package names: `rollback numpy --env serve`; `rollback` alone "
     "resets every lock."
 )
 ROLLBACK_NEW_PACKAGE = (
-    "`{package}` is new in `{env}` in this pull request, so there is no earlier version to go "
-    "back to; roll back or pin the package that pulls it in (`explain {package}` shows which)."
+    "{package} is new in {env} in this pull request, so there is no earlier version to go "
+    "back to; roll back or pin the package that pulls it in ({explain} shows which)."
 )
-ROLLBACK_UNCHANGED = "`{package}` is not changed by this pull request; nothing to roll back."
+ROLLBACK_UNCHANGED = "{package} is not changed by this pull request; nothing to roll back."
 ROLLBACK_FAILED = "could not roll back: {error}"
-ROLLBACK_TO_DONE = "🚀 rollback to `{to}` (`{sha}`) proposed."
+ROLLBACK_TO_DONE = "🚀 rollback to {to} ({sha}) proposed."
 REDEPLOY_TITLE = "Images built from those locks, to redeploy:"
-REDEPLOY_ITEM = "- `{env}`: `{digest}`"
+REDEPLOY_ITEM = "- {env}: {digest}"
 CHANGES_TITLE = "Lock changes made by this command:"
 CHANGES_HEADER = "| environment | package | before | after |\n|---|---|---|---|"
 NO_LOCK_CHANGE = "No lock changed (the locks already satisfied it)."
@@ -306,18 +307,23 @@ TESTS_LINE = "Tests: {tests}."
 PUBLISHED = "Pull request #{number} {action}."
 PUBLISHED_CLOSED = "Nothing is left to propose, so the pull request was closed."
 PUBLISHED_NOTHING = "Nothing to publish."
-EXPLAIN_TITLE = "Why `{package}` is locked:"
+EXPLAIN_TITLE = "Why {package} is locked:"
 EXPLAIN_CHANGE = "- this pull request changes it: {before} → {after}"
 EXPLAIN_NO_CHANGE = "- this pull request does not change it"
 IGNORE_NOTE = "ignored by @{login} in #{number}"
+COMPILE_FAILED_ITEM = "- {env}: {error}"
+CHANGE_ROW = "| {env} | {package} | {before} | {after} |"
+TEST_RESULT = "{name} {status}"
+EXPLAIN_HEADING = "**{env}** ({lock})"
+EXPLAIN_STEP = "- {chain}"
 
 PIN_EXACT_ONLY = (
-    "`{requirement}`: a {backend} environment takes exact pins only; write `name==version`."
+    "{requirement}: a {backend} environment takes exact pins only; write `name==version`."
 )
 SPEC_EDIT_FAILED = "The spec could not be edited: {error}"
-ALREADY_PINNED = "`{requirement}` is already pinned in {specs}; nothing to change, nothing pushed."
+ALREADY_PINNED = "{requirement} is already pinned in {specs}; nothing to change, nothing pushed."
 PIN_EDITED_BY_HAND = (
-    "`{package}` in `{spec}` carries Lockwarden's pin note, but its line was changed by hand "
+    "{package} in {spec} carries Lockwarden's pin note, but its line was changed by hand "
     "({line}), so Lockwarden leaves it alone. Edit the line yourself, or delete the note and "
     "run the command again."
 )

@@ -70,6 +70,9 @@ class BuildOutcome:
     """The builder's last output lines (failing ``RUN`` step included)."""
     refused: tuple[str, ...] = ()
     """Connections the egress proxy refused, e.g. ``10.0.0.5 (10.0.0.5) is a private address``."""
+    stages: tuple[str, ...] = ()
+    """Ids of the images of the Dockerfile's earlier stages, first stage first: buildah keeps
+    each as the layer cache of its steps, under no name."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,24 @@ class Builder(Protocol):
         manifest digest (``sha256:...``)."""
         ...
 
-    def remove(self, reference: str) -> None: ...
+    def remove(self, reference: str) -> None:
+        """Remove the image ``reference`` names, forcibly: for images only this run uses."""
+        ...
+
+    def tag(self, reference: str, name: str) -> bool:
+        """Name the image ``reference`` also ``name`` (taken from any image it named before);
+        whether that worked."""
+        ...
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        """Every name of the image ``reference`` (a name or an id); none when it is gone."""
+        ...
+
+    def untag(self, reference: str) -> bool:
+        """Drop the name ``reference``, or the nameless image of that id: the image goes
+        with its last name, unless a container still uses it (never forced); whether it
+        worked."""
+        ...
 
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         """Write the image's layers under ``directory`` (created); their tar files, base

@@ -22,7 +22,8 @@ import httpx
 
 from bot.errors import LockwardenError
 from bot.images.dockerfile.from_lines import DOCKER_HUB, BaseImageRef, is_digest
-from bot.sandbox.egress import EgressPolicy, GuardedTransport
+from bot.sandbox.egress import EgressPolicy
+from bot.sandbox.transport import GuardedTransport
 
 DOCKER_HUB_API = "registry-1.docker.io"
 MANIFEST_TYPES = (

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,6 +39,10 @@ from bot.images.reproducible import oci_layers
 from bot.sandbox.egress import EgressPolicy
 
 PullPolicy = str
+log = logging.getLogger(__name__)
+_STORE_RACE = re.compile(r"\b(?:layer|image) not known\b")
+_STAGE_STEP = re.compile(r"^\[(\d+)/\d+\] STEP ")
+_COMMITTED = re.compile(r"^--> [0-9a-f]{11,64}$")
 
 
 class BuildahBuilder:
@@ -69,11 +75,9 @@ class BuildahBuilder:
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
         with (
-            tempfile.TemporaryDirectory(prefix="lockwarden-build-") as tmp,
             self._network(proxied=spec.network == "proxied") as net,
             build_dockerfile(spec) as dockerfile,
         ):
-            iidfile = Path(tmp) / "iid"
             args = [
                 "bud",
                 *self._runtime_args(),
@@ -86,7 +90,8 @@ class BuildahBuilder:
                 # Not the worker's proxy settings (a NO_PROXY would let RUN steps bypass the
                 # egress proxy): only the proxy build arguments below.
                 "--http-proxy=false",
-                f"--iidfile={iidfile}",
+                # No --iidfile: with one, buildah does not print the ids of the images it
+                # commits, and the earlier stages' ones are needed (``stage_images``).
                 f"--file={dockerfile}",
                 f"--tag={spec.tag}",
             ]
@@ -99,14 +104,38 @@ class BuildahBuilder:
             build_args = {**build_arguments(spec), **(net.proxy or {})}
             args += [f"--build-arg={k}={v}" for k, v in sorted(build_args.items())]
             args.append(str(spec.context))
-            outcome = run_build(
-                lambda: self._buildah(*args, timeout_s=spec.timeout_s, network=net),
-                spec.tag,
-                timeout_s=spec.timeout_s,
-                inspect=self.inspect,
-                error_of=build_error,
-            )
+            outcome = self._bud(args, spec, net)
+            if not outcome.ok and store_race(outcome):
+                # Another process removed an image this build read (its cached layers or its
+                # base) while it ran: nothing wrong with the build itself.
+                log.warning(
+                    "building %s again: the image store changed under it (%s)",
+                    spec.tag,
+                    outcome.error,
+                )
+                outcome = self._bud(args, spec, net)
             return _with_refusals(outcome, net.refused)
+
+    def _bud(self, args: Sequence[str], spec: BuildSpec, net: Network) -> BuildOutcome:
+        results: list[shell.CommandResult] = []
+
+        def bud() -> shell.CommandResult:
+            results.append(self._buildah(*args, timeout_s=spec.timeout_s, network=net))
+            return results[-1]
+
+        outcome = run_build(
+            bud, spec.tag, timeout_s=spec.timeout_s, inspect=self.inspect, error_of=build_error
+        )
+        if not results:
+            return outcome
+        if not outcome.ok:
+            # The steps that did work were committed, under no name: they would stay for
+            # good (a retry of the same build reuses what it finds anyway).
+            for image in reversed(committed_images(results[0].stdout)):
+                if not self.names(image):
+                    self.untag(image)
+            return outcome
+        return replace(outcome, stages=stage_images(results[0].stdout))
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._buildah("inspect", "--type=image", reference, timeout_s=60)
@@ -189,6 +218,22 @@ class BuildahBuilder:
     def remove(self, reference: str) -> None:
         self._buildah("rmi", "--force", reference, timeout_s=120)
 
+    def tag(self, reference: str, name: str) -> bool:
+        return self._buildah("tag", reference, name, timeout_s=60).ok
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        result = self._buildah("images", "--json", reference, timeout_s=60)
+        if not result.ok:
+            return ()
+        try:
+            found: list[dict[str, Any]] = json.loads(result.stdout or "[]")
+        except ValueError:
+            return ()
+        return tuple(str(name) for image in found for name in image.get("names") or ())
+
+    def untag(self, reference: str) -> bool:
+        return self._buildah("rmi", reference, timeout_s=120).ok
+
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         result = self._buildah(
             "push",
@@ -249,6 +294,45 @@ def default_runtime() -> str | None:
     if not unified and shutil.which("runc"):
         return "runc"
     return None
+
+
+def stage_images(output: str) -> tuple[str, ...]:
+    """The (short) ids of the images ``buildah bud`` committed at the end of each stage but
+    the last: the last ``--> <id>`` line before the next ``[2/3] STEP`` line."""
+    stages: list[str] = []
+    last: str | None = None
+    stage = 1
+    for line in output.splitlines():
+        started = _STAGE_STEP.match(line)
+        if started is not None and int(started[1]) > stage:
+            if last is not None:
+                stages.append(last)
+            stage, last = int(started[1]), None
+        elif _COMMITTED.match(line):
+            last = line.removeprefix("--> ").strip()
+    return tuple(stages)
+
+
+def committed_images(output: str) -> list[str]:
+    """The (short) ids of the images ``buildah bud`` committed, not those it found in its
+    cache (a ``--> Using cache <id>`` line comes before those)."""
+    out: list[str] = []
+    reused = ""
+    for line in output.splitlines():
+        if line.startswith("--> Using cache "):
+            reused = line.removeprefix("--> Using cache ").strip()
+        elif _COMMITTED.match(line):
+            image = line.removeprefix("--> ").strip()
+            if not (reused and reused.startswith(image)):
+                out.append(image)
+            reused = ""
+    return out
+
+
+def store_race(outcome: BuildOutcome) -> bool:
+    """Whether a build failed because an image it read was removed meanwhile (buildah 1.28
+    says ``layer not known`` or ``image not known``): worth one more try."""
+    return bool(_STORE_RACE.search(f"{outcome.error or ''}\n{outcome.log_tail}"))
 
 
 def build_error(output: str) -> str:

@@ -11,10 +11,12 @@ so private ranges and cloud metadata must be cut off outside (the NetworkPolicy 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tarfile
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +69,29 @@ class DockerBuilder:
                 args.append("--no-cache")
             args += [f"--build-arg={k}={v}" for k, v in sorted(build_arguments(spec).items())]
             args.append(str(spec.context))
-            return run_build(
-                lambda: self._docker(*args, timeout_s=spec.timeout_s),
+            results: list[shell.CommandResult] = []
+
+            def build() -> shell.CommandResult:
+                results.append(self._docker(*args, timeout_s=spec.timeout_s))
+                return results[-1]
+
+            outcome = run_build(
+                build,
                 spec.tag,
                 timeout_s=spec.timeout_s,
                 inspect=self.inspect,
                 error_of=_build_error,
             )
+        if not results:
+            return outcome
+        steps = _step_images(results[0].stdout)
+        if not outcome.ok:
+            # The classic builder keeps the steps that worked, under no name, for good.
+            for image in reversed([i for i, new in steps if new]):
+                if not self.names(image):
+                    self.untag(image)
+            return outcome
+        return replace(outcome, stages=_stage_images(results[0].stdout))
 
     def inspect(self, reference: str) -> ImageInfo | None:
         result = self._docker("image", "inspect", reference, timeout_s=60)
@@ -137,6 +155,24 @@ class DockerBuilder:
     def remove(self, reference: str) -> None:
         self._docker("image", "rm", "--force", reference, timeout_s=120)
 
+    def tag(self, reference: str, name: str) -> bool:
+        return self._docker("tag", reference, name, timeout_s=60).ok
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        result = self._docker(
+            "image", "inspect", "--format={{json .RepoTags}}", reference, timeout_s=60
+        )
+        if not result.ok:
+            return ()
+        try:
+            tags = json.loads(result.stdout or "null")
+        except ValueError:
+            return ()
+        return tuple(str(tag) for tag in tags or ())
+
+    def untag(self, reference: str) -> bool:
+        return self._docker("image", "rm", reference, timeout_s=120).ok
+
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         directory.mkdir(parents=True, exist_ok=True)
         archive = directory / "image.tar"
@@ -173,3 +209,38 @@ def _build_error(output: str) -> str:
         if "returned a non-zero code" in line or line.startswith(("ERROR", "error", "failed")):
             return line.strip()
     return lines[-1].strip() if lines else "the build failed"
+
+
+_STEP = re.compile(r"^Step \d+/\d+ : (\w+)")
+_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+
+
+def _step_images(output: str) -> list[tuple[str, bool]]:
+    """The image after each step of docker's classic builder (BuildKit keeps none in the
+    image store, and prints none), each with whether the step committed it (not a cache hit,
+    not a ``FROM``)."""
+    out: list[tuple[str, bool]] = []
+    new = False
+    for line in output.splitlines():
+        step = _STEP.match(line)
+        if step is not None:
+            new = step[1].upper() != "FROM"
+        elif line == " ---> Using cache":
+            new = False
+        elif (image := _IMAGE.match(line)) is not None:
+            out.append((image[1], new))
+    return out
+
+
+def _stage_images(output: str) -> tuple[str, ...]:
+    """The image each stage but the last ended with: the last step's before a ``FROM``."""
+    stages: list[str] = []
+    last: str | None = None
+    for line in output.splitlines():
+        step = _STEP.match(line)
+        if step is not None and step[1].upper() == "FROM" and last is not None:
+            stages.append(last)
+            last = None
+        elif (image := _IMAGE.match(line)) is not None:
+            last = image[1]
+    return tuple(stages)

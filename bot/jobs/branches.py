@@ -87,6 +87,18 @@ class BranchOutcome:
 
 
 @dataclass(frozen=True)
+class RollbackRequest:
+    """What a rollback is asked for: from the command line or a review comment."""
+
+    to: str
+    """A git revision, or ``known-good``."""
+    requested_by: str | None = None
+    """The login of the person who asked (named in the pull request)."""
+    number: int | None = None
+    """The pull request or issue the command came from."""
+
+
+@dataclass(frozen=True)
 class RollbackOutcome:
     target: RollbackTarget
     outcome: BranchOutcome
@@ -116,13 +128,6 @@ class BranchJobs(Protocol):
         """Build the next commit of a bot branch and publish it."""
         ...
 
-    def rollback(
-        self,
-        job: JobRequest,
-        to: str,
-        *,
-        requested_by: str | None = None,
-        number: int | None = None,
-    ) -> RollbackOutcome:
+    def rollback(self, job: JobRequest, request: RollbackRequest) -> RollbackOutcome:
         """Open (or update) the rollback pull request."""
         ...

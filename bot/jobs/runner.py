@@ -64,6 +64,7 @@ from bot.jobs.branches import (
     BranchUpdate,
     JobOutcome,
     RollbackOutcome,
+    RollbackRequest,
 )
 from bot.jobs.payloads import CleanupPayload, RefreshPayload
 from bot.jobs.queue import JobQueue, JobRequest, ScheduleBook
@@ -276,7 +277,7 @@ class JobRunner:
         )
         notes = update.notes
         if state.dropped is not None:
-            dropped = messages.EDITS_DROPPED.format(error=state.dropped)
+            dropped = messages.EDITS_DROPPED.format(error=escape.text(state.dropped))
             notes = f"{dropped}\n\n{notes}" if notes else dropped
         if state.blocked and update.stop_on_failure:
             return BranchOutcome(None, None, state, {})
@@ -369,14 +370,7 @@ class JobRunner:
     # -- rollback --------------------------------------------------------------------------
 
     @_one_pool
-    def rollback(
-        self,
-        job: JobRequest,
-        to: str,
-        *,
-        requested_by: str | None = None,
-        number: int | None = None,
-    ) -> RollbackOutcome:
+    def rollback(self, job: JobRequest, request: RollbackRequest) -> RollbackOutcome:
         """Open (or update) the rollback pull request: every environment's lock restored
         from a git ref or the newest known-good ledger entry, rebuilt and retested."""
         gh = self.installation_client(job)
@@ -385,9 +379,12 @@ class JobRunner:
             repo = self.clone(job, Path(tmp), depth=None)  # the ledger and old refs need it all
             config = load_config(repo.path).config
             target = resolve_rollback(
-                repo.path, to, config, resolve_ref=lambda ref: fetch_ref(repo, ref, token=token)
+                repo.path,
+                request.to,
+                config,
+                resolve_ref=lambda ref: fetch_ref(repo, ref, token=token),
             )
-            notes = rollback_notes(target, requested_by, number)
+            notes = rollback_notes(target, request.requested_by, request.number)
             title = messages.ROLLBACK_PR_TITLE.format(to=target.to, sha=target.sha[:12])
 
             def restore_dockerfiles(
@@ -434,7 +431,7 @@ class JobRunner:
                     "onboard",
                     job.repo,
                     "blocked",
-                    note=messages.PR_HUMAN_PUSH.format(branch=ONBOARDING_BRANCH),
+                    note=messages.PR_HUMAN_PUSH.format(branch=escape.code(ONBOARDING_BRANCH)),
                 )
             sha = commit_files(
                 repo,

@@ -24,7 +24,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from bot.advisories.audit import Audit
-from bot.advisories.blocked import SpecRequirement, spec_requirements
+from bot.advisories.blocked import SpecRequirement, environment_requirements
 from bot.config import EnvironmentConfig, RepoConfig, load_config
 from bot.errors import LockwardenError
 from bot.github.client import Client
@@ -118,7 +118,8 @@ def plan_fixes(root: Path, config: RepoConfig, audit: Audit) -> SecurityPlan:
     unfixed: list[Unfixed] = []
     for package, entry in sorted(affected.items()):
         names = [name for name in entry.locked if name in envs]
-        poetry = tuple(n for n in names if envs[n].backend == "poetry")
+        # A format that can only move to the newest allowed version cannot take a chosen fix.
+        poetry = tuple(n for n in names if not envs[n].format.moves_to_chosen_versions)
         rest = [envs[n] for n in names if n not in poetry]
         advisories = tuple(entry.advisories.values())
         target, left = _choose(root, config, package, advisories, entry.locked, rest)
@@ -233,9 +234,7 @@ def spec_lines(
 ) -> tuple[SpecRequirement, ...]:
     """The requirements on ``package`` in ``env``'s spec tree (its includes and constraints
     files), except other environments' locks: those move with their own compile first."""
-    locks = {path for other in config.environments for path in other.lock_paths}
-    found = spec_requirements(root, env.backend, env.spec).get(package, ())
-    return tuple(r for r in found if r.source.rsplit(":", 1)[0] not in locks)
+    return tuple(environment_requirements(root, config, env).get(package, ()))
 
 
 # -- the job ---------------------------------------------------------------------------------

@@ -108,6 +108,14 @@ class Provisioner:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def running(self, version: str | None) -> Interpreter | None:
+        """The running interpreter when it is the Python ``version`` (X.Y; None: any) asks
+        for, else None; nothing is run to know it."""
+        running = self._config.running_version
+        if version is not None and short_version(version) != _minor(running):
+            return None
+        return Interpreter(self._config.running, running, "the running interpreter")
+
     def toolchain(self, version: str | None) -> Toolchain | Unavailable:
         """The toolchain for ``version`` (X.Y; None: the running interpreter)."""
         running = _minor(self._config.running_version)

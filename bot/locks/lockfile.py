@@ -547,7 +547,7 @@ class _BodyParser:
             raw_name, extras = egg_req.name, tuple(sorted(egg_req.extras))
         else:
             with_extras = _PATH_EXTRAS_RE.match(location)
-            if with_extras is not None and not _URL_RE.match(location):
+            if with_extras is not None and not has_url_scheme(location):
                 location = with_extras.group(1)
                 try:
                     extras = tuple(sorted(Requirement("x" + with_extras.group(2)).extras))
@@ -636,7 +636,7 @@ def _looks_like_location(text: str) -> bool:
     if not location or any(c.isspace() for c in location):
         return False
     return bool(
-        _URL_RE.match(location)
+        has_url_scheme(location)
         or location.startswith(("file:", ".", "/", "~"))
         or "/" in location
         or "\\" in location
@@ -655,13 +655,18 @@ def _egg_fragment(location: str) -> str | None:
     return None
 
 
+def has_url_scheme(text: str) -> bool:
+    """``text`` starts with a URL's scheme and ``://`` (``https://``, ``git+ssh://``)."""
+    return _URL_RE.match(text) is not None
+
+
 def _name_from_location(location: str) -> str | None:
     """A project name guessed from the last component of a URL or path, None if none.
 
     ``git+https://host/org/Repo.git@rev`` -> ``Repo``; ``.../py2neo-2021.2.3.tar.gz`` ->
     ``py2neo``; ``file:///src/my-project`` -> ``my-project``; ``.`` -> None.
     """
-    is_url = bool(_URL_RE.match(location)) or location.startswith("file:")
+    is_url = has_url_scheme(location) or location.startswith("file:")
     parts = urlsplit(location) if is_url else None
     path = parts.path if parts is not None else location.partition("#")[0]
     last = re.split(r"[/\\]", path.rstrip("/\\"))[-1]

@@ -15,7 +15,6 @@ that cannot be reached, a release no index lists) becomes a message in ``uncheck
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +34,13 @@ from packaging.version import InvalidVersion, Version
 
 from bot.locks.lockfile import Lockfile, RequirementEntry
 from bot.locks.platforms import TargetPlatform, marker_environment, supported_tags
-from bot.sandbox.egress import EgressPolicy, GuardedTransport
-from bot.upstream.index import html_links, json_file_entries
+from bot.sandbox.egress import EgressPolicy
+from bot.sandbox.transport import GuardedTransport
+from bot.upstream.index import display_url, html_links, json_file_entries
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 """PEP 691 content negotiation: JSON when the index has it, else the PEP 503 HTML page."""
 _MAX_WORKERS = 8
-_URL_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ def _check_entry(
     hash_mismatch: list[str] = []
     for index_url in index_urls:
         listed = listing(index_url)
-        where = _display_url(index_url)
+        where = display_url(index_url)
         if listed.error is not None:
             return _EntryResult(unchecked=f"{_pin(entry)}: {listed.error}")
         if listed.missing:
@@ -240,7 +239,7 @@ def _check_entry(
             if not any(wheel & tags[p.name] for wheel in release.wheel_tags)
         )
         return _EntryResult(gaps=gaps, checked=True)
-    searched = ", ".join(_display_url(u) for u in index_urls) or "no index given"
+    searched = ", ".join(display_url(u) for u in index_urls) or "no index given"
     if hash_mismatch:
         return _EntryResult(
             unchecked=f"{_pin(entry)}: no file on {', '.join(hash_mismatch)} has one of the "
@@ -269,11 +268,11 @@ def _parse_release(files: Sequence[_IndexFile]) -> _Release:
 
 def _list_project(client: httpx.Client, index_url: str, project: str) -> _Listing:
     url = f"{index_url.rstrip('/')}/{project}/"
-    where = _display_url(index_url)
+    where = display_url(index_url)
     try:
         response = client.get(url)
     except httpx.HTTPError as exc:
-        reason = _display_url(str(exc)) or type(exc).__name__
+        reason = display_url(str(exc)) or type(exc).__name__
         return _Listing(error=f"could not list its files on {where} ({reason})")
     if response.status_code in (404, 410):
         return _Listing(missing=True)
@@ -316,8 +315,3 @@ def _files_from_html(page: str) -> tuple[_IndexFile, ...]:
 
 def _pin(entry: RequirementEntry) -> str:
     return f"{entry.name}=={entry.version}"
-
-
-def _display_url(text: str) -> str:
-    """``text`` with credentials in URLs (``https://user:token@host``) removed."""
-    return _URL_USERINFO.sub("***@", text)

@@ -20,6 +20,7 @@ from bot.images import Builder, BuildSpec, Finding, ImageInfo, Severity
 from bot.images.digest import ImageCache, input_key
 from bot.images.dockerfile.checks import check_dockerfile
 from bot.images.reproducible import layer_file_differences
+from bot.images.retention import RunImages
 from bot.paths import PathEscapeError
 from bot.pipeline.compile import check_environment_paths
 from bot.progress import Progress, ProgressEvent, no_progress
@@ -88,9 +89,12 @@ def build_images(
     timeout_s: float,
     sandbox: Sandbox | None = None,
     progress: Progress = no_progress,
+    images: RunImages | None = None,
 ) -> tuple[ImageResult, ...]:
     """Each selected environment's images; its building and built (or failed, or skipped)
-    go to ``progress``."""
+    go to ``progress``. ``images`` learns which image of each environment to keep and which
+    to remove when the run ends (``bot.images.retention``); without it they all stay."""
+    kept = images if images is not None else RunImages(builder)
     findings = lint_environments(after_root, config, locks, sandbox)
     results = []
     for env in config.environments:
@@ -117,6 +121,7 @@ def build_images(
             config,
             builder,
             cache,
+            kept,
             verify_reproducible=verify_reproducible,
             timeout_s=timeout_s,
         )
@@ -142,6 +147,7 @@ def _build_one(
     config: RepoConfig,
     builder: Builder | None,
     cache: ImageCache,
+    images: RunImages,
     *,
     verify_reproducible: bool,
     timeout_s: float,
@@ -152,7 +158,9 @@ def _build_one(
     # Both checked by _not_built; the asserts tell the type checker.
     assert env.dockerfile is not None
     assert builder is not None
-    recipe = _Recipe(env, config, builder, _image_name(env, repo), env.dockerfile, timeout_s)
+    recipe = _Recipe(
+        env, config, builder, _image_name(env, repo), env.dockerfile, timeout_s, images
+    )
     after_key = recipe.key(after_root)
     after_outcome = builder.build(recipe.spec(after_root, after_key))
     if not after_outcome.ok or after_outcome.image is None:
@@ -163,6 +171,7 @@ def _build_one(
             log_tail=after_outcome.log_tail,
         )
     after = after_outcome.image
+    images.keep(recipe.name, after, after_outcome.stages)
     cache.put(after_key, after)
     before, before_cached, note = _before_image(recipe, lock, before_root, after_root, after, cache)
     reproducible: bool | None = None
@@ -221,6 +230,8 @@ class _Recipe:
     name: str
     dockerfile: str
     timeout_s: float
+    images: RunImages
+    """Where the images this recipe builds are recorded: kept, or removed at the run's end."""
 
     def build_args(self) -> dict[str, str]:
         return {"SOURCE_DATE_EPOCH": str(self.config.source_date_epoch), **self.env.build_args}
@@ -267,6 +278,9 @@ def _before_image(
         return cached, True, None
     outcome = recipe.builder.build(recipe.spec(before_root, before_key))
     if outcome.ok and outcome.image is not None:
+        # Compared once, then removed with the run's other images; its layers up to the
+        # lock's are the kept "after" image's too.
+        recipe.images.made_for_now(outcome.image, outcome.stages)
         cache.put(before_key, outcome.image)
         return outcome.image, False, None
     return None, False, f"the image of the current lock did not build: {outcome.error}"
@@ -281,9 +295,11 @@ def _rebuild_check(
         recipe.spec(after_root, after_key, no_cache=True, suffix="-rebuild")
     )
     if rebuild.ok and rebuild.image is not None:
+        # Removed even when the comparison is cut short; its stages when the run ends.
+        recipe.images.made_for_now(rebuild.image, rebuild.stages)
         differences = _layer_differences(after, rebuild.image)
         differences += layer_file_differences(recipe.builder, after, rebuild.image)
-        recipe.builder.remove(rebuild.image.reference)
+        recipe.images.discard(rebuild.image)
         return rebuild.image.image_id == after.image_id, differences
     return False, (f"the rebuild without cache failed: {rebuild.error}",)
 

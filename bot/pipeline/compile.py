@@ -547,7 +547,7 @@ def _compile_request(
         exclude_newer=upload_cutoff(
             release_age(env.min_release_age, config.min_release_age),
             job.mode,
-            env.backend,
+            env.format.holds_back_by_upload_time,
             datetime.now(UTC),
         ),
     )

@@ -36,6 +36,7 @@ from bot.github.ensure import (
 from bot.images import Finding
 from bot.observe import stage
 from bot.report import messages
+from bot.report.escape import code
 from bot.report.pull_request import (
     Rollback,
     check_summary,
@@ -174,15 +175,10 @@ def _refuse_human_push(
     gh: Client, clone: Clone, existing: int | None, branch: str
 ) -> PublishResult:
     """A person pushed to the branch: leave it, and say so on its pull request."""
+    note = messages.PR_HUMAN_PUSH.format(branch=code(branch))
     if existing is not None:
-        ensure_comment(
-            gh,
-            clone.repo,
-            existing,
-            marker="lockwarden:human-push",
-            body=messages.PR_HUMAN_PUSH.format(branch=branch),
-        )
-    return PublishResult("blocked", existing, note=messages.PR_HUMAN_PUSH.format(branch=branch))
+        ensure_comment(gh, clone.repo, existing, marker="lockwarden:human-push", body=note)
+    return PublishResult("blocked", existing, note=note)
 
 
 def _push(clone: Clone, branch: str, sha: str, remote_sha: str | None, token: TokenSource) -> str:

@@ -25,11 +25,11 @@ from bot.advisories.audit import (
     pinned_packages,
     split_ignored,
 )
-from bot.advisories.blocked import blocked_fixes, spec_requirements
+from bot.advisories.blocked import blocked_fixes, environment_requirements
 from bot.advisories.service import Lookup, ServiceConfig, lookup_advisories
 from bot.config import EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
-from bot.locks.formats import format_for
+from bot.locks.formats import lock_or_none
 from bot.locks.ignore import AdvisoryIgnore, read_advisory_ignores
 from bot.locks.lockfile import Lockfile
 from bot.locks.modes import CompileMode
@@ -67,7 +67,9 @@ def collect_signals(
     specs (the staging tree); the old locks come from the compile results."""
     advisories = advisory_signals(root, config, compiled, service, today=today)
     # The upstream index's signals (yanked pins, quarantined releases).
-    upstream = upstream_signals(config, compiled, mode, upstream_options or UpstreamOptions())
+    upstream = upstream_signals(
+        config, compiled, mode, upstream_options or UpstreamOptions(), root=root
+    )
     return merge_signals(advisories, upstream)
 
 
@@ -103,7 +105,7 @@ def advisory_signals(
     locks: list[_Locks] = []
     notes: list[str] = []
     for env, result in compiled_environments(config, compiled):
-        if format_for(env.backend).name == "conda":
+        if not env.format.pypi_releases:
             notes.append(f"{env.name}: {CONDA_SKIPPED}")
             continue
         locks.append(_read_locks(env, result))
@@ -118,7 +120,7 @@ def advisory_signals(
         return SignalsResult(notes=tuple(notes))
     ignores = _ignores(root, notes)
     day = today or date.today()
-    environments = tuple(_compare(root, lk, lookup, ignores, day) for lk in locks)
+    environments = tuple(_compare(root, config, lk, lookup, ignores, day) for lk in locks)
     return SignalsResult(advisories=environments, notes=tuple(notes))
 
 
@@ -133,12 +135,7 @@ def _read_locks(env: EnvironmentConfig, result: LockResult) -> _Locks:
 
 
 def _parse(env: EnvironmentConfig, text: str | None) -> Lockfile | None:
-    if text is None:
-        return None
-    try:
-        return format_for(env.backend).parse_lock(text, env.lock_path)
-    except (LockwardenError, ValueError):
-        return None  # the compile stage reports an unreadable lock
+    return lock_or_none(env.backend, text, env.lock_path)
 
 
 def _ignores(root: Path, notes: list[str]) -> tuple[AdvisoryIgnore, ...]:
@@ -151,6 +148,7 @@ def _ignores(root: Path, notes: list[str]) -> tuple[AdvisoryIgnore, ...]:
 
 def _compare(
     root: Path,
+    config: RepoConfig,
     locks: _Locks,
     lookup: Lookup,
     ignores: Sequence[AdvisoryIgnore],
@@ -166,7 +164,7 @@ def _compare(
     after_keys = {_key(a) for a in after}
     left = tuple(a for a in after if _key(a) in before_keys)
     introduced = tuple(a for a in after if _key(a) not in before_keys)
-    requirements = spec_requirements(root, locks.env.backend, locks.env.spec)
+    requirements = environment_requirements(root, config, locks.env)
     return EnvironmentAdvisories(
         environment=locks.env.name,
         lock=locks.result.lock,

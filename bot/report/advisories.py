@@ -2,26 +2,30 @@
 ``lockwarden audit``'s text and JSON, and the audit as a pull request comment.
 
 Wording is concrete: "fixes PYSEC-2099-11 (CVE-2099-1111) in hcore 1.0 -> 1.2", "leaves ...",
-"introduces ...". Ids, names and summaries come from the advisory service and are escaped
-like any other outside text.
+"introduces ...". Ids, names, versions and summaries come from the advisory service (reasons
+and spec lines from the repository) and each is escaped like any other outside text; the
+words and arrows around them are ours and go into Markdown as they are (``→``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from bot.advisories.audit import Audit, EnvironmentAudit
 from bot.report.escape import code, one_line, text
 from bot.results import Advisory, EnvironmentAdvisories, IgnoredAdvisory, RunResult
+
+if TYPE_CHECKING:  # every report imports this module; the audit's service is loaded on use
+    from bot.advisories.audit import Audit, EnvironmentAudit
 
 SECTION_TITLE = "### Advisories"
 AUDIT_TITLE = "### Advisories of the locked versions"
 NONE_FOUND = "No published advisory affects the locked versions."
 NOT_CHECKED = "Advisories were not checked: {reason}"
 BLOCKED = (
-    "{advisory}: no fixed version ({fixed}) is allowed by {spec}: `{requirement}`; "
+    "{advisory}: no fixed version ({fixed}) is allowed by {spec}: {requirement}; "
     "widen that requirement to take a fix"
 )
 NO_FIX = "no fixed version published yet"
@@ -34,43 +38,66 @@ Moves = Mapping[tuple[str, str], str | None]
 """(environment, package) -> the version the run moved it to (None: removed)."""
 
 
-def advisory_name(advisory: Advisory) -> str:
+@dataclass(frozen=True)
+class Style:
+    """How a line writes outside values: as they are for the terminal, escaped for
+    Markdown; and which arrow (ours, never escaped) shows a move."""
+
+    value: Callable[[str], str]
+    quoted: Callable[[str], str]
+    """A spec line as written, in backticks."""
+    arrow: str
+
+
+PLAIN = Style(lambda value: value, lambda value: f"`{value}`", "->")
+MARKDOWN = Style(text, code, "→")
+
+
+def advisory_name(advisory: Advisory, style: Style = PLAIN) -> str:
     """``PYSEC-2099-11 (CVE-2099-1111, GHSA-...) in hcore 1.0``."""
-    aliases = f" ({', '.join(advisory.aliases)})" if advisory.aliases else ""
-    return f"{advisory.id}{aliases} in {advisory.package} {advisory.version}"
+    v = style.value
+    aliases = f" ({', '.join(map(v, advisory.aliases))})" if advisory.aliases else ""
+    return f"{v(advisory.id)}{aliases} in {v(advisory.package)} {v(advisory.version)}"
 
 
-def _fixed_by(advisory: Advisory) -> str:
-    return f"fixed in {', '.join(advisory.fixed_versions)}" if advisory.fixed_versions else NO_FIX
+def _fixed_by(advisory: Advisory, style: Style = PLAIN) -> str:
+    if not advisory.fixed_versions:
+        return NO_FIX
+    return f"fixed in {', '.join(map(style.value, advisory.fixed_versions))}"
 
 
-def change_lines(env: EnvironmentAdvisories, moves: Moves) -> list[str]:
-    """One plain line per advisory the run fixed, left or introduced, then blocked and
-    ignored ones: the same words in the terminal and (escaped) in Markdown."""
+def change_lines(env: EnvironmentAdvisories, moves: Moves, style: Style = PLAIN) -> list[str]:
+    """One line per advisory the run fixed, left or introduced, then blocked and ignored
+    ones: the same words in the terminal and in Markdown (``style`` escapes the values)."""
+    v = style.value
     lines = []
     for a in env.fixed:
         after = moves.get((env.environment, a.package))
-        to = f" -> {after}" if after else " (removed)"
-        lines.append(f"fixes {advisory_name(a)}{to}")
-    lines += [f"leaves {advisory_name(a)} ({_fixed_by(a)})" for a in env.left]
-    lines += [f"introduces {advisory_name(a)} ({_fixed_by(a)})" for a in env.introduced]
+        to = f" {style.arrow} {v(after)}" if after else " (removed)"
+        lines.append(f"fixes {advisory_name(a, style)}{to}")
+    lines += [f"leaves {advisory_name(a, style)} ({_fixed_by(a, style)})" for a in env.left]
+    lines += [
+        f"introduces {advisory_name(a, style)} ({_fixed_by(a, style)})" for a in env.introduced
+    ]
     lines += [
         BLOCKED.format(
-            advisory=b.advisory.id,
-            fixed=", ".join(b.advisory.fixed_versions),
-            spec=b.spec,
-            requirement=b.requirement,
+            advisory=v(b.advisory.id),
+            fixed=", ".join(map(v, b.advisory.fixed_versions)),
+            spec=v(b.spec),
+            requirement=style.quoted(b.requirement),
         )
         for b in env.blocked
     ]
-    lines += [_ignored_line(i) for i in env.ignored]
+    lines += [_ignored_line(i, style) for i in env.ignored]
     return lines
 
 
-def _ignored_line(ignored: IgnoredAdvisory) -> str:
-    until = f", until {ignored.until}" if ignored.until else ""
+def _ignored_line(ignored: IgnoredAdvisory, style: Style = PLAIN) -> str:
+    until = f", until {style.value(ignored.until)}" if ignored.until else ""
     return IGNORED.format(
-        advisory=advisory_name(ignored.advisory), reason=ignored.reason, until=until
+        advisory=advisory_name(ignored.advisory, style),
+        reason=style.value(ignored.reason),
+        until=until,
     )
 
 
@@ -102,10 +129,10 @@ def markdown_section(result: RunResult) -> list[str]:
     moves = run_moves(result)
     body: list[str] = []
     for env in result.signals.advisories:
-        lines = change_lines(env, moves)
+        lines = change_lines(env, moves, MARKDOWN)
         if lines:
             body += [f"**{text(env.environment)}** ({code(env.lock)})", ""]
-            body += [f"- {text(line)}" for line in lines] + [""]
+            body += [f"- {line}" for line in lines] + [""]
     body += [f"> [!NOTE]\n> {text(one_line(note))}\n" for note in result.signals.notes]
     return ["", SECTION_TITLE, "", *body] if body else []
 
@@ -216,7 +243,7 @@ def render_audit_comment(audit: Audit) -> str:
             parts += [f"- {text(_audit_lines(env, audit.checked)[0])}", ""]
             continue
         parts += [_advisory_item(a) for a in env.advisories]
-        parts += [f"- {text(_ignored_line(i))}" for i in env.ignored]
+        parts += [f"- {_ignored_line(i, MARKDOWN)}" for i in env.ignored]
         if not env.advisories and not env.ignored:
             parts.append("- no advisories")
         parts.append("")
@@ -228,4 +255,5 @@ def _advisory_item(advisory: Advisory) -> str:
     safe = _SAFE_ID.fullmatch(advisory.id) and advisory.link.startswith("https://")
     link = f" ([details]({advisory.link}))" if safe else ""
     summary = f": {text(one_line(advisory.summary))}" if advisory.summary else ""
-    return f"- {text(advisory_name(advisory))}{summary} ({_fixed_by(advisory)}){link}"
+    name, fixed = advisory_name(advisory, MARKDOWN), _fixed_by(advisory, MARKDOWN)
+    return f"- {name}{summary} ({fixed}){link}"

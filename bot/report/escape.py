@@ -9,7 +9,8 @@ Every such value goes through one of these functions before it reaches Markdown:
 - ``code``: an inline code span no backtick inside can end (CommonMark 6.1);
 - ``text``: plain text with Markdown markers backslash-escaped;
 - ``html``: text inside an HTML element (``<summary>``), entity-escaped;
-- ``fenced``: a fenced code block no line inside can close.
+- ``fenced``: a fenced code block no line inside can close;
+- ``quote``: what someone wrote (a command line), shown as a code span, cut to a length.
 
 ``text`` and ``html`` also put a WORD JOINER (U+2060, invisible) after ``@``, after ``#`` or
 ``GH-`` before a number and inside ``://``, so that no mention, reference or link is formed.
@@ -38,6 +39,12 @@ _MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
 _REFERENCE = re.compile(r"(#|\bGH-)(?=[0-9])", re.IGNORECASE)
 _SCHEME = re.compile(r"(?<=[A-Za-z]):(?=//)")
 _WWW = re.compile(r"\b(www)(?=\.)", re.IGNORECASE)
+# Invisible characters that reorder or hide text (bidi controls, zero widths): in a quote of
+# what someone wrote they are shown as escapes, so the quote reads as the bytes it holds.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufeff\ufff9-\ufffb]"
+)
 
 
 def defang(value: str) -> str:
@@ -123,3 +130,13 @@ def fenced(value: str, info: str = "text") -> str:
     longest = max((len(run) for run in re.findall(r"`{3,}", value)), default=2)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{value}\n{fence}"
+
+
+def quote(value: str, limit: int) -> str:
+    """What someone wrote, as a code span GitHub renders inertly (no mention, reference, link,
+    image or HTML is formed inside code): on one line, invisible characters shown as
+    ``\\u202e``-style escapes, cut to ``limit`` characters with "…"."""
+    value = _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", one_line(value))
+    if len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    return code(value)

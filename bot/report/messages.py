@@ -203,7 +203,7 @@ PR_CLOSED_EMPTY = (
     "The locks on the default branch already match what this refresh would write; closing."
 )
 PR_HUMAN_PUSH = (
-    "Someone other than Lockwarden pushed to `{branch}`, so Lockwarden stopped updating it and "
+    "Someone other than Lockwarden pushed to {branch}, so Lockwarden stopped updating it and "
     "will not overwrite those commits. Merge or close this pull request, or delete the branch, "
     "to let Lockwarden take over again."
 )

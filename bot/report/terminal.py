@@ -13,8 +13,6 @@ from bot.report.upstream import terminal_lines as upstream_lines
 from bot.results import DockerfilePins, LockResult, RunResult
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -209,11 +207,6 @@ class LiveProgress:
         self._live.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._closing = True  # the last drawing: every step that finished is done
         self._live.stop()

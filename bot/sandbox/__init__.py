@@ -304,7 +304,10 @@ def probe(bwrap: str, *, fresh_proc: bool = True) -> str | None:
 
 def _probe_once(bwrap: str, *, fresh_proc: bool) -> str | None:
     argv = [bwrap, "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net"]
-    argv += ["--uid", str(_UID), "--gid", str(_UID), "--ro-bind", "/", "/"]
+    # The system paths the sandbox shows, not "/": binding "/" recursively also binds every
+    # mount below it, and one that goes away meanwhile (a container build's overlay) fails
+    # the probe.
+    argv += ["--uid", str(_UID), "--gid", str(_UID), *_system_binds()]
     argv += ["--proc", "/proc"] if fresh_proc else ["--tmpfs", "/proc"]
     try:
         result = shell.run(

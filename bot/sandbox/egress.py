@@ -22,10 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from bot.sandbox.relay import copy_both_ways
 
@@ -322,19 +319,3 @@ def url_refusal(policy: EgressPolicy, url: str) -> str | None:
     except OSError:
         return None  # unresolvable: the fetch itself says so
     return refusal
-
-
-class GuardedTransport(httpx.HTTPTransport):
-    """An httpx transport that refuses every request (redirects included) to a destination
-    the egress policy refuses: for the fetches the bot makes itself with repository-chosen
-    URLs (index pages for the wheel check, registries of base images)."""
-
-    def __init__(self, policy: EgressPolicy, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._policy = policy
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        refusal = url_refusal(self._policy, str(request.url))
-        if refusal is not None:
-            raise httpx.ConnectError(f"refused by Lockwarden: {refusal}", request=request)
-        return super().handle_request(request)

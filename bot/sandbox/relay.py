@@ -9,7 +9,6 @@ this relay is the only way out; the proxy outside decides what may be reached.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import resource
 import select
@@ -59,7 +58,7 @@ def copy_both_ways(one: socket.socket, other: socket.socket, *, idle_timeout_s: 
             (other if source is one else one).sendall(data)
 
 
-def _limits(args: argparse.Namespace) -> None:
+def _limits(args: _Options) -> None:
     """Resource limits for the command and everything it starts (inherited across exec)."""
     for which, value in (
         (resource.RLIMIT_CPU, args.cpu_s),
@@ -89,20 +88,49 @@ def _pump(source: IO[bytes], sink: IO[bytes], budget: list[int], cap: int) -> No
         sink.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="relay")
-    parser.add_argument("--socket")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--cpu-s", type=int)
-    parser.add_argument("--memory-bytes", type=int)
-    parser.add_argument("--processes", type=int)
-    parser.add_argument("--file-bytes", type=int)
-    parser.add_argument("--output-bytes", type=int, default=16 * 1024 * 1024)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+class _Options:
+    """The relay's settings (a plain class: ``dataclasses`` imports ``inspect``)."""
+
+    def __init__(self) -> None:
+        self.socket: str | None = None
+        self.port = 0
+        self.cpu_s: int | None = None
+        self.memory_bytes: int | None = None
+        self.processes: int | None = None
+        self.file_bytes: int | None = None
+        self.output_bytes = 16 * 1024 * 1024
+
+
+_NUMBERS = ("port", "cpu_s", "memory_bytes", "processes", "file_bytes", "output_bytes")
+
+
+def parse(argv: Sequence[str]) -> tuple[_Options, list[str]]:
+    """``--name value`` or ``--name=value`` options, then ``--`` and the command. Not
+    argparse: it starts before every sandboxed command, and importing it costs more than
+    the rest of the relay."""
+    options, rest = _Options(), list(argv)
+    while rest and rest[0] != "--":
+        name, equals, value = rest.pop(0).partition("=")
+        field = name.removeprefix("--").replace("-", "_")
+        if not name.startswith("--") or not hasattr(options, field):
+            raise ValueError(f"unknown option {name}")
+        if not equals:
+            if not rest:
+                raise ValueError(f"{name} needs a value")
+            value = rest.pop(0)
+        setattr(options, field, int(value) if field in _NUMBERS else value)
+    command = rest[1:]
     if not command:
-        parser.error("no command")
+        raise ValueError("no command")
+    return options, command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args, command = parse(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        sys.stderr.write(f"relay: {exc}\n")
+        return 2
     if args.socket:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -4,7 +4,11 @@ were uploaded and whether they are yanked.
 PEP 691 JSON is asked for first (it carries PEP 700 ``upload-time``); an index that only
 speaks PEP 503 HTML answers with its page, which has ``data-yanked`` but no upload times.
 Each page's ``ETag`` / ``Last-Modified`` is remembered (on disk when a cache directory is
-given) so the next lookup is a conditional request, and an unchanged page costs a 304.
+given) so the next lookup is a conditional request, and an unchanged page costs a 304. A
+client made with ``fresh_for_s`` also takes a copy younger than that as it is, with no request
+at all (as PyPI's own ``max-age`` of ten minutes allows, and what an index or proxy that sends
+no validators needs for a second run not to download every page again); ``refresh``, which the
+release watch uses, always asks.
 
 The index URL may come from a repository's configuration, so every request and every
 redirect passes the egress policy the sandbox applies (no private, loopback or link-local
@@ -14,20 +18,22 @@ address unless the operator allows the host).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -38,14 +44,17 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from bot.errors import LockwardenError
-from bot.sandbox.egress import EgressPolicy, GuardedTransport, url_refusal
+from bot.sandbox.egress import EgressPolicy, url_refusal
+
+if TYPE_CHECKING:
+    import httpx
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 )
 _MAX_REDIRECTS = 5
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _URL_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
 
 
@@ -78,6 +87,8 @@ class ProjectPage:
     files: tuple[ReleaseFile, ...]
     etag: str | None
     last_modified: str | None
+    fetched_at: float = 0.0
+    """When the page was fetched or last revalidated (``time.time()``)."""
 
     def versions(self) -> tuple[str, ...]:
         """Every PEP 440 version with a file, oldest first."""
@@ -101,7 +112,25 @@ class ProjectPage:
         return next((f.yanked for f in files if f.yanked), "")
 
     def _files_of(self, version: str) -> list[ReleaseFile]:
-        return [f for f in self.files if same_version(f.version, version)]
+        return self._by_version.get(_version_key(normalize_version(version)), [])
+
+    @functools.cached_property
+    def _by_version(self) -> dict[str, list[ReleaseFile]]:
+        # Indexed once per page: numpy's lists thousands of files, asked about many times.
+        out: dict[str, list[ReleaseFile]] = {}
+        for f in self.files:
+            out.setdefault(_version_key(f.version), []).append(f)
+        return out
+
+
+_TRAILING_ZEROS = re.compile(r"^((?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*?)(?:\.0+)+(?=$|[^0-9.]|\.[a-z])")
+
+
+def _version_key(version: str) -> str:
+    """What a normalized version compares by: PEP 440 equality (``1.0 == 1.0.0``) is string
+    equality once trailing zero release segments are dropped. String work, not a parse: a
+    page such as numpy's lists thousands of files."""
+    return _TRAILING_ZEROS.sub(r"\1", version)
 
 
 def same_version(a: str, b: str) -> bool:
@@ -136,22 +165,37 @@ class SimpleIndex:
         policy: EgressPolicy,
         client: httpx.Client | None = None,
         timeout_s: float = 20,
+        fresh_for_s: float = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.where = display_url(self.base_url)
         self._policy = policy
         self._cache_dir = cache_dir / _url_key(self.base_url) if cache_dir is not None else None
         self._own_client = client is None
-        self._client = client or httpx.Client(
-            timeout=timeout_s, follow_redirects=False, transport=GuardedTransport(policy)
-        )
+        self._given_client = client
+        self._timeout_s = timeout_s
+        self._fresh_for_s = fresh_for_s
         self._memory: dict[str, ProjectPage] = {}
         self._lock = threading.Lock()
         self.requests = 0
         self.not_modified = 0
 
+    @functools.cached_property
+    def _client(self) -> httpx.Client:
+        # Made on the first request: a run whose pages are all fresh in the cache needs no
+        # client, nor httpx's import.
+        import httpx
+
+        from bot.sandbox.transport import GuardedTransport
+
+        return self._given_client or httpx.Client(
+            timeout=self._timeout_s,
+            follow_redirects=False,
+            transport=GuardedTransport(self._policy),
+        )
+
     def close(self) -> None:
-        if self._own_client:
+        if self._own_client and "_client" in self.__dict__:
             self._client.close()
 
     def __enter__(self) -> SimpleIndex:
@@ -164,6 +208,8 @@ class SimpleIndex:
         """The project's page; a conditional request when a copy is cached (a 304 returns
         the copy). Raises ``IndexLookupError`` naming the index and the package."""
         cached = self._cached(canonicalize_name(name))
+        if cached is not None and time.time() - cached.fetched_at < self._fresh_for_s:
+            return cached
         fresh = self._fetch(canonicalize_name(name), cached)
         return cached if fresh is None and cached is not None else _required(fresh)
 
@@ -184,6 +230,8 @@ class SimpleIndex:
         if response.status_code == 304 and cached is not None:
             with self._lock:
                 self.not_modified += 1
+            if self._fresh_for_s:  # the copy counts as fresh again for a while
+                self._store(dataclasses.replace(cached, fetched_at=time.time()))
             return None
         if response.status_code in (404, 410):
             raise IndexLookupError(
@@ -212,6 +260,8 @@ class SimpleIndex:
                 )
             with self._lock:
                 self.requests += 1
+            import httpx
+
             try:
                 response = self._client.get(url, headers=headers, follow_redirects=False)
             except httpx.HTTPError as exc:
@@ -241,6 +291,7 @@ class SimpleIndex:
             files=tuple(f for f in files if (_dist_name(f.filename) or ("",))[0] == name),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
+            fetched_at=time.time(),
         )
 
     # -- cache ----------------------------------------------------------------------------
@@ -264,8 +315,10 @@ class SimpleIndex:
     def _store(self, page: ProjectPage) -> None:
         with self._lock:
             self._memory[page.name] = page
-        if self._cache_dir is None or (page.etag is None and page.last_modified is None):
-            return  # nothing to revalidate with: a disk copy would never be used
+        if self._cache_dir is None:
+            return
+        if page.etag is None and page.last_modified is None and not self._fresh_for_s:
+            return  # nothing to revalidate with, nor to keep for a while: never used
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             _write_atomic(self._cache_dir / f"{page.name}.json", _page_to_cache(page))
 
@@ -307,6 +360,7 @@ def _page_to_cache(page: ProjectPage) -> str:
         "name": page.name,
         "etag": page.etag,
         "last_modified": page.last_modified,
+        "fetched_at": page.fetched_at,
         "files": files,
     }
     return json.dumps(data, indent=0)
@@ -324,7 +378,8 @@ def _page_from_cache(data: dict[str, Any]) -> ProjectPage:
         )
         for f in data["files"]
     )
-    return ProjectPage(str(data["name"]), files, data["etag"], data["last_modified"])
+    fetched_at = float(data["fetched_at"])
+    return ProjectPage(str(data["name"]), files, data["etag"], data["last_modified"], fetched_at)
 
 
 # -- page formats -------------------------------------------------------------------------
@@ -426,6 +481,7 @@ def _parse_time(value: object) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=65536)
 def _dist_name(filename: str) -> tuple[str, str] | None:
     """(canonical name, normalized version) of a wheel or sdist; None for other files."""
     try:

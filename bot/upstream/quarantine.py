@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.locks.modes import CompileMode
-from bot.upstream.index import ProjectPage
+
+if TYPE_CHECKING:  # the config reads ages from here; the index client is loaded on use
+    from bot.upstream.index import ProjectPage
 
 AGE_FIELD = "min_release_age"
 _AGE = re.compile(r"^(?P<count>[0-9]{1,4})(?P<unit>[mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-QUARANTINE_BACKENDS = ("pip-tools", "uv")
-"""The backends whose resolvers can leave out releases by upload time."""
 
 
 def parse_age(text: str) -> timedelta:
@@ -43,11 +44,11 @@ def release_age(environment_age: str | None, repository_age: str | None) -> time
 
 
 def upload_cutoff(
-    age: timedelta | None, mode: CompileMode, backend: str, now: datetime
+    age: timedelta | None, mode: CompileMode, holds_back: bool, now: datetime
 ) -> datetime | None:
     """The upload time a compile must not pick releases after: for full refreshes with a
-    quarantine on a backend that can apply it; None otherwise."""
-    if age is None or mode.kind != "full" or backend not in QUARANTINE_BACKENDS:
+    quarantine, by a compiler that ``holds_back`` by upload time; None otherwise."""
+    if age is None or mode.kind != "full" or not holds_back:
         return None
     return (now - age).astimezone(UTC).replace(microsecond=0)
 
@@ -70,12 +71,18 @@ def eligible_at(page: ProjectPage, version: str, age: timedelta) -> datetime | N
     return None if uploaded is None else uploaded + age
 
 
-def quarantine_note(package: str, version: str, uploaded: datetime, age: timedelta) -> str:
-    """One line for a fix taken although it is younger than the quarantine."""
+def quarantine_note(
+    package: str,
+    version: str,
+    uploaded: datetime,
+    age: timedelta,
+    *,
+    why: str = "taken despite min_release_age because it fixes an advisory",
+) -> str:
+    """One line for a release taken although it is younger than the quarantine."""
     return (
         f"{package} {version} was uploaded {uploaded:%Y-%m-%d %H:%M} UTC, less than "
-        f"{format_age(age)} ago: taken despite min_release_age because it fixes an advisory; "
-        "review the release before merging"
+        f"{format_age(age)} ago: {why}; review the release before merging"
     )
 
 

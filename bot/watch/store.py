@@ -8,6 +8,11 @@
   versions seen yanked, so a pass knows what is new.
 * ``lockwarden_watch_pending``: refreshes a pass decided on but the pace has not let start
   yet, coalesced per repository (packages and yanks added up).
+* ``lockwarden_watch_advisories``: per ``watch: security`` repository, the advisory ids a
+  security job was already asked for, so an advisory is acted on once; they go with the
+  repository's row.
+* ``lockwarden_watch_security_pending``: security jobs a pass decided on but the pace has
+  not let start yet, one per repository (packages and reasons added up).
 
 Every function takes the caller's connection: a pass records what it saw and queues its jobs
 in one transaction, so a pass that fails leaves nothing half done.
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from bot.config import RepoConfig
@@ -36,6 +42,8 @@ WATCH_TABLES = (
     "lockwarden_watch_pins",
     "lockwarden_watch_releases",
     "lockwarden_watch_pending",
+    "lockwarden_watch_advisories",
+    "lockwarden_watch_security_pending",
 )
 
 WATCH_TABLES_SQL = """
@@ -69,6 +77,19 @@ CREATE TABLE IF NOT EXISTS lockwarden_watch_pending (
     installation_id bigint NOT NULL,
     packages text[] NOT NULL,
     yanked jsonb NOT NULL DEFAULT '[]',
+    since timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lockwarden_watch_advisories (
+    repo text NOT NULL REFERENCES lockwarden_watch_repos (repo) ON DELETE CASCADE,
+    advisory text NOT NULL,
+    acted_at timestamptz NOT NULL,
+    PRIMARY KEY (repo, advisory)
+);
+CREATE TABLE IF NOT EXISTS lockwarden_watch_security_pending (
+    repo text PRIMARY KEY,
+    installation_id bigint NOT NULL,
+    packages text[] NOT NULL,
+    reasons text[] NOT NULL,
     since timestamptz NOT NULL
 );
 """
@@ -105,6 +126,27 @@ class Pending:
     since: datetime
 
 
+@dataclass(frozen=True)
+class SecurityPin:
+    """One pin of a repository on ``watch: security``."""
+
+    repo: str
+    installation_id: int
+    package: str
+    version: str
+
+
+@dataclass(frozen=True)
+class SecurityPending:
+    """A security job waiting for the pace: why, and the packages concerned."""
+
+    repo: str
+    installation_id: int
+    packages: tuple[str, ...]
+    reasons: tuple[str, ...]
+    since: datetime
+
+
 def record(conn: Connection, pins: RepoPins) -> None:
     """Replace the repository's policy and pins with ``pins``."""
     conn.execute(
@@ -127,6 +169,7 @@ def forget(conn: Connection, repo: str) -> None:
     """Drop everything kept about ``repo`` (its pins go with its row)."""
     conn.execute("DELETE FROM lockwarden_watch_repos WHERE repo = %s", (repo,))
     conn.execute("DELETE FROM lockwarden_watch_pending WHERE repo = %s", (repo,))
+    conn.execute("DELETE FROM lockwarden_watch_security_pending WHERE repo = %s", (repo,))
 
 
 def asked(conn: Connection) -> list[tuple[str, str]]:
@@ -187,24 +230,39 @@ def lockers(conn: Connection, index_url: str, package: str) -> list[Locker]:
 def add_pending(conn: Connection, item: Pending) -> None:
     """Queue a refresh for the pace to admit; one per repository, packages and yanks merged
     into one already waiting."""
-    conn.execute(
-        "INSERT INTO lockwarden_watch_pending (repo, installation_id, packages, yanked, since) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (repo) DO UPDATE SET "
-        "installation_id = EXCLUDED.installation_id, "
-        "packages = ARRAY(SELECT DISTINCT unnest(lockwarden_watch_pending.packages "
-        "|| EXCLUDED.packages) ORDER BY 1), "
-        "yanked = lockwarden_watch_pending.yanked || EXCLUDED.yanked",
+    _merge_waiting(
+        conn,
+        "lockwarden_watch_pending",
+        "yanked",
         (item.repo, item.installation_id, list(item.packages), Jsonb(item.yanked), item.since),
     )
 
 
+def _merge_waiting(conn: Connection, table: str, extra: str, row: tuple[Any, ...]) -> None:
+    """Insert ``row`` (repo, installation, packages, ``extra``, since) into a table of
+    waiting jobs, or merge it into the repository's row: packages as a set, ``extra``
+    appended."""
+    query = sql.SQL(
+        "INSERT INTO {table} (repo, installation_id, packages, {extra}, since) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (repo) DO UPDATE SET "
+        "installation_id = EXCLUDED.installation_id, "
+        "packages = ARRAY(SELECT DISTINCT unnest({table}.packages || EXCLUDED.packages) "
+        "ORDER BY 1), {extra} = {table}.{extra} || EXCLUDED.{extra}"
+    ).format(table=sql.Identifier(table), extra=sql.Identifier(extra))
+    conn.execute(query, row)
+
+
+def _waiting(conn: Connection, table: str, extra: str, limit: int) -> list[tuple[Any, ...]]:
+    """The rows of a table of waiting jobs, oldest first, locked for this pass."""
+    query = sql.SQL(
+        "SELECT repo, installation_id, packages, {extra}, since FROM {table} "
+        "ORDER BY since, repo LIMIT %s FOR UPDATE SKIP LOCKED"
+    ).format(table=sql.Identifier(table), extra=sql.Identifier(extra))
+    return conn.execute(query, (limit,)).fetchall()
+
+
 def pending(conn: Connection, limit: int) -> list[Pending]:
     """The refreshes waiting for the pace, oldest first, locked for this pass."""
-    rows = conn.execute(
-        "SELECT repo, installation_id, packages, yanked, since FROM lockwarden_watch_pending "
-        "ORDER BY since, repo LIMIT %s FOR UPDATE SKIP LOCKED",
-        (limit,),
-    ).fetchall()
     return [
         Pending(
             str(r[0]),
@@ -213,12 +271,63 @@ def pending(conn: Connection, limit: int) -> list[Pending]:
             tuple(dict.fromkeys((str(y[0]), str(y[1]), str(y[2])) for y in r[3])),
             r[4],
         )
-        for r in rows
+        for r in _waiting(conn, "lockwarden_watch_pending", "yanked", limit)
     ]
 
 
 def done(conn: Connection, repo: str) -> None:
     conn.execute("DELETE FROM lockwarden_watch_pending WHERE repo = %s", (repo,))
+
+
+def security_pins(conn: Connection) -> list[SecurityPin]:
+    """Every pin of every repository on ``watch: security``, whatever its index."""
+    rows = conn.execute(
+        "SELECT p.repo, r.installation_id, p.package, p.version FROM lockwarden_watch_pins p "
+        "JOIN lockwarden_watch_repos r ON r.repo = p.repo WHERE r.policy = 'security' "
+        "ORDER BY p.repo, p.package, p.version"
+    ).fetchall()
+    return [SecurityPin(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def acted_on(conn: Connection, repos: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The advisory ids each of ``repos`` was already asked a security job for."""
+    rows = conn.execute(
+        "SELECT repo, array_agg(advisory) FROM lockwarden_watch_advisories "
+        "WHERE repo = ANY (%s) GROUP BY repo",
+        (sorted(set(repos)),),
+    ).fetchall()
+    return {str(r[0]): frozenset(r[1]) for r in rows}
+
+
+def remember_acted(conn: Connection, repo: str, advisories: Iterable[str], now: datetime) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO lockwarden_watch_advisories (repo, advisory, acted_at) "
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [(repo, advisory, now) for advisory in advisories],
+        )
+
+
+def add_security_pending(conn: Connection, item: SecurityPending) -> None:
+    """Ask for a security job once the pace admits it; one per repository, merged."""
+    _merge_waiting(
+        conn,
+        "lockwarden_watch_security_pending",
+        "reasons",
+        (item.repo, item.installation_id, list(item.packages), list(item.reasons), item.since),
+    )
+
+
+def security_pending(conn: Connection, limit: int) -> list[SecurityPending]:
+    """The security jobs waiting for the pace, oldest first, locked for this pass."""
+    return [
+        SecurityPending(str(r[0]), int(r[1]), tuple(r[2]), tuple(dict.fromkeys(r[3])), r[4])
+        for r in _waiting(conn, "lockwarden_watch_security_pending", "reasons", limit)
+    ]
+
+
+def security_done(conn: Connection, repo: str) -> None:
+    conn.execute("DELETE FROM lockwarden_watch_security_pending WHERE repo = %s", (repo,))
 
 
 class Transactions(Protocol):

@@ -11,12 +11,14 @@ previous pass saw:
 * a locked version now yanked queues a targeted refresh of that package for every
   repository that locks it, whatever its ``watch:``, with the index's reason for the pull
   request to quote;
-* repositories on ``watch: security`` are not refreshed for releases; the pass names them
-  (:func:`on_new_releases`) for the security job, which weighs releases against advisories.
+* repositories on ``watch: security`` are not refreshed for releases: a new release of a
+  package one locks (:func:`on_new_releases`), or a fixable advisory of one of its pins that
+  it was not told about before, queues its ``security`` job (``bot.watch.security``).
 
-A repository gets one refresh per pass however many of its packages moved, and refreshes
-start within the pace scheduled refreshes use (the same per-installation budget); the ones
-the pace holds back wait in ``lockwarden_watch_pending`` for a later pass.
+A repository gets one refresh and one security job per pass at most, however many of its
+packages moved, and both start within the pace scheduled refreshes use (the same
+per-installation budget); the ones the pace holds back wait in ``lockwarden_watch_pending``
+and ``lockwarden_watch_security_pending`` for a later pass.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 from packaging.version import InvalidVersion, Version
 
+from bot.advisories.audit import lookup_notes
+from bot.advisories.service import ServiceConfig, service_config
 from bot.jobs.payloads import RefreshPayload, Yank
 from bot.jobs.queue import JobId, JobRequest
+from bot.jobs.security import enqueue_security
 from bot.sandbox.egress import EgressPolicy
 from bot.schedules import DueRepo, Pace, Recent, admit
 from bot.settings import Settings
 from bot.upstream.index import IndexLookupError, ProjectPage, SimpleIndex, normalize_version
 from bot.watch import store
+from bot.watch.security import NewRelease, SecurityDecision, decide, lookup_pins
 from bot.watch.store import Connection, Locker, Pending, Seen
 
 log = logging.getLogger(__name__)
@@ -81,18 +87,6 @@ class Change:
 
 
 @dataclass(frozen=True)
-class NewRelease:
-    """A repository on ``watch: security`` that locks a package with new releases."""
-
-    repo: str
-    installation_id: int
-    index_url: str
-    package: str
-    locked: str
-    versions: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class PassResult:
     asked: int = 0
     requests: int = 0
@@ -103,6 +97,38 @@ class PassResult:
     waiting: tuple[str, ...] = ()
     """Repositories with a refresh the pace holds back for a later pass."""
     security: tuple[NewRelease, ...] = ()
+    """Repositories on ``watch: security`` that lock a package with new releases."""
+    security_enqueued: tuple[str, ...] = ()
+    """Repositories whose security job this pass queued."""
+    security_waiting: tuple[str, ...] = ()
+    advisory_notes: tuple[str, ...] = ()
+    """Why advisories were not checked, or which pins the service does not know."""
+
+
+class _Waiting(Protocol):
+    """A job waiting for the pace (``Pending``, ``SecurityPending``)."""
+
+    @property
+    def repo(self) -> str: ...
+    @property
+    def installation_id(self) -> int: ...
+    @property
+    def since(self) -> datetime: ...
+
+
+W = TypeVar("W", bound=_Waiting)
+
+
+@dataclass(frozen=True)
+class _InTransaction:
+    """The pass's transaction as a job queue: a job is queued with the pass's rows or not
+    at all."""
+
+    db: WatchDatabase
+    conn: Connection
+
+    def enqueue(self, request: JobRequest) -> str | None:
+        return self.db.enqueue_in(self.conn, request)
 
 
 @dataclass
@@ -125,7 +151,11 @@ class ReleaseWatch:
         client: httpx.Client | None = None,
         max_parallel: int = 8,
         timeout_s: float = 20,
+        advisories: ServiceConfig | None = None,
     ) -> None:
+        """``advisories``: the service ``watch: security`` repositories' pins are looked up
+        in (None: none is, and only new releases queue their security jobs)."""
+        self._advisories = advisories
         self._cache_dir = cache_dir
         self._policy = policy
         self._pace = pace or Pace()
@@ -164,7 +194,9 @@ class ReleaseWatch:
         with db.transaction() as conn:
             keys = store.asked(conn)
             seen = store.seen(conn, keys)
+            pins = store.security_pins(conn)
         pages, failed = self._ask(keys)
+        lookup = lookup_pins(pins, self._advisories)
         changes = [_change(key, page, seen.get(key)) for key, page in pages]
         with db.transaction() as conn:
             security = self._decide(conn, changes, moment)
@@ -176,16 +208,22 @@ class ReleaseWatch:
                     _yanked_versions(change.page),
                     moment,
                 )
+            acted = store.acted_on(conn, {pin.repo for pin in pins})
+            _want_security(conn, decide(pins, lookup, acted, security, moment), moment)
+            secured, held = self._start_security(db, conn, moment)
             enqueued, waiting = self._start(db, conn, moment)
         requests, not_modified = self.counters()
         result = PassResult(
-            len(keys),
-            requests - before[0],
-            not_modified - before[1],
-            failed,
-            enqueued,
-            waiting,
-            security,
+            asked=len(keys),
+            requests=requests - before[0],
+            not_modified=not_modified - before[1],
+            failed=failed,
+            enqueued=enqueued,
+            waiting=waiting,
+            security=security,
+            security_enqueued=secured,
+            security_waiting=held,
+            advisory_notes=lookup_notes(lookup) if self._advisories is not None else (),
         )
         _log_pass(result)
         return result
@@ -237,13 +275,8 @@ class ReleaseWatch:
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Queue the waiting refreshes the pace admits; (started, still waiting)."""
         waiting = {p.repo: p for p in store.pending(conn, PASS_BATCH)}
-        if not waiting:
-            return (), ()
-        due = [DueRepo(p.repo, p.installation_id, "", "", p.since) for p in waiting.values()]
-        recent = db.recent_runs(conn, {p.installation_id for p in waiting.values()}, moment)
         started = []
-        for row in admit(due, recent, self._pace):
-            item = waiting[row.repo]
+        for item in self._admitted(db, conn, waiting, moment):
             job_id = db.enqueue_in(conn, refresh_request(item, moment))
             if isinstance(job_id, JobId) and job_id.joined:
                 # Merged into a refresh that waits already, which would not carry these
@@ -251,8 +284,49 @@ class ReleaseWatch:
                 continue
             db.count_run(conn, item.installation_id, item.repo, moment)
             store.done(conn, item.repo)
-            started.append(waiting.pop(row.repo).repo)
+            started.append(waiting.pop(item.repo).repo)
         return tuple(started), tuple(sorted(waiting))
+
+    def _start_security(
+        self, db: WatchDatabase, conn: Connection, moment: datetime
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Queue the waiting security jobs the pace admits; (started, still waiting)."""
+        waiting = {p.repo: p for p in store.security_pending(conn, PASS_BATCH)}
+        started = []
+        for item in self._admitted(db, conn, waiting, moment):
+            job_id = enqueue_security(
+                _InTransaction(db, conn),
+                item.repo,
+                item.installation_id,
+                delivery_id=f"watch-security:{item.repo}:{moment.isoformat()}",
+                reason="release watch: " + "; ".join(item.reasons),
+                packages=item.packages,
+            )
+            # Joined to a security job that waits already: that one audits every lock when
+            # it runs, so it covers these reasons too, and no second run is charged.
+            if not (isinstance(job_id, JobId) and job_id.joined):
+                db.count_run(conn, item.installation_id, item.repo, moment)
+            store.security_done(conn, item.repo)
+            started.append(waiting.pop(item.repo).repo)
+        return tuple(started), tuple(sorted(waiting))
+
+    def _admitted(
+        self, db: WatchDatabase, conn: Connection, waiting: Mapping[str, W], moment: datetime
+    ) -> list[W]:
+        """Those of ``waiting`` (by repository) the pace lets start now, oldest first."""
+        if not waiting:
+            return []
+        due = [DueRepo(p.repo, p.installation_id, "", "", p.since) for p in waiting.values()]
+        recent = db.recent_runs(conn, {p.installation_id for p in waiting.values()}, moment)
+        return [waiting[row.repo] for row in admit(due, recent, self._pace)]
+
+
+def _want_security(conn: Connection, decision: SecurityDecision, moment: datetime) -> None:
+    """Record the security jobs ``decision`` asks for, and the advisories they are about."""
+    for repo, advisories in decision.acted.items():
+        store.remember_acted(conn, repo, advisories, moment)
+    for item in decision.wanted:
+        store.add_security_pending(conn, item)
 
 
 def refresh_request(item: Pending, moment: datetime) -> JobRequest:
@@ -351,13 +425,24 @@ def _log_pass(result: PassResult) -> None:
             item.locked,
             ", ".join(item.versions),
         )
+    if result.security_enqueued or result.security_waiting:
+        log.info(
+            "release watch: security jobs queued: %s; waiting for the pace: %s",
+            ", ".join(result.security_enqueued) or "none",
+            ", ".join(result.security_waiting) or "none",
+        )
+    for note in result.advisory_notes:
+        log.warning("release watch: %s", note)
 
 
 def release_watch(settings: Settings, pace: Pace) -> ReleaseWatch:
     """The watch a worker or receiver runs, from the settings: its page copies in
-    ``watch_cache_dir``, indexes reached within the operator's egress allowances."""
+    ``watch_cache_dir``, indexes reached within the operator's egress allowances, advisories
+    from the operator's advisory service."""
+    advisories = service_config(settings)
     return ReleaseWatch(
         cache_dir=settings.watch_cache_dir,
         policy=EgressPolicy(settings.allowed_private_hosts),
         pace=pace,
+        advisories=advisories if advisories.service != "off" else None,
     )

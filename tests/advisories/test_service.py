@@ -121,3 +121,22 @@ def test_off_checks_nothing(tmp_path: Path) -> None:
     lookup = lookup_advisories([("hcore", "1.0")], ServiceConfig("off"))
     assert not lookup.checked
     assert "LOCKWARDEN_ADVISORY_SERVICE=off" in (lookup.error or "")
+
+
+def test_a_recent_answer_is_used_without_asking_again(
+    advisory_service: AdvisoryService, tmp_path: Path
+) -> None:
+    config = ServiceConfig(
+        "pypi", advisory_service.url, tmp_path / "cache", 5.0, 3, fresh_for_s=600
+    )
+    cold = lookup_advisories(PACKAGES, config)
+    assert advisory_service.count() == 3
+
+    warm = lookup_advisories(PACKAGES, config)
+
+    assert warm == cold  # advisories, unknown packages and all
+    assert advisory_service.count() == 3
+    # Past the window (0 s) the service is asked again, conditionally.
+    stale = ServiceConfig("pypi", advisory_service.url, tmp_path / "cache", 5.0, 3)
+    assert lookup_advisories(PACKAGES, stale) == cold
+    assert advisory_service.count(status=304, conditional=True) == 3

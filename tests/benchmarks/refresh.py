@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
@@ -165,6 +165,8 @@ class Tools:
     uv: str
     lockwarden: str
     base_env: Mapping[str, str]
+    lockwarden_env: Mapping[str, str] = field(default_factory=dict)
+    """Settings for the Lockwarden runs only (``--sandbox off``, ``--no-signals``)."""
 
 
 def find_tools() -> Tools:
@@ -238,7 +240,7 @@ def run_raw(tools: Tools, tree: Path, backend: Backend, refresh: Refresh, cache:
 def run_lockwarden(
     tools: Tools, tree: Path, refresh: Refresh, cache: Path, *, sequential: bool
 ) -> float:
-    env = {**tools.base_env, "LOCKWARDEN_CACHE_DIR": str(cache)}
+    env = {**tools.base_env, **tools.lockwarden_env, "LOCKWARDEN_CACHE_DIR": str(cache)}
     if sequential:
         env["LOCKWARDEN_MAX_PARALLEL_COMPILES"] = "1"
     # Locks only: the raw tools build no images either.
@@ -583,6 +585,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument(
+        "--sandbox",
+        choices=("auto", "off"),
+        default="auto",
+        help="Lockwarden's LOCKWARDEN_SANDBOX (default auto: bubblewrap where it works); "
+        "'off' shows the sandbox's share of the overhead",
+    )
+    parser.add_argument(
+        "--no-signals",
+        action="store_true",
+        help="no advisory or upstream index lookups after the compiles (the raw tools make "
+        "none): shows the signals stage's share of the overhead",
+    )
+    parser.add_argument(
         "--no-op-only",
         action="store_true",
         help="only the no-op refresh (the full ones take minutes with pip-tools)",
@@ -595,13 +610,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def lockwarden_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The settings the options give the Lockwarden runs."""
+    env = {"LOCKWARDEN_SANDBOX": args.sandbox}
+    if args.no_signals:
+        env |= {"LOCKWARDEN_ADVISORY_SERVICE": "off", "LOCKWARDEN_UPSTREAM_LOOKUPS": "false"}
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
-        tools = find_tools()
+        tools = replace(find_tools(), lockwarden_env=lockwarden_settings(args))
         info = machine(tools)
         print_machine(info)
+        shown = " ".join(f"{k}={v}" for k, v in tools.lockwarden_env.items())
+        print(f"  settings     {shown} (Lockwarden runs)")
         sys.stdout.flush()
         with workdir(args.keep) as scratch:
             bench = Bench(tools, scratch)
@@ -643,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "example": str(EXAMPLE.relative_to(REPO_ROOT)),
                 "environments": list(ENVIRONMENTS),
                 "max_parallel_compiles": {"full": 1, "no-op": "default"},
+                "lockwarden_settings": dict(tools.lockwarden_env),
             },
             "figures": [fig.as_json() for fig in ordered],
             "ratios": [item.as_json() for item in items],

@@ -9,14 +9,14 @@ here), the Procrastinate queue and its periodic task, a local index answering PE
 with ETags, pip-compile, and git against the project's fake GitHub.
 
 * **Upload to pull request**: a repository watching ``beta`` is recorded by an onboarding
-  job; a worker runs both queues with the pass every minute (the shortest
-  ``LOCKWARDEN_WATCH_INTERVAL_MIN``). A new ``beta`` is uploaded, and the time until the
-  refresh pull request is open is taken: the wait for the next pass, the pass, the targeted
-  refresh and its publication.
+  job; a worker runs both queues with the pass at the default
+  ``LOCKWARDEN_WATCH_INTERVAL_MIN`` (every minute). A new ``beta`` is uploaded, and the time
+  until the refresh pull request is open is taken: the wait for the next pass, the pass, the
+  targeted refresh and its publication.
 * **Requests**: ``--packages`` projects on the index, all locked and watched by one
   repository. A first pass fetches every page; each following pass comes after ``--changes``
   uploads. The requests and 304 answers of each pass are counted, and scaled to an hour at
-  the default interval (10 minutes: 6 passes an hour).
+  the default interval (1 minute: 60 passes an hour).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bot.jobs.postgres import ProcrastinateQueue
 from bot.jobs.queue import JobRequest
 from bot.jobs.runner import JobRunner
 from bot.sandbox.egress import EgressPolicy
-from bot.settings import app_credentials
+from bot.settings import Settings, app_credentials
 from bot.watch.store import WatchBook
 from bot.watch.tick import PassResult, ReleaseWatch
 from tests.support.fake_github import FakeGitHub
@@ -45,12 +45,13 @@ from tests.support.postgres import start_cluster
 from tests.watch.conftest import REPO, checkout, config_text, watched_repo
 
 LOCAL = EgressPolicy(("127.0.0.1",))
-DEFAULT_PASSES_PER_HOUR = 6
+DEFAULT_INTERVAL_MIN = int(Settings.model_fields["watch_interval_min"].default)
+DEFAULT_PASSES_PER_HOUR = 60 // DEFAULT_INTERVAL_MIN
 
 
 def upload_to_pull(url: str, index: PackageIndex, tmp: Path) -> tuple[float, float]:
-    """Seconds from an upload to the open refresh pull request, the pass every minute, and
-    of those the seconds from the start of the pass that saw it."""
+    """Seconds from an upload to the open refresh pull request, the pass at the default
+    interval, and of those the seconds from the start of the pass that saw it."""
     with ProcrastinateQueue(url) as setup:
         setup.migrate()
     index.publish("beta", "1.0.0")
@@ -65,7 +66,8 @@ def upload_to_pull(url: str, index: PackageIndex, tmp: Path) -> tuple[float, flo
             passes.append(time.perf_counter())
             watch.run(queue)
 
-        with ProcrastinateQueue(url, watch=timed_pass, watch_cron="* * * * *") as queue:
+        cron = f"*/{DEFAULT_INTERVAL_MIN} * * * *"
+        with ProcrastinateQueue(url, watch=timed_pass, watch_cron=cron) as queue:
             runner = JobRunner(
                 GitHubApp(app_credentials(settings)),
                 settings,
@@ -156,7 +158,8 @@ def main() -> None:
     finally:
         cluster.destroy()
     print(
-        f"upload to open pull request (pass every minute): {latency:.1f} s, of which "
+        f"upload to open pull request (pass every {DEFAULT_INTERVAL_MIN} min, the default): "
+        f"{latency:.1f} s, of which "
         f"{after_pass:.1f} s from the start of the pass (pass, refresh, pull request)"
     )
     first, first_s = volume[0]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.commands.handlers import quote_lines
 from bot.jobs.branches import REFRESH_BRANCH
 from bot.jobs.queue import JobRequest
 from tests.support.fake_github import FakeGitHub, PullRequest
@@ -95,7 +96,7 @@ class World:
 
     def reply_to(self, command: str) -> str:
         """The one reply to ``command`` (the newest comment quoting it)."""
-        found = [r for r in self.replies() if r.startswith(f"> {command}\n")]
+        found = [r for r in self.replies() if r.startswith(quote_lines([command]) + "\n")]
         assert found, self.replies()
         return found[-1]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.commands.handlers import quote_lines
 from bot.jobs.branches import REFRESH_BRANCH, ROLLBACK_BRANCH
 from bot.jobs.queue import JobRequest
 from bot.locks.formats.conda.environment import parse_explicit_lock
@@ -84,7 +85,7 @@ class CondaWorld:
         found = [
             c.body
             for c in self.fake.comments(REPO, self.pull.number)
-            if c.user == bot and c.body.startswith(f"> {command}\n")
+            if c.user == bot and c.body.startswith(quote_lines([command]) + "\n")
         ]
         assert found
         return found[-1]

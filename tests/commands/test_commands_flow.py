@@ -38,7 +38,7 @@ def test_a_maintainer_pins_and_the_locks_and_the_pull_request_follow(world: Worl
     assert "2.0.0" not in body.split("### Rollback")[0].split("beta")[-1].split("\n")[0]
     reply = world.replies()[-1]
     assert "| `serve` | `beta` | 2.0.0 | 1.1.0 |" in reply
-    assert reply.startswith("> /lockwarden pin beta==1.1.0")
+    assert reply.startswith("> `/lockwarden pin beta==1.1.0 -- breaks the tokenizer`\n\n@alice ")
     assert world.reactions(comment) == ["eyes", "rocket"]
     # one reply per command, edited in place: "working" then the result
     mine = [c for c in world.fake.comments(REPO, world.pull.number) if c.user.endswith("[bot]")]

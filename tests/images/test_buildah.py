@@ -198,12 +198,6 @@ def spec(tmp_path: Path, **kwargs: object) -> BuildSpec:
 # -- build -----------------------------------------------------------------------------------
 
 
-def split_iidfile(argv: tuple[str, ...]) -> tuple[list[str], str]:
-    """The argv without its ``--iidfile=`` argument (a temporary path), and that path."""
-    (iid,) = [a for a in argv if a.startswith("--iidfile=")]
-    return [a for a in argv if a != iid], iid.removeprefix("--iidfile=")
-
-
 def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim-bookworm\nRUN make\n")
     built_from: list[str] = []
@@ -224,7 +218,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
         )
     )
 
-    argv, iidfile = split_iidfile(recorder.only("bud"))
+    argv = list(recorder.only("bud"))
     network = argv[6]
     # A holder process's namespace (gone once the build is over), never the host's.
     assert re.fullmatch(r"--network=ns:/proc/\d+/ns/net", network)
@@ -250,7 +244,6 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
         "--build-arg=no_proxy=",
         str(tmp_path),
     ]
-    assert Path(iidfile).name == "iid"
     assert recorder.calls[0].timeout_s == 42.0
     # A copy whose stage declares SOURCE_DATE_EPOCH, so RUN steps see it; gone afterwards.
     assert Path(built_from[0]).name == "Dockerfile"
@@ -262,7 +255,7 @@ def test_build_argv(recorder: Recorder, tmp_path: Path) -> None:
 def test_build_argv_no_cache_offline_without_timestamp(recorder: Recorder, tmp_path: Path) -> None:
     builder().build(spec(tmp_path, no_cache=True, network="none"))
 
-    argv, _ = split_iidfile(recorder.only("bud"))
+    argv = recorder.only("bud")
     assert "--no-cache" in argv
     assert "--network=none" in argv
     assert "--pull=missing" in argv  # the default pull policy
@@ -353,6 +346,79 @@ def test_build_error_is_buildahs_verdict_not_a_line_of_the_step(
     outcome = builder().build(spec(tmp_path))
 
     assert outcome.error == 'building at STEP "RUN make": while running runtime: exit status 1'
+
+
+STORE_RACE_STDERR = (
+    'Error: building at STEP "RUN pip install -r /tmp/requirements.txt": creating build '
+    "container: 4f1c0a2b: layer not known\n"
+)
+MULTI_STAGE_STDOUT = """\
+[1/2] STEP 1/2: FROM python:3.11-slim-bookworm AS build
+[1/2] STEP 2/2: RUN pip install -r /tmp/requirements.txt
+--> Using cache 32466dab61ec6886046754d274ce0c844ecce6aec96811f9ddfbcfac514eadfa
+--> 32466dab61e
+[2/2] STEP 1/3: FROM python:3.11-slim-bookworm
+[2/2] STEP 2/3: COPY --from=build /opt/venv /opt/venv
+--> 6b34ed70ee9
+[2/2] STEP 3/3: COPY app/ app/
+[2/2] COMMIT localhost/lockwarden/ml-service-serve:0123456789abcdef
+--> 25c032099c4
+"""
+
+
+def test_a_build_that_lost_a_layer_to_a_removal_runs_once_more(
+    recorder: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder.replies["bud"] = [
+        Reply(returncode=125, stderr=STORE_RACE_STDERR),
+        Reply(stdout=MULTI_STAGE_STDOUT),
+    ]
+
+    with caplog.at_level("WARNING", logger="bot.images.buildah"):
+        outcome = builder().build(spec(tmp_path))
+
+    assert outcome.ok, outcome.error
+    assert len(recorder.argvs("bud")) == 2
+    assert outcome.stages == ("32466dab61e",)  # the first stage's image, for the cache
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "building localhost/lockwarden/ml-service-serve:0123456789abcdef again: the image "
+        'store changed under it (building at STEP "RUN pip install -r /tmp/requirements.txt":'
+        " creating build container: 4f1c0a2b: layer not known)"
+    )
+
+
+def test_a_build_is_retried_only_once_and_only_for_the_race(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    recorder.replies["bud"] = Reply(returncode=125, stderr=STORE_RACE_STDERR)
+    outcome = builder().build(spec(tmp_path))
+    assert not outcome.ok
+    assert outcome.error is not None
+    assert outcome.error.endswith("layer not known")
+    assert len(recorder.argvs("bud")) == 2
+
+    recorder.calls.clear()
+    recorder.replies["bud"] = Reply(returncode=1, stdout=FAILED_BUILD_STDOUT)
+    assert not builder().build(spec(tmp_path)).ok
+    assert len(recorder.argvs("bud")) == 1
+
+
+def test_a_failed_build_removes_the_steps_it_committed(recorder: Recorder, tmp_path: Path) -> None:
+    # Step 2 came from the cache (another build's): only step 3's image is this build's.
+    recorder.replies["bud"] = Reply(
+        returncode=1,
+        stdout="STEP 1/4: FROM python:3.11-slim-bookworm\nSTEP 2/4: RUN a\n"
+        "--> Using cache 7cd5b26126ca7803790afe97146a78f5bd84e7fdd46a91dff26a71e99f0b8a14\n"
+        "--> 7cd5b26126c\nSTEP 3/4: RUN b\n--> 9c91f34a0e3\nSTEP 4/4: RUN false\n",
+        stderr='Error: building at STEP "RUN false": exit status 1\n',
+    )
+    recorder.replies["images"] = Reply(stdout='[{"id": "9c91f34a0e35", "names": null}]')
+
+    builder().build(spec(tmp_path))
+
+    assert recorder.argvs("images") == [("buildah", "images", "--json", "9c91f34a0e3")]
+    assert recorder.only("rmi") == ("buildah", "rmi", "9c91f34a0e3")  # by id, never forced
 
 
 def test_build_timeout_is_a_value(recorder: Recorder, tmp_path: Path) -> None:
@@ -619,6 +685,22 @@ def test_push_failure_raises(recorder: Recorder) -> None:
 def test_remove(recorder: Recorder) -> None:
     builder().remove("localhost/x:1")
     assert recorder.only("rmi") == ("buildah", "rmi", "--force", "localhost/x:1")
+
+
+def test_tag_names_and_untag(recorder: Recorder) -> None:
+    recorder.replies["images"] = Reply(
+        stdout='[{"id": "699b57f6637a", "names": ["localhost/x:1", "localhost/x:after"]}]'
+    )
+    recorder.replies["rmi"] = Reply(returncode=125, stderr="Error: image used by 1f2e: in use")
+
+    assert builder().tag("localhost/x:1", "localhost/x:after")
+    assert builder().names("sha256:699b") == ("localhost/x:1", "localhost/x:after")
+    assert not builder().untag("localhost/x:1")  # in use: it stays
+
+    assert recorder.only("tag") == ("buildah", "tag", "localhost/x:1", "localhost/x:after")
+    assert recorder.only("rmi") == ("buildah", "rmi", "localhost/x:1")
+    recorder.replies["images"] = Reply(returncode=125, stderr="Error: image not known")
+    assert builder().names("localhost/gone:1") == ()
 
 
 # -- availability and installation -----------------------------------------------------------

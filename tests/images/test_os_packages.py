@@ -518,6 +518,15 @@ class AnsweringBuilder:
     def remove(self, reference: str) -> None:
         raise AssertionError("no removals here")
 
+    def tag(self, reference: str, name: str) -> bool:
+        raise AssertionError("no removals here")
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        raise AssertionError("no removals here")
+
+    def untag(self, reference: str) -> bool:
+        raise AssertionError("no removals here")
+
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         raise AssertionError("no exports here")
 

@@ -693,7 +693,7 @@ def test_a_branch_a_person_pushed_to_is_left_alone_and_they_are_told_once(
 
     assert (first.action, second.action) == ("blocked", "blocked")
     assert first.pull_number == opened.pull_number
-    assert first.note == messages.PR_HUMAN_PUSH.format(branch=REFRESH_BRANCH)
+    assert first.note == messages.PR_HUMAN_PUSH.format(branch=f"`{REFRESH_BRANCH}`")
     assert fake.branches(spec_repo)[REFRESH_BRANCH] == human
     [comment] = fake.comments(spec_repo, opened.pull_number)
     assert "stopped updating it" in comment.body

@@ -89,6 +89,24 @@ def test_the_running_interpreter_needs_no_toolchain(tmp_path: Path, version: str
 
 
 @pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        pytest.param(None, sys.executable, id="any"),
+        pytest.param(RUNNING, sys.executable, id="its-own"),
+        pytest.param("{}.{}.1".format(*sys.version_info[:2]), sys.executable, id="patch"),
+        pytest.param(f"3.{sys.version_info.minor + 1}", None, id="another"),
+        pytest.param("banana", None, id="not-a-version"),
+    ],
+)
+def test_the_running_interpreter_is_known_without_running_anything(
+    tmp_path: Path, version: str | None, expected: str | None
+) -> None:
+    found = Provisioner(provisioning(tmp_path)).running(version)
+    assert (str(found.executable) if found is not None else None) == expected
+    assert not (tmp_path / "toolchains").exists()
+
+
+@pytest.mark.parametrize(
     ("version", "says"),
     [("3.8", "needs 3.9 or later"), ("banana", "'banana' is not a Python version")],
 )

@@ -4,17 +4,23 @@ digests, reproducibility, cache discipline, tests in the image, and per-environm
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from bot.images.retention import KEPT_TAG
 from bot.report.json_report import to_json
 from bot.report.markdown import render_markdown
 from bot.results import ImageResult, RunResult, TestResult
 from tests.pipeline.conftest import Repo, env_config
+from tests.support.base_image import buildah_names, remove_buildah_images
 
 pytestmark = pytest.mark.slow
+IMAGES = "localhost/lockwarden"
 
 # Installs only the lock, from the local index, in a build stage; copies the source last.
 DOCKERFILE = """\
@@ -56,6 +62,15 @@ def image(run: RunResult, name: str) -> ImageResult:
 
 def result_of(run: RunResult, name: str) -> TestResult:
     return next(t for t in run.tests if t.name == name)
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Repo]) -> Iterator[Repo]:
+    """A repository of a unique name: its images (``localhost/lockwarden/<name>-<env>``)
+    are removed at teardown."""
+    made = make_repo(f"repo-{uuid.uuid4().hex[:10]}")
+    yield made
+    remove_buildah_images(f"{IMAGES}/{made.root.name}-")
 
 
 @pytest.fixture
@@ -309,25 +324,67 @@ def test_docker_builder_builds_and_tests(
     monkeypatch.setenv("DOCKER_HOST", docker_host)
     repo.write("app/check.py", CHECK)
     repo.spec("serve", "beta<2")
-    for wheel in repo.index.root.glob("*.whl"):
-        (repo.root / "wheels").mkdir(exist_ok=True)
-        (repo.root / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+    wheelhouse(repo)
     repo.write("Dockerfile.serve", WHEELHOUSE_DOCKERFILE.format(env="serve"))
     repo.configure(
         env_config("serve", dockerfile="Dockerfile.serve", test_command="python app/check.py")
     )
 
-    run = repo.refresh(builder="docker", verify_reproducible=True)
+    start = docker_images()
+    try:
+        run = repo.refresh(builder="docker", verify_reproducible=True)
 
-    assert run.builder == "docker"
-    built = image(run, "serve")
-    assert built.status == "built", built.reason
-    assert built.after is not None
-    assert built.after.image_id.startswith("sha256:")
-    assert built.reproducible is not None
-    result = result_of(run, "serve")
-    assert result.status == "passed", result.log_tail
-    assert result.install_check.status == "passed", result.install_check.log_tail
+        assert run.builder == "docker"
+        built = image(run, "serve")
+        assert built.status == "built", built.reason
+        assert built.after is not None
+        assert built.after.image_id.startswith("sha256:")
+        assert built.reproducible is not None
+        result = result_of(run, "serve")
+        assert result.status == "passed", result.log_tail
+        assert result.install_check.status == "passed", result.install_check.log_tail
+        # Only the "after" image stays (and its build stage's, the install's cache).
+        prefix = f"{IMAGES}/{repo.root.name}-serve:"
+        kept = docker_kept(prefix)
+        assert kept[KEPT_TAG] == built.after.image_id
+        assert docker_images() - start <= set(kept.values())
+
+        repo.index.publish("beta", "1.0.2")
+        wheelhouse(repo)
+        again = repo.refresh(builder="docker", upgrade=True)
+        assert image(again, "serve").status == "built", image(again, "serve").reason
+        now = docker_kept(prefix)
+        assert built.after.image_id not in now.values()  # replaced, not added
+        assert docker_images() - start <= set(now.values())
+    finally:
+        for name in docker_images("{{.Repository}}:{{.Tag}}"):
+            if name.startswith(f"{IMAGES}/{repo.root.name}-"):
+                subprocess.run(["docker", "image", "rm", "--force", name], capture_output=True)
+
+
+def wheelhouse(repo: Repo) -> None:
+    """Copy the index's wheels into the repository's ``wheels/``."""
+    for wheel in repo.index.root.glob("*.whl"):
+        (repo.root / "wheels").mkdir(exist_ok=True)
+        (repo.root / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+
+
+def docker_images(field: str = "{{.ID}}") -> set[str]:
+    """The images of the test daemon (``DOCKER_HOST``), by ``field``."""
+    done = subprocess.run(
+        ["docker", "images", "--no-trunc", f"--format={field}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.splitlines())
+
+
+def docker_kept(prefix: str) -> dict[str, str]:
+    """Tag -> image id of the test daemon's images named ``prefix<tag>``."""
+    listed = (line.split() for line in docker_images("{{.Repository}}:{{.Tag}} {{.ID}}"))
+    return {n.removeprefix(prefix): i for n, i in listed if n.startswith(prefix)}
 
 
 def test_no_build_skips_images(image_repo: Repo) -> None:
@@ -360,3 +417,91 @@ def test_lint_findings_are_reported(image_repo: Repo, buildah_base: str) -> None
     lint = to_json(run)["environments"][0]["lint"]
     assert any(entry["rule"] == "LW006" for entry in lint)
     assert "### Dockerfile findings" in render_markdown(run)
+
+
+# -- what a run leaves in the image store ----------------------------------------------------
+
+
+def store() -> tuple[set[str], set[str]]:
+    """(image ids, container ids) in buildah's store."""
+
+    def ids(*args: str) -> set[str]:
+        done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return {i.removeprefix("sha256:") for i in done.stdout.split()}
+
+    return ids("images", "-q", "--no-trunc"), ids("containers", "-aq", "--notruncate")
+
+
+def image_id_of(reference: str) -> str:
+    done = subprocess.run(
+        ["buildah", "inspect", "--type=image", "--format={{.FromImageID}}", reference],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def left_behind(before: tuple[set[str], set[str]], repo: Repo) -> tuple[set[str], set[str]]:
+    """The images and containers that appeared since ``before`` and are not the repository's
+    kept "after" images (other test processes may build beside this one; theirs are named
+    otherwise, and their containers gone by the time they are)."""
+    images, containers = store()
+    kept = {image_id_of(name) for name in buildah_names(f"{IMAGES}/{repo.root.name}-")}
+    return images - before[0] - kept, containers - before[1]
+
+
+def test_a_run_keeps_only_the_newest_after_image(image_repo: Repo, buildah_base: str) -> None:
+    repo = image_repo
+    repo.spec("train", "gamma<1")
+    repo.configure(image_env(repo, "serve"), image_env(repo, "train", test_command="false"))
+    start = store()
+
+    first = repo.refresh(builder="buildah", verify_reproducible=True)
+
+    assert image(first, "serve").reproducible is True
+    assert result_of(first, "serve").status == "passed"
+    assert result_of(first, "train").status == "failed"  # failing tests: the image is kept
+    prefix = f"{IMAGES}/{repo.root.name}-"
+    afters = {i.name: i.after.image_id.removeprefix("sha256:") for i in first.images if i.after}
+    # Per environment: the "after" image and its build stage's (the pip install's cache).
+    assert sorted(n for n in buildah_names(prefix) if ":after" in n) == [
+        f"{prefix}{env}:{tag}"
+        for env in ("serve", "train")
+        for tag in (KEPT_TAG, f"{KEPT_TAG}-stage-1")
+    ]
+    kept = {image_id_of(n) for n in buildah_names(prefix)}
+    assert len(set(afters.values())) == 2
+    assert set(afters.values()) < kept
+    assert len(kept) == 4
+    assert left_behind(start, repo) == (set(), set())
+
+    # A new lock for serve: its old "after" image is the "before" one, then goes; the new
+    # one stays. train's lock did not change: its image stays.
+    repo.index.publish("beta", "1.0.2")
+    second = repo.refresh(builder="buildah", upgrade=True)
+
+    assert image(second, "serve").before_cached
+    now = {image_id_of(n) for n in buildah_names(prefix)}
+    assert len(now) == 4
+    assert afters["serve"] not in now
+    assert afters["train"] in now
+    assert left_behind(start, repo) == (set(), set())
+
+
+def test_a_failing_build_leaves_nothing(repo: Repo, buildah_base: str) -> None:
+    repo.write("app/check.py", CHECK)
+    repo.spec("serve", "beta<2")
+    repo.configure(image_env(repo, "serve"))
+    repo.write(
+        "Dockerfile.serve", "FROM python:3.11-slim-bookworm\nRUN echo one > /one\nRUN exit 3\n"
+    )
+    start = store()
+
+    run = repo.refresh(builder="buildah")
+
+    assert image(run, "serve").status == "failed"
+    assert buildah_names(f"{IMAGES}/{repo.root.name}-") == []
+    assert left_behind(start, repo) == (set(), set())

@@ -82,6 +82,21 @@ class FakeBuilder:
         self.removed.append(reference)
         self.images.pop(reference, None)
 
+    def tag(self, reference: str, name: str) -> bool:
+        image = self.images.get(reference)
+        if image is not None:
+            self.images[name] = replace(image, reference=name)
+        return image is not None
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        image = self.images.get(reference)
+        image_id = image.image_id if image is not None else reference
+        return tuple(name for name, i in self.images.items() if i.image_id == image_id)
+
+    def untag(self, reference: str) -> bool:
+        self.removed.append(reference)
+        return self.images.pop(reference, None) is not None
+
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         """One tarball per layer, holding ``/layer`` with the layer's digest."""
         directory.mkdir(parents=True)

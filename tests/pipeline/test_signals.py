@@ -55,8 +55,7 @@ def test_an_upgrade_fixes_leaves_introduces_and_names_the_blocking_line(
     )
     markdown = render_markdown(result)
     assert (
-        "- fixes PYSEC-2099-11 (CVE-2099-1111, GHSA-h1h1-c0re-0001) in hcore 1.0 -&gt; 1.2"
-        in markdown
+        "- fixes PYSEC-2099-11 (CVE-2099-1111, GHSA-h1h1-c0re-0001) in hcore 1.0 → 1.2" in markdown
     )
     summary = render_summary(result)
     assert (

@@ -54,6 +54,15 @@ class FakeBuilder:
     def remove(self, reference: str) -> None:
         raise AssertionError("verify never removes")
 
+    def tag(self, reference: str, name: str) -> bool:
+        raise AssertionError("verify never removes")
+
+    def names(self, reference: str) -> tuple[str, ...]:
+        raise AssertionError("verify never removes")
+
+    def untag(self, reference: str) -> bool:
+        raise AssertionError("verify never removes")
+
     def export_layers(self, reference: str, directory: Path) -> tuple[Path, ...]:
         raise AssertionError("verify never exports")
 

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.advisories.audit import Audit, EnvironmentAudit
-from bot.report.advisories import render_audit_comment, render_audit_text
-from bot.results import Advisory, IgnoredAdvisory
+from bot.config import LoadedConfig, RepoConfig
+from bot.locks.diff import LockDiff, PackageChange
+from bot.locks.modes import CompileMode
+from bot.report.advisories import markdown_section, render_audit_comment, render_audit_text
+from bot.report.terminal import render_summary
+from bot.results import (
+    Advisory,
+    BlockedFix,
+    CompileStageResult,
+    EnvironmentAdvisories,
+    IgnoredAdvisory,
+    LockResult,
+    RunResult,
+    SignalsResult,
+)
 
 HOSTILE = Advisory(
     id="GHSA-aaaa-bbbb-cccc",
@@ -57,3 +72,48 @@ def test_unchecked_audit_says_so_in_every_environment() -> None:
     assert "not checked (see the note below)" in text
     assert "note: advisories were not checked: PyPI could not be reached" in text
     assert "not checked" in render_audit_comment(audit)
+
+
+def test_the_raw_markdown_writes_our_arrow_and_escapes_the_service_text() -> None:
+    moved = LockResult(
+        "serve",
+        "requirements/serve.in",
+        "requirements/serve.txt",
+        "pip-tools",
+        "changed",
+        diff=LockDiff((PackageChange("hcore", "1.0", "1.2", "upgraded", "minor", direct=True),)),
+    )
+    left = replace(HOSTILE, id="GHSA-<b>x</b>-@octocat", version="1.2", fixed_versions=("2.0",))
+    signals = SignalsResult(
+        advisories=(
+            EnvironmentAdvisories(
+                "serve",
+                "requirements/serve.txt",
+                fixed=(HOSTILE,),
+                left=(left,),
+                blocked=(BlockedFix(left, "requirements/serve.in:1", "hcore<2 `x`"),),
+                ignored=(IgnoredAdvisory(HOSTILE, "see <script> #12", None),),
+            ),
+        )
+    )
+    result = RunResult(
+        "acme/svc",
+        LoadedConfig(RepoConfig(), source=".github/lockwarden.yml"),
+        CompileMode(),
+        CompileStageResult((moved,), (), ("serve",)),
+        signals=signals,
+    )
+
+    body = "\n".join(markdown_section(result))
+
+    assert "- fixes GHSA-aaaa-bbbb-cccc (CVE-2099-1) in hcore 1.0 → 1.2\n" in body
+    assert "-&gt;" not in body
+    # the service's and the repository's text stays inert
+    assert "GHSA-&lt;b&gt;x&lt;/b&gt;-@\u2060octocat" in body
+    for live in ("<b>", "<script>", "#12"):
+        assert live not in body
+    assert "allowed by requirements/serve.in:1: `` hcore<2 `x` ``; widen" in body
+    # the terminal keeps the plain arrow
+    assert "serve: fixes GHSA-aaaa-bbbb-cccc (CVE-2099-1) in hcore 1.0 -> 1.2" in (
+        render_summary(result)
+    )

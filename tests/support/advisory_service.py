@@ -157,6 +157,20 @@ def osv_record(name: str, vuln: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def vulnerability(advisory_id: str, fixed_in: list[str], summary: str = "") -> dict[str, Any]:
+    """One vulnerability in PyPI's shape, for ``AdvisoryService.publish``."""
+    return {
+        "id": advisory_id,
+        "aliases": [],
+        "summary": summary,
+        "details": "",
+        "fixed_in": fixed_in,
+        "link": f"https://osv.dev/vulnerability/{advisory_id}",
+        "source": "osv",
+        "withdrawn": None,
+    }
+
+
 @contextmanager
 def start_advisory_service() -> Iterator[AdvisoryService]:
     with AdvisoryService().start() as service:

@@ -363,3 +363,19 @@ def ensure_docker_base(docker_host: str | None = None) -> str:
                 env=None if env is None else dict(env),
             )
         return image_id
+
+
+# -- tidying up ------------------------------------------------------------------------------
+
+
+def buildah_names(prefix: str) -> list[str]:
+    """Every image name in buildah's store that starts with ``prefix``."""
+    listed = _run(["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"])
+    return [name for name in listed.split() if name.startswith(prefix)]
+
+
+def remove_buildah_images(prefix: str) -> None:
+    """Remove every image named ``prefix...`` (a test's own, unique prefix): its images go
+    with their last name, so a test run leaves none behind."""
+    for name in buildah_names(prefix):
+        subprocess.run(["buildah", "rmi", "--force", name], capture_output=True, check=False)

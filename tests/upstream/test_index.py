@@ -110,3 +110,41 @@ def test_upload_time_follows_publish(json_index: PackageIndex) -> None:
         uploaded = index.project("demo").uploaded("1.0")
     assert uploaded is not None
     assert before <= uploaded <= datetime.now(UTC)
+
+
+def test_a_fresh_copy_is_used_without_asking_and_refresh_always_asks(
+    json_index: PackageIndex, tmp_path: Path
+) -> None:
+    json_index.publish("demo", "1.0")
+    cache = tmp_path / "cache"
+    with SimpleIndex(json_index.url, cache_dir=cache, policy=LOCAL, fresh_for_s=600) as first:
+        page = first.project("demo")
+    # A later run within the freshness window reads the disk copy and sends nothing.
+    with SimpleIndex(json_index.url, cache_dir=cache, policy=LOCAL, fresh_for_s=600) as later:
+        assert later.project("demo") == page
+        assert later.requests == 0
+        # The release watch's question is never answered from the copy alone.
+        json_index.publish("demo", "2.0")
+        changed = later.refresh("demo")
+        assert changed is not None
+        assert changed.versions() == ("1.0", "2.0")
+        assert later.requests == 1
+    # Without a window every lookup asks (here: a conditional request).
+    with SimpleIndex(json_index.url, cache_dir=cache, policy=LOCAL) as strict:
+        strict.project("demo")
+        assert strict.requests == 1
+
+
+def test_a_page_without_validators_is_kept_only_for_the_window(
+    package_index: PackageIndex, tmp_path: Path
+) -> None:
+    package_index.publish("demo", "1.0")  # HTML, no ETag or Last-Modified
+    cache = tmp_path / "cache"
+    with SimpleIndex(package_index.url, cache_dir=cache, policy=LOCAL, fresh_for_s=600) as a:
+        a.project("demo")
+    with SimpleIndex(package_index.url, cache_dir=cache, policy=LOCAL, fresh_for_s=600) as b:
+        b.project("demo")
+        assert b.requests == 0
+    with SimpleIndex(package_index.url, cache_dir=cache, policy=LOCAL, fresh_for_s=0) as c:
+        c.project("demo")
+        assert c.requests == 1

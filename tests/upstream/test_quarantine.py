@@ -199,3 +199,52 @@ def test_bad_durations_name_the_field(bad: str, where: str) -> None:
         parse_config(text, ".github/lockwarden.yml")
     assert error.value.field == field
     assert "whole number and a unit" in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backend", "effect"),
+    [
+        ("uv", "uv leaves out every file without one"),
+        ("pip-tools", "pip refuses such an index, so the compile fails"),
+    ],
+)
+def test_an_html_only_index_cannot_be_held_to_the_quarantine(
+    tmp_path: Path, backend: str, effect: str
+) -> None:
+    # Measured: uv's --exclude-newer leaves out files without an upload time (no version
+    # is left) and pip's --uploaded-prior-to refuses the index; both fail the compile.
+    with start_index(tmp_path / "index", serve_json=False) as html_index:
+        html_index.publish("demo", "1.0")
+        repo = _repo(tmp_path, html_index, backend)
+
+        result = repo.refresh(upgrade=True, build=False, test=False, upstream_lookups=True)
+
+    [lock] = result.compiled.results
+    assert lock.status == "failed"
+    assert not repo.lock_path("serve").exists()
+    note = f"serve: the quarantine could not be applied to {html_index.url}: it publishes no "
+    [said] = [n for n in result.signals.notes if n.startswith(note)]
+    assert effect in said
+    assert "publishes no upload times" in render_summary(result)
+    assert "publishes no upload times" in render_markdown(result)
+    assert said in json.loads(json.dumps(to_json(result)))["signals"]["notes"]
+
+
+@pytest.mark.slow
+def test_a_brand_new_requirement_fails_saying_the_quarantine_is_why(
+    tmp_path: Path, json_index: PackageIndex
+) -> None:
+    json_index.publish("fresh", "0.1")
+    json_index.set_upload_time("fresh", "0.1", NOW - timedelta(hours=2))
+    repo = _repo(tmp_path, json_index, "uv", spec="demo<2\nfresh")
+
+    result = repo.refresh(upgrade=True, build=False, test=False, upstream_lookups=True)
+
+    [lock] = result.compiled.results
+    assert lock.status == "failed"
+    eligible = NOW - timedelta(hours=2) + timedelta(days=3)
+    assert f"the first, 0.1, is eligible from {eligible:%Y-%m-%d %H:%M} UTC" in (lock.error or "")
+    assert "`min_release_age: 0d` on the environment serve" in (lock.error or "")
+    assert [(h.package, h.locked) for h in result.signals.held_back] == [("fresh", None)]
+    assert "the release-age quarantine" in render_summary(result)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,17 @@ import pytest
 from bot.config import parse_config
 from bot.jobs.postgres import ProcrastinateQueue, request_from_kwargs
 from bot.jobs.queue import JobRequest
+from bot.sandbox.egress import EgressPolicy
+from bot.schedules import Pace
 from bot.watch.store import WatchBook
+from bot.watch.tick import PassResult, ReleaseWatch
 from tests.support.fake_github import FakeGitHub
 from tests.support.index_server import PackageIndex, start_index
 from tests.support.postgres import PostgresCluster
 
 _databases = itertools.count(1)
 REPO = "acme/svc"
+LOCAL = EgressPolicy(("127.0.0.1",))
 
 
 @pytest.fixture
@@ -118,3 +124,38 @@ def watched_repo(fake: FakeGitHub, index: PackageIndex, locked: str) -> int:
         installation=installation,
     )
     return int(installation.id)
+
+
+@dataclass(frozen=True)
+class World:
+    """A migrated database, a local index with beta, gamma and delta 1.0.0, and a watch."""
+
+    queue: ProcrastinateQueue
+    database_url: str
+    index: PackageIndex
+    watch: ReleaseWatch
+    tmp_path: Path
+
+    def record(
+        self, repo: str, pins: dict[str, str], watch: str | None, installation_id: int = 7
+    ) -> None:
+        record(self.queue, self.tmp_path, self.index, repo, pins, watch, installation_id)
+
+    def run(self, now: datetime | None = None) -> PassResult:
+        return self.watch.run(self.queue, now)
+
+    def queued(self) -> list[JobRequest]:
+        return queued(self.database_url)
+
+
+@pytest.fixture
+def world(
+    queue: ProcrastinateQueue, database_url: str, index: PackageIndex, tmp_path: Path
+) -> Iterator[World]:
+    for name in ("beta", "gamma", "delta"):
+        index.publish(name, "1.0.0")
+    watch = ReleaseWatch(cache_dir=tmp_path / "watch-cache", policy=LOCAL, pace=Pace(10, 80))
+    try:
+        yield World(queue, database_url, index, watch, tmp_path)
+    finally:
+        watch.close()

@@ -3,10 +3,8 @@ new release or a yank, coalescing, conditional requests, the pace, and forgettin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,48 +14,10 @@ from bot.jobs.queue import JobRequest
 from bot.sandbox.egress import EgressPolicy
 from bot.schedules import Pace
 from bot.watch.store import WATCH_TABLES, WatchBook
-from bot.watch.tick import PassResult, ReleaseWatch
-from tests.support.index_server import PackageIndex
-from tests.watch.conftest import queued, record, rows
+from bot.watch.tick import ReleaseWatch
+from tests.watch.conftest import LOCAL, World, rows
 
 pytestmark = pytest.mark.slow
-
-LOCAL = EgressPolicy(("127.0.0.1",))
-
-
-@dataclass(frozen=True)
-class World:
-    """A migrated database, a local index with beta, gamma and delta 1.0.0, and a watch."""
-
-    queue: ProcrastinateQueue
-    database_url: str
-    index: PackageIndex
-    watch: ReleaseWatch
-    tmp_path: Path
-
-    def record(
-        self, repo: str, pins: dict[str, str], watch: str | None, installation_id: int = 7
-    ) -> None:
-        record(self.queue, self.tmp_path, self.index, repo, pins, watch, installation_id)
-
-    def run(self, now: datetime | None = None) -> PassResult:
-        return self.watch.run(self.queue, now)
-
-    def queued(self) -> list[JobRequest]:
-        return queued(self.database_url)
-
-
-@pytest.fixture
-def world(
-    queue: ProcrastinateQueue, database_url: str, index: PackageIndex, tmp_path: Path
-) -> Iterator[World]:
-    for name in ("beta", "gamma", "delta"):
-        index.publish(name, "1.0.0")
-    watch = ReleaseWatch(cache_dir=tmp_path / "watch-cache", policy=LOCAL, pace=Pace(10, 80))
-    try:
-        yield World(queue, database_url, index, watch, tmp_path)
-    finally:
-        watch.close()
 
 
 def test_a_new_release_refreshes_only_the_repositories_watching_it(world: World) -> None:
@@ -73,13 +33,14 @@ def test_a_new_release_refreshes_only_the_repositories_watching_it(world: World)
     world.index.publish("beta", "1.1.0")
     second = world.run()
     assert second.enqueued == ("acme/watcher",)
-    (job,) = world.queued()
+    security, job = world.queued()  # the security job is queued first
     assert (job.repo, job.payload["trigger"]) == ("acme/watcher", "watch")
     assert RefreshPayload.of(job) == RefreshPayload(mode="targeted", packages=("beta",))
-    # watch: security is not refreshed for a release; the pass names it for the security job
+    # watch: security is not refreshed for a release; its security job looks instead
     assert [(s.repo, s.package, s.locked, s.versions) for s in second.security] == [
         ("acme/secure", "beta", "1.0.0", ("1.1.0",))
     ]
+    assert (security.kind, security.repo) == ("security", "acme/secure")
 
 
 def test_a_pass_with_nothing_new_makes_only_conditional_requests(world: World) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.errors import LockwardenError
 from bot.locks.formats.base import LockFormat, Toolchain
 from bot.locks.formats.conda import CONDA
 from bot.locks.formats.poetry import POETRY
@@ -51,6 +52,17 @@ def format_of_lock(path: str, text: str | None = None) -> LockFormat:
 def parse_any_lock(text: str, path: str) -> Lockfile:
     """Parse a lock of any format; errors name the file and the line."""
     return format_of_lock(path, text).parse_lock(text, path)
+
+
+def lock_or_none(backend: str, text: str | None, path: str) -> Lockfile | None:
+    """``text`` parsed as the lock of a ``backend`` environment; None when there is no text
+    or it does not parse (the compile stage is the one that reports an unreadable lock)."""
+    if text is None:
+        return None
+    try:
+        return format_for(backend).parse_lock(text, path)
+    except (LockwardenError, ValueError):
+        return None
 
 
 def read_spec(root: Path, backend: str, spec: str) -> SpecTree:

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from packaging.requirements import Requirement
 
+from bot.errors import ConfigError, LockwardenError
+from bot.paths import PathEscapeError, read_text_inside
+
 if TYPE_CHECKING:
     from bot.locks.compiler import ExportRequest, ExtraOutput, LockBackend
     from bot.locks.interpreters import Provisioner
@@ -54,6 +57,25 @@ class EnvironmentFields(Protocol):
     def export_hashes(self) -> bool: ...
     @property
     def model_fields_set(self) -> Set[str]: ...
+
+
+def read_spec_text(root: Path, spec: str) -> str:
+    """The text of the spec file ``spec`` (relative to ``root``), read only inside ``root``.
+
+    Raises ``PathEscapeError`` when it leads outside, ``ConfigError`` naming the file when it
+    is missing or unreadable.
+    """
+    try:
+        return read_text_inside(root, spec, source=spec)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            spec, "file not found; create it or point the environment's 'spec' at it"
+        ) from exc
+    except PathEscapeError:
+        raise
+    except LockwardenError as exc:
+        reason = exc.user_message.removeprefix(f"{spec}: ")
+        raise ConfigError(spec, f"cannot read the file: {reason}") from exc
 
 
 class FieldProblem(ValueError):
@@ -146,6 +168,14 @@ class LockFormat(ABC):
     wheel check of each platform) speak for it."""
     exact_pins_only = False
     """``/lockwarden pin`` takes ``name==version`` only (the spec has no other form)."""
+    pypi_releases = True
+    """The lock pins PyPI-style releases, which advisory services and index pages speak for
+    (a conda lock pins channel builds: neither knows them)."""
+    holds_back_by_upload_time = False
+    """Its compiler can leave out releases uploaded after a time (``min_release_age``)."""
+    moves_to_chosen_versions = True
+    """A targeted refresh can move a package to a version it names (``pkg==1.2``), not only
+    to the newest its spec allows."""
 
     # -- files ----------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 class CondaFormat(LockFormat):
     name = "conda"
+    pypi_releases = False
     backends: tuple[str, ...] = ("conda",)
     installs_with_pip = False  # conda/micromamba install the lock; pip's view is no check
     exact_pins_only = True

@@ -28,12 +28,12 @@ from rattler.exceptions import InvalidMatchSpecError
 from bot import bounded_yaml
 from bot.errors import ConfigError, LockfileParseError
 from bot.lines import physical_lines
-from bot.locks.formats.base import SpecEntry
+from bot.locks.formats.base import SpecEntry, read_spec_text
 from bot.locks.formats.conda.platforms import (
     EXPLICIT_MARKER,
     conda_subdir,
 )
-from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
+from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry, has_url_scheme
 from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
 # Channels whose URLs name them: ``https://conda.anaconda.org/<name>/<subdir>/<file>`` and
@@ -45,7 +45,6 @@ _NAMED_CHANNEL_HOSTS: dict[str, str] = {
 _ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PLATFORM_COMMENT_RE = re.compile(r"^#\s*platform:\s*(\S+)\s*$")
 
 # ---------------------------------------------------------------------------------------------
@@ -87,16 +86,7 @@ class CondaEnvironmentSpec:
 
 def read_environment_yml(root: Path, path: str) -> CondaEnvironmentSpec:
     """Read and validate ``root / path``; every error names the file, a line and a field."""
-    file = root / path
-    try:
-        text = file.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            path, "file not found; create it or point the environment's 'spec' at it"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot read the file: {exc}") from exc
-    return parse_environment_yml(text, path)
+    return parse_environment_yml(read_spec_text(root, path), path)
 
 
 def parse_environment_yml(text: str, path: str) -> CondaEnvironmentSpec:
@@ -393,7 +383,7 @@ def parse_explicit_lock(text: str, path: str) -> Lockfile:
                 match = _PLATFORM_COMMENT_RE.match(line)
                 if match and platform is None:
                     platform = match.group(1)
-            elif _URL_RE.match(line):
+            elif has_url_scheme(line):
                 raise LockfileParseError(
                     path,
                     number,
@@ -436,7 +426,7 @@ def parse_explicit_lock(text: str, path: str) -> Lockfile:
 def _entry(line: str, path: str, number: int) -> RequirementEntry:
     url, _, fragment = line.partition("#")
     url = url.strip()
-    parsed = parse_package_url(url) if _URL_RE.match(url) else None
+    parsed = parse_package_url(url) if has_url_scheme(url) else None
     if parsed is None:
         raise LockfileParseError(
             path,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 class PoetryFormat(LockFormat):
     name = "poetry"
+    moves_to_chosen_versions = False
     backends: tuple[str, ...] = ("poetry",)
     own_fields = frozenset({"export", "export_extras", "poetry_migrate"})
     exact_pins_only = True

@@ -192,9 +192,8 @@ class PoetryBackend:
         notes = _notes(request, project)
         with tempfile.TemporaryDirectory(prefix="lockwarden-poetry-") as scratch:
             try:
-                outcome = self._lock_and_export(
-                    request, project_dir, lock_file, command, header, notes, Path(scratch)
-                )
+                places = _Places(request.root, project_dir, Path(scratch))
+                outcome = self._lock_and_export(request, places, lock_file, command, header, notes)
             finally:
                 _restore(lock_file, original)
         return _kept_format(request, original, outcome)
@@ -202,27 +201,25 @@ class PoetryBackend:
     def _lock_and_export(
         self,
         request: CompileRequest,
-        project_dir: Path,
+        places: _Places,
         lock_file: Path,
         command: tuple[str, ...],
         header: str,
         notes: tuple[str, ...],
-        scratch: Path,
     ) -> CompileOutcome:
         started = time.perf_counter()
         deadline = started + request.timeout_s
-        env = self._environment(scratch)
-        argv = [*self._base_argv(project_dir), *command, *request.extra_args]
-        places = _Places(request.root, project_dir, scratch)
+        env = self._environment(places.scratch)
+        argv = [*self._base_argv(places.project_dir), *command, *request.extra_args]
         run = self._run(argv, places, env, deadline)
         if not run.ok and _PYTHON_NOT_ALLOWED.search(run.output):
             # Poetry only switches to an interpreter the project allows inside a virtualenv.
-            run = self._run(argv, places, _with_virtualenvs(env, scratch), deadline)
+            run = self._run(argv, places, _with_virtualenvs(env, places.scratch), deadline)
         if not run.ok:
             return _outcome(run, header, notes, started)
         if request.export is not None:
             export = self._run(
-                [*self._base_argv(project_dir), *export_args(request.export)],
+                [*self._base_argv(places.project_dir), *export_args(request.export)],
                 places,
                 env,
                 deadline,

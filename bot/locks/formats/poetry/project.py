@@ -31,7 +31,7 @@ from tomlkit.items import Array, Comment, Item, Table, Trivia
 from tomlkit.toml_document import TOMLDocument
 
 from bot.errors import ConfigError, LockfileParseError, LockwardenError
-from bot.locks.formats.base import SpecEntry
+from bot.locks.formats.base import SpecEntry, read_spec_text
 from bot.locks.lockfile import Lockfile, LockHeader, RequirementEntry
 from bot.locks.pin_notes import PIN_NOTE_RE, note_comment
 
@@ -462,13 +462,7 @@ def read_pyproject(root: Path, path: str) -> PoetryProject:
     Raises ``ConfigError`` naming the line for invalid TOML, the field for a malformed
     dependency table, and saying so for a file that is no Poetry project.
     """
-    try:
-        text = (root / path).read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(path, "file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot be read: {exc}") from exc
-    return parse_pyproject(text, path)
+    return parse_pyproject(read_spec_text(root, path), path)
 
 
 def parse_pyproject(text: str, path: str) -> PoetryProject:

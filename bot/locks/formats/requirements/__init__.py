@@ -39,6 +39,7 @@ _HEADER_BYTES = 4096
 
 class RequirementsFormat(LockFormat):
     name = "requirements"
+    holds_back_by_upload_time = True
     backends: tuple[str, ...] = ("pip-tools", "uv")
     own_fields = frozenset({"constraints", "compile_args"})
     takes_ignore_rules = True
@@ -113,7 +114,7 @@ class RequirementsFormat(LockFormat):
             "pip-tools": PipToolsBackend(
                 tools.env, tools.sandbox, tools.cache_dir, tools.provisioner
             ),
-            "uv": UvBackend(tools.env, tools.uv_bin, tools.sandbox),
+            "uv": UvBackend(tools.env, tools.uv_bin, tools.sandbox, tools.provisioner),
         }
 
 

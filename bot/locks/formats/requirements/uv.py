@@ -27,6 +27,7 @@ from bot.locks.compiler import (
     run_compiler,
     upload_cutoff,
 )
+from bot.locks.interpreters import Provisioner
 from bot.locks.lockfile import Lockfile, parse_lockfile
 from bot.locks.options import RequirementsTool, replay_options
 from bot.locks.platforms import parse_platform
@@ -53,10 +54,17 @@ def find_uv(configured: str | None) -> str:
 class UvBackend:
     name: RequirementsTool = "uv"
 
-    def __init__(self, env: Mapping[str, str], uv_bin: str, sandbox: Sandbox) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        uv_bin: str,
+        sandbox: Sandbox,
+        provisioner: Provisioner | None = None,
+    ) -> None:
         self._env = dict(env)
         self._uv = uv_bin
         self._sandbox = sandbox
+        self._provisioner = provisioner
 
     def compile(self, request: CompileRequest) -> CompileOutcome:
         if len(request.platforms) > 1 and not request.universal:
@@ -147,6 +155,7 @@ class UvBackend:
             *resolver_args(request, _with_cutoff(args, cutoff), paths),
             *platform_args,
             *python_args,
+            *self._interpreter_args(python, args),
             f"--custom-compile-command={header}",
             f"--output-file={output}",
             *paths.sources,
@@ -164,6 +173,17 @@ class UvBackend:
             toolchain=(interpreter_prefix(self._uv),),
             writable=cache_mounts(self._cache_dir()),
         )
+
+    def _interpreter_args(self, version: str | None, args: list[str]) -> list[str]:
+        """``--python`` naming the running interpreter when the lock is for its Python: uv then
+        skips looking for one on every compile (through pyenv's shell-script shims, on a
+        person's machine). Only in the command run: the lock's header is the replayed command
+        (``--custom-compile-command``), so the lock stays byte for byte the same. An
+        interpreter the options already name is kept."""
+        if self._provisioner is None or any(a in ("-p", "--python") for a in _names(args)):
+            return []
+        interpreter = self._provisioner.running(version)
+        return [] if interpreter is None else [f"--python={interpreter.executable}"]
 
     def _cache_dir(self) -> Path | None:
         cache = self._env.get("UV_CACHE_DIR")
@@ -231,3 +251,8 @@ def _with_cutoff(args: list[str], cutoff: str | None) -> list[str]:
     # Both are RFC 3339 in UTC when comparable; a date or other form keeps the repository's.
     earliest = min([cutoff, *own]) if all(o.endswith("Z") for o in own) else own[-1]
     return [*kept, f"--exclude-newer={earliest}"]
+
+
+def _names(args: list[str]) -> list[str]:
+    """The option names in ``args`` (``--python=x`` -> ``--python``)."""
+    return [a.partition("=")[0] for a in args if a.startswith("-")]
