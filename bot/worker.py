@@ -1,4 +1,5 @@
-"""The pipeline, top to bottom: checkout -> configure -> compile -> build -> verify -> publish.
+"""The pipeline, top to bottom: checkout -> configure -> compile -> signals -> build -> verify
+-> publish (signals: what advisory services and indexes say of the new locks).
 
 ``refresh`` runs it for one workspace. The CLI calls it on a working tree; the GitHub
 worker calls it on a fresh clone and publishes a pull request instead of writing in place.

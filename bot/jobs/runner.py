@@ -66,7 +66,7 @@ from bot.jobs.branches import (
     RollbackOutcome,
     RollbackRequest,
 )
-from bot.jobs.payloads import CleanupPayload, RefreshPayload
+from bot.jobs.payloads import CleanupPayload, RefreshPayload, Yank
 from bot.jobs.queue import JobQueue, JobRequest, ScheduleBook
 from bot.jobs.security import LockAudit, SecurityJob, enqueue_security, security_wanted
 from bot.ledger import LedgerEntry, known_good_sets, parse_trailers
@@ -246,6 +246,7 @@ class JobRunner:
         if update.result is not None:
             self._remember_schedule(job, update.result.config.config.schedule)
             self._follow_up(job, update.result)
+            self._move_off_yanked(job, payload, update.result)
         published = update.published
         if published is None:  # pragma: no cover - only commands stop before publishing
             return JobOutcome("refresh", job.repo, "skipped")
@@ -516,6 +517,29 @@ class JobRunner:
             delivery_id=f"{job.delivery_id}:after-refresh",
             reason=f"a refresh found advisories of {', '.join(packages)}",
             packages=packages,
+        )
+
+    def _move_off_yanked(self, job: JobRequest, payload: RefreshPayload, result: RunResult) -> None:
+        """A refresh whose locks still pin a yanked version queues a targeted refresh of
+        those packages, whose pull request quotes the index's reason. Not from a refresh that
+        was itself that move (it may be unable to move: an exact pin in the spec), so one
+        yank asks once; a retry of the same refresh adds nothing either."""
+        yanked = {(y.package, y.version): y.reason for y in result.signals.yanked}
+        if self._queue is None or not yanked or payload.yanked:
+            return
+        move = RefreshPayload(
+            mode="targeted",
+            packages=tuple(sorted({package for package, _ in yanked})),
+            yanked=tuple(Yank(p, v, reason) for (p, v), reason in sorted(yanked.items())),
+        )
+        self._queue.enqueue(
+            JobRequest(
+                kind="refresh",
+                repo=job.repo,
+                installation_id=job.installation_id,
+                delivery_id=f"{job.delivery_id}:yanked",
+                payload={**move.to_json(), "trigger": "yanked"},
+            )
         )
 
     def _remember_schedule(self, job: JobRequest, schedule: Schedule) -> None:
