@@ -831,7 +831,13 @@ def test_real_build_inspect_run_remove(buildah_base: str, tmp_path: Path) -> Non
 
 
 def _buildah(*args: str) -> str:
-    done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+    # buildah 1.28 fails a listing when another build removes a container or image while it
+    # reads the store ("container not known"): other builds on this machine may, so a
+    # listing is asked again.
+    for _ in range(5):
+        done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+        if done.returncode == 0 or "not known" not in done.stderr:
+            break
     assert done.returncode == 0, done.stderr
     return done.stdout
 

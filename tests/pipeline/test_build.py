@@ -426,7 +426,12 @@ def store() -> tuple[set[str], set[str]]:
     """(image ids, container ids) in buildah's store."""
 
     def ids(*args: str) -> set[str]:
-        done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+        # buildah 1.28 fails a listing when something removes a container or image while it
+        # reads the store ("not known"): asked again.
+        for _ in range(5):
+            done = subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=120)
+            if done.returncode == 0 or "not known" not in done.stderr:
+                break
         assert done.returncode == 0, done.stderr
         return {i.removeprefix("sha256:") for i in done.stdout.split()}
 
