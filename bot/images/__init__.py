@@ -140,8 +140,10 @@ class Builder(Protocol):
         whether that worked."""
         ...
 
-    def names(self, reference: str) -> tuple[str, ...]:
-        """Every name of the image ``reference`` (a name or an id); none when it is gone."""
+    def names(self, reference: str) -> tuple[str, ...] | None:
+        """Every name of the image ``reference`` (a name or an id); none when it is gone;
+        None when the store could not be read (another build changing it): whoever asked
+        then keeps the image, since removing by id would take a name it could not see."""
         ...
 
     def untag(self, reference: str) -> bool:

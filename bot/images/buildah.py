@@ -221,14 +221,15 @@ class BuildahBuilder:
     def tag(self, reference: str, name: str) -> bool:
         return self._buildah("tag", reference, name, timeout_s=60).ok
 
-    def names(self, reference: str) -> tuple[str, ...]:
+    def names(self, reference: str) -> tuple[str, ...] | None:
         result = self._buildah("images", "--json", reference, timeout_s=60)
         if not result.ok:
-            return ()
+            # Gone is an answer; any other failure (a store changed mid-read) is not.
+            return () if "image not known" in result.stderr else None
         try:
             found: list[dict[str, Any]] = json.loads(result.stdout or "[]")
         except ValueError:
-            return ()
+            return None
         return tuple(str(name) for image in found for name in image.get("names") or ())
 
     def untag(self, reference: str) -> bool:

@@ -88,7 +88,7 @@ class DockerBuilder:
         if not outcome.ok:
             # The classic builder keeps the steps that worked, under no name, for good.
             for image in reversed([i for i, new in steps if new]):
-                if not self.names(image):
+                if self.names(image) == ():  # nameless for sure: only then by id
                     self.untag(image)
             return outcome
         return replace(outcome, stages=_stage_images(results[0].stdout))
@@ -158,16 +158,17 @@ class DockerBuilder:
     def tag(self, reference: str, name: str) -> bool:
         return self._docker("tag", reference, name, timeout_s=60).ok
 
-    def names(self, reference: str) -> tuple[str, ...]:
+    def names(self, reference: str) -> tuple[str, ...] | None:
         result = self._docker(
             "image", "inspect", "--format={{json .RepoTags}}", reference, timeout_s=60
         )
         if not result.ok:
-            return ()
+            # Gone is an answer; any other failure (the daemon busy, or away) is not.
+            return () if "no such image" in result.stderr.lower() else None
         try:
             tags = json.loads(result.stdout or "null")
         except ValueError:
-            return ()
+            return None
         return tuple(str(tag) for tag in tags or ())
 
     def untag(self, reference: str) -> bool:

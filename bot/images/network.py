@@ -19,6 +19,7 @@ itself runs inside the namespace (``Network.prefix``) and its pulls go through t
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -39,6 +40,8 @@ PROXY_VARIABLES: Mapping[str, str] = {
     "no_proxy": "",
 }
 _HOLDER_START_S = 30.0
+_HOLDER_ATTEMPTS = 3
+_log = logging.getLogger(__name__)
 
 
 class NetworkUnavailableError(LockwardenError):
@@ -99,8 +102,7 @@ def container_network(
             holder = _namespace_argv(find_bwrap(env), proxy.socket)
             # Printed once the relay listens: the pid whose namespace buildah joins.
             holder += ["sh", "-c", 'echo "$$"; exec sleep infinity']
-            started = stack.enter_context(shell.start(holder, env=_tool_env(env)))
-            pid = _holder_pid(started)
+            pid = _start_holder(stack, holder, env)
             yield Network(f"ns:/proc/{pid}/ns/net", (), variables, log)
         else:
             yield Network("none")
@@ -115,6 +117,26 @@ def _namespace_argv(bwrap: str, socket: Path | None) -> list[str]:
     if socket is None:
         return [*argv, "--"]
     return [*argv, "--", *relay_argv(str(RELAY), str(socket)), "--"]
+
+
+def _start_holder(stack: ExitStack, holder: list[str], env: Mapping[str, str]) -> int:
+    """The holder's pid, its process left to ``stack``. bubblewrap binds "/" with every mount
+    below it, and one that goes away meanwhile (another build's overlay) fails the start:
+    that is asked again, with a log line."""
+    for attempt in range(1, _HOLDER_ATTEMPTS):
+        try:
+            return _holder_in(stack, holder, env)
+        except NetworkUnavailableError as exc:
+            _log.warning("starting the build network again (attempt %d failed): %s", attempt, exc)
+    return _holder_in(stack, holder, env)
+
+
+def _holder_in(stack: ExitStack, holder: list[str], env: Mapping[str, str]) -> int:
+    with ExitStack() as attempt:
+        started = attempt.enter_context(shell.start(holder, env=_tool_env(env)))
+        pid = _holder_pid(started)
+        stack.enter_context(attempt.pop_all())  # started: the run's stack stops it
+    return pid
 
 
 def _holder_pid(started: shell.Started) -> int:

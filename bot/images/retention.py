@@ -70,7 +70,7 @@ class RunImages:
                 # Of an image also kept (the same content), only this name goes.
                 builder.untag(built.image.reference)
             for stage in built.stages:
-                if not any(_same_id(stage, k) for k in kept) and not builder.names(stage):
+                if not any(_same_id(stage, k) for k in kept) and builder.names(stage) == ():
                     builder.untag(stage)  # nameless: only by id; stays while a container uses it
         self.kept, self.made = {}, []
 
@@ -122,10 +122,10 @@ def _move(builder: Builder, name: str, kept: str, reference: str) -> set[str]:
 def _drop(builder: Builder, name: str, image_id: str) -> None:
     """Remove the names under ``name`` of the image ``image_id``, then the image by id if
     no name is left (a container still using it keeps it)."""
-    for other in builder.names(image_id):
+    for other in builder.names(image_id) or ():
         if other.startswith(f"{name}:"):
             builder.untag(other)
-    if not builder.names(image_id):
+    if builder.names(image_id) == ():  # None: the store could not say; keep it
         builder.untag(image_id)
 
 

@@ -701,6 +701,8 @@ def test_tag_names_and_untag(recorder: Recorder) -> None:
     assert recorder.only("rmi") == ("buildah", "rmi", "localhost/x:1")
     recorder.replies["images"] = Reply(returncode=125, stderr="Error: image not known")
     assert builder().names("localhost/gone:1") == ()
+    recorder.replies["images"] = Reply(returncode=125, stderr="Error: layer not known")
+    assert builder().names("localhost/x:1") is None  # the store could not say
 
 
 # -- availability and installation -----------------------------------------------------------

@@ -521,7 +521,7 @@ class AnsweringBuilder:
     def tag(self, reference: str, name: str) -> bool:
         raise AssertionError("no removals here")
 
-    def names(self, reference: str) -> tuple[str, ...]:
+    def names(self, reference: str) -> tuple[str, ...] | None:
         raise AssertionError("no removals here")
 
     def untag(self, reference: str) -> bool:

@@ -71,3 +71,26 @@ def test_an_interrupted_run_still_tidies_up() -> None:
         interrupted()
 
     assert sorted(fake.images) == [f"{NAME}:1111111111111111", f"{NAME}:{KEPT_TAG}"]
+
+
+class _UnreadableStore(FakeBuilder):
+    """A store whose listing fails (buildah: another build changed it while it was read)."""
+
+    def names(self, reference: str) -> tuple[str, ...] | None:
+        return None
+
+
+def test_an_image_whose_names_cannot_be_read_is_kept() -> None:
+    fake = _UnreadableStore()
+    built(fake, "1111111111111111")
+    with run_images(fake) as images:
+        images.keep(NAME, fake.images[f"{NAME}:1111111111111111"])
+    first = fake.images[f"{NAME}:{KEPT_TAG}"]
+    fake.tag(f"{NAME}:{KEPT_TAG}", "localhost/someone/else:1")
+    built(fake, "2222222222222222")
+
+    with run_images(fake) as images:
+        images.keep(NAME, fake.images[f"{NAME}:2222222222222222"])
+
+    # Nothing is removed by id on a guess: the image another name holds stays.
+    assert fake.images["localhost/someone/else:1"].image_id == first.image_id

@@ -88,7 +88,7 @@ class FakeBuilder:
             self.images[name] = replace(image, reference=name)
         return image is not None
 
-    def names(self, reference: str) -> tuple[str, ...]:
+    def names(self, reference: str) -> tuple[str, ...] | None:
         image = self.images.get(reference)
         image_id = image.image_id if image is not None else reference
         return tuple(name for name, i in self.images.items() if i.image_id == image_id)

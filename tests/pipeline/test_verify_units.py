@@ -57,7 +57,7 @@ class FakeBuilder:
     def tag(self, reference: str, name: str) -> bool:
         raise AssertionError("verify never removes")
 
-    def names(self, reference: str) -> tuple[str, ...]:
+    def names(self, reference: str) -> tuple[str, ...] | None:
         raise AssertionError("verify never removes")
 
     def untag(self, reference: str) -> bool:
