@@ -17,8 +17,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bot.errors import LockwardenError
+from bot.paths import write_text_inside
 from bot.results import Advisory
 
 if TYPE_CHECKING:
@@ -194,17 +194,18 @@ class _RecentAnswers:
             key = hashlib.sha256(f"{config.service} {config.base_url}".encode()).hexdigest()
             self._dir = config.cache_dir / "answers" / key[:24]
 
-    def _path(self, package: Package) -> Path | None:
-        if self._dir is None:
-            return None
+    @staticmethod
+    def _file(package: Package) -> str:
         name, version = package
-        return self._dir / f"{name}=={version.replace('/', '_')}.json"
+        return f"{name}=={version.replace('/', '_')}.json"
 
     def get(self, package: Package) -> _Kept | None:
         """The answer kept for ``package``; None when there is none young enough."""
-        path = self._path(package)
+        if self._dir is None:
+            return None
+        path = self._dir / self._file(package)
         try:
-            if path is None or time.time() - path.stat().st_mtime >= self._fresh_for_s:
+            if time.time() - path.stat().st_mtime >= self._fresh_for_s:
                 return None
             data = json.loads(path.read_text("utf-8"))
             return _Kept(None if data is None else tuple(_advisory_from(i) for i in data))
@@ -212,16 +213,15 @@ class _RecentAnswers:
             return None  # an unreadable copy: ask again
 
     def put(self, package: Package, answer: tuple[Advisory, ...] | None) -> None:
-        path = self._path(package)
-        if path is None:
+        if self._dir is None:
             return
         data = None if answer is None else [dataclasses.asdict(a) for a in answer]
-        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(tmp, path)
+        # A cache that cannot be written only costs time.
+        with contextlib.suppress(OSError, LockwardenError):
+            self._dir.mkdir(parents=True, exist_ok=True)
+            write_text_inside(
+                self._dir, self._file(package), json.dumps(data), source="advisory cache"
+            )
 
 
 def _advisory_from(item: dict[str, Any]) -> Advisory:

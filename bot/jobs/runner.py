@@ -205,7 +205,7 @@ class JobRunner:
             "command": CommandRunner(
                 self, self._settings.app_slug, service_config(self._settings)
             ).run,
-            "security": SecurityJob(self, self._audit, self._settings).run,
+            "security": SecurityJob(self, self._audit).run,
         }
         handler = handlers.get(job.kind)
         if handler is None:

@@ -14,11 +14,9 @@ repository; a later request joins it.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -26,13 +24,11 @@ from packaging.version import InvalidVersion, Version
 from bot.advisories.audit import Audit
 from bot.advisories.blocked import SpecRequirement, environment_requirements
 from bot.config import EnvironmentConfig, RepoConfig, load_config
-from bot.errors import LockwardenError
 from bot.github.client import Client
 from bot.github.ensure import close_pull_request, delete_branch, find_open_pull_request
 from bot.jobs.branches import BranchJobs, BranchUpdate, JobOutcome
 from bot.jobs.payloads import SecurityPayload
 from bot.jobs.queue import JobQueue, JobRequest
-from bot.locks.formats import parse_any_lock
 from bot.report import escape, messages
 from bot.results import (
     Advisory,
@@ -41,15 +37,10 @@ from bot.results import (
     RunResult,
     SignalsResult,
 )
-from bot.sandbox import EgressPolicy
-from bot.settings import Settings
-from bot.upstream.index import SimpleIndex
-from bot.upstream.quarantine import is_quarantined, quarantine_note, release_age
 from bot.worker import RefreshOptions
 
 SECURITY_BRANCH = "lockwarden/security"
 SECURITY_LABEL = "security"
-PYPI_SIMPLE = "https://pypi.org/simple"
 LockAudit = Callable[[Path, RepoConfig], Audit]
 """The advisories that affect a checked-out repository's locks, per environment."""
 
@@ -243,10 +234,9 @@ def spec_lines(
 class SecurityJob:
     """Runs ``security`` jobs on the runner's clones, branches and clients."""
 
-    def __init__(self, jobs: BranchJobs, audit: LockAudit, settings: Settings) -> None:
+    def __init__(self, jobs: BranchJobs, audit: LockAudit) -> None:
         self._jobs = jobs
         self._audit = audit
-        self._settings = settings
 
     def run(self, job: JobRequest) -> JobOutcome:
         SecurityPayload.of(job)  # a malformed stored payload fails here, naming the field
@@ -270,7 +260,7 @@ class SecurityJob:
                 carry=False,  # always from the default branch's locks: only the targets move
                 title=security_title(plan),
                 labels=(SECURITY_LABEL,),
-                describe=lambda result: self._describe(config, plan, result),
+                describe=lambda result: security_notes(plan, result),
             )
             outcome = self._jobs.update_branch(job, gh, repo, update)
         published = outcome.published
@@ -279,16 +269,6 @@ class SecurityJob:
         return JobOutcome(
             "security", job.repo, published.action, published.pull_number, published.note
         )
-
-    def _describe(self, config: RepoConfig, plan: SecurityPlan, result: RunResult) -> str:
-        young = young_fixes(
-            config,
-            plan,
-            result,
-            policy=EgressPolicy(self._settings.allowed_private_hosts),
-            cache_dir=self._settings.cache_dir,
-        )
-        return security_notes(plan, result, young)
 
     def _nothing_to_fix(self, job: JobRequest, gh: Client, plan: SecurityPlan) -> JobOutcome:
         """No target: an open security pull request is closed, saying why."""
@@ -320,11 +300,10 @@ def advisory_name(advisory: Advisory) -> str:
     return name
 
 
-def security_notes(
-    plan: SecurityPlan, result: RunResult, quarantine_passed: Sequence[str] = ()
-) -> str:
+def security_notes(plan: SecurityPlan, result: RunResult) -> str:
     """The advisories fixed (id, aliases, package old -> new, link), those not fixed, and
-    the fixes taken although they are younger than the release-age quarantine."""
+    the fixes taken although they are younger than the release-age quarantine (as the run's
+    signals stage found them: a targeted refresh is not held back)."""
     moved = _moved(result)
     lines = [messages.SECURITY_SECTION, "", messages.SECURITY_INTRO, ""]
     still: list[Unfixed] = list(plan.unfixed)
@@ -352,7 +331,7 @@ def security_notes(
                 )
             )
     section = unfixed_section(tuple(still))
-    quarantine = quarantine_section((*result.signals.quarantine_passed, *quarantine_passed))
+    quarantine = quarantine_section(result.signals.quarantine_passed)
     return "\n".join(lines) + "".join(f"\n\n{part}" for part in (section, quarantine) if part)
 
 
@@ -378,59 +357,6 @@ def quarantine_section(passed: Sequence[str]) -> str:
         return ""
     lines = [messages.SECURITY_QUARANTINE, ""]
     return "\n".join(lines + [f"- {escape.text(line)}" for line in dict.fromkeys(passed)])
-
-
-def young_fixes(
-    config: RepoConfig,
-    plan: SecurityPlan,
-    result: RunResult,
-    *,
-    policy: EgressPolicy,
-    cache_dir: Path | None,
-    now: datetime | None = None,
-) -> tuple[str, ...]:
-    """One line per target younger than its environments' ``min_release_age``: a targeted
-    compile takes it anyway (a fix should not wait), and the pull request says so. An index
-    that cannot be asked leaves the line out; the refresh's own signals report it."""
-    moment = now or datetime.now(UTC)
-    envs = {env.name: env for env in config.environments}
-    lines: list[str] = []
-    for target in plan.targets:
-        for name, _ in target.locked:
-            env = envs.get(name)
-            age = release_age(env.min_release_age, config.min_release_age) if env else None
-            if env is None or age is None:
-                continue
-            url = _index_url(env, config, result)
-            try:
-                with SimpleIndex(url, cache_dir=_pages(cache_dir), policy=policy) as index:
-                    page = index.project(target.package)
-            except LockwardenError:
-                continue
-            uploaded = page.uploaded(target.version)
-            if uploaded is not None and is_quarantined(page, target.version, moment, age):
-                lines.append(quarantine_note(target.package, target.version, uploaded, age))
-                break  # one line per target
-    return tuple(lines)
-
-
-def _index_url(env: EnvironmentConfig, config: RepoConfig, result: RunResult) -> str:
-    """The index the environment resolves from: the config's, else its new lock's
-    ``--index-url``, else PyPI."""
-    chosen = env.index_url or config.index_url
-    if chosen:
-        return chosen
-    for lock in result.compiled.results:
-        if lock.name == env.name and lock.new_text:
-            with contextlib.suppress(LockwardenError, ValueError):
-                found = parse_any_lock(lock.new_text, lock.lock).index.index_url
-                if found:
-                    return found
-    return PYPI_SIMPLE
-
-
-def _pages(cache_dir: Path | None) -> Path | None:
-    return cache_dir / "index-pages" if cache_dir is not None else None
 
 
 def _moved(result: RunResult) -> dict[tuple[str, str], str]:

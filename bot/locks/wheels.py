@@ -24,10 +24,6 @@ import httpx
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.tags import Tag
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -36,7 +32,7 @@ from bot.locks.lockfile import Lockfile, RequirementEntry
 from bot.locks.platforms import TargetPlatform, marker_environment, supported_tags
 from bot.sandbox.egress import EgressPolicy
 from bot.sandbox.transport import GuardedTransport
-from bot.upstream.index import display_url, html_links, json_file_entries
+from bot.upstream.index import display_url, dist_name, html_links, json_file_entries
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 """PEP 691 content negotiation: JSON when the index has it, else the PEP 503 HTML page."""
@@ -249,14 +245,8 @@ def _check_entry(
 
 
 def _is_release_file(filename: str, project: str, version: Version) -> bool:
-    try:
-        if filename.endswith(".whl"):
-            name, found, _, _ = parse_wheel_filename(filename)
-        else:
-            name, found = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return False  # .egg, .exe, or a name no installer accepts either
-    return canonicalize_name(name) == project and found == version
+    parsed = dist_name(filename)  # None: .egg, .exe, or a name no installer accepts either
+    return parsed is not None and parsed[0] == project and Version(parsed[1]) == version
 
 
 def _parse_release(files: Sequence[_IndexFile]) -> _Release:

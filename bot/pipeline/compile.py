@@ -51,12 +51,11 @@ from bot.pipeline.settled import NOT_RECOMPILED, settled_locks
 from bot.progress import Progress, ProgressEvent, no_progress
 from bot.results import CompileStageResult, ConsistencyIssue, LockResult, OutputFile
 from bot.sandbox.egress import EgressPolicy
+from bot.upstream.index import PYPI_SIMPLE
 from bot.upstream.quarantine import release_age, upload_cutoff
 
 if TYPE_CHECKING:
     from bot.locks.wheels import WheelGap
-
-PYPI_SIMPLE = "https://pypi.org/simple"
 
 
 def parse_targets(packages: tuple[str, ...]) -> tuple[str, ...]:

@@ -22,9 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -44,6 +42,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from bot.errors import LockwardenError
+from bot.paths import write_text_inside
 from bot.sandbox.egress import EgressPolicy, url_refusal
 
 if TYPE_CHECKING:
@@ -53,6 +52,8 @@ ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 )
+PYPI_SIMPLE = "https://pypi.org/simple"
+"""The index a lock or config that names none resolves from."""
 _MAX_REDIRECTS = 5
 _CACHE_FORMAT = 2
 _URL_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
@@ -251,6 +252,8 @@ class SimpleIndex:
     def _get(self, url: str, headers: dict[str, str], name: str) -> httpx.Response:
         """GET ``url``, following redirects by hand so each hop passes the egress policy
         whichever client is used."""
+        import httpx  # only once a page must be asked for (see ``_client``)
+
         for _ in range(_MAX_REDIRECTS + 1):
             refusal = url_refusal(self._policy, url)
             if refusal is not None:
@@ -260,8 +263,6 @@ class SimpleIndex:
                 )
             with self._lock:
                 self.requests += 1
-            import httpx
-
             try:
                 response = self._client.get(url, headers=headers, follow_redirects=False)
             except httpx.HTTPError as exc:
@@ -288,7 +289,7 @@ class SimpleIndex:
             ) from exc
         return ProjectPage(
             name=name,
-            files=tuple(f for f in files if (_dist_name(f.filename) or ("",))[0] == name),
+            files=tuple(f for f in files if (dist_name(f.filename) or ("",))[0] == name),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
             fetched_at=time.time(),
@@ -319,8 +320,12 @@ class SimpleIndex:
             return
         if page.etag is None and page.last_modified is None and not self._fresh_for_s:
             return  # nothing to revalidate with, nor to keep for a while: never used
-        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
-            _write_atomic(self._cache_dir / f"{page.name}.json", _page_to_cache(page))
+        # A cache that cannot be written only costs time.
+        with contextlib.suppress(OSError, LockwardenError):
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+            write_text_inside(
+                self._cache_dir, f"{page.name}.json", _page_to_cache(page), source="page cache"
+            )
 
 
 def _required(page: ProjectPage | None) -> ProjectPage:
@@ -330,19 +335,6 @@ def _required(page: ProjectPage | None) -> ProjectPage:
 
 def _url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:24]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _page_to_cache(page: ProjectPage) -> str:
@@ -482,7 +474,7 @@ def _parse_time(value: object) -> datetime | None:
 
 
 @functools.lru_cache(maxsize=65536)
-def _dist_name(filename: str) -> tuple[str, str] | None:
+def dist_name(filename: str) -> tuple[str, str] | None:
     """(canonical name, normalized version) of a wheel or sdist; None for other files."""
     try:
         if filename.endswith(".whl"):
@@ -495,5 +487,5 @@ def _dist_name(filename: str) -> tuple[str, str] | None:
 
 
 def _version_of(filename: str) -> str:
-    parsed = _dist_name(filename)
+    parsed = dist_name(filename)
     return parsed[1] if parsed is not None else ""

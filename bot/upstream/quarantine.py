@@ -77,7 +77,7 @@ def quarantine_note(
     uploaded: datetime,
     age: timedelta,
     *,
-    why: str = "taken despite min_release_age because it fixes an advisory",
+    why: str,
 ) -> str:
     """One line for a release taken although it is younger than the quarantine."""
     return (

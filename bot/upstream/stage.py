@@ -31,10 +31,9 @@ from bot.upstream.held import (
     no_upload_times_note,
     quarantine_signals,
 )
-from bot.upstream.index import IndexLookupError, ProjectPage, SimpleIndex
+from bot.upstream.index import PYPI_SIMPLE, IndexLookupError, ProjectPage, SimpleIndex
 from bot.upstream.quarantine import not_applied_note, release_age
 
-PYPI_SIMPLE = "https://pypi.org/simple"
 CONDA_NOT_CHECKED = (
     "yanked releases are not checked for conda locks (conda channels have no yank "
     "marker); check the channel's notices yourself"

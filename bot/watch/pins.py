@@ -18,10 +18,10 @@ from bot.config import WATCH_SECURITY, EnvironmentConfig, RepoConfig
 from bot.errors import LockwardenError
 from bot.locks.formats import parse_any_lock
 from bot.paths import read_text_inside
+from bot.upstream.index import PYPI_SIMPLE
 
 log = logging.getLogger(__name__)
 
-PYPI_SIMPLE = "https://pypi.org/simple"
 MAX_PINS = 5000
 """Pins recorded per repository at most: a lock larger than any real one is not a reason
 to fill the database."""

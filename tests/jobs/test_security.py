@@ -62,13 +62,14 @@ def spec(index: PackageIndex, *requirements: str) -> str:
 
 @pytest.fixture
 def bot(fake: FakeGitHub, advisory_service: AdvisoryService, tmp_path: Path) -> Bot:
-    """The App, asking the local advisory service."""
+    """The App, asking the local advisory service and (as it does by default) the indexes."""
     return Bot(
         fake,
         tmp_path / "cache",
         advisory_service="pypi",
         advisory_url=advisory_service.url,
         advisory_cache_dir=tmp_path / "advisory-cache",
+        upstream_lookups=True,
     )
 
 

@@ -12,7 +12,8 @@ from bot.errors import ConfigError
 from bot.jobs.payloads import JobPayloadError, RefreshPayload, Yank
 from bot.jobs.queue import JobRequest
 from bot.report.pull_request import yanked_notes
-from bot.watch.pins import PYPI_SIMPLE, Pin, repo_pins, watch_policy
+from bot.upstream.index import PYPI_SIMPLE
+from bot.watch.pins import Pin, repo_pins, watch_policy
 
 PATH = ".github/lockwarden.yml"
 
